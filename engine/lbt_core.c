@@ -1,0 +1,92 @@
+/* lbt_core.c: the btlua.core Lua module: version facts, the libuv loop,
+ * and every binding module (lbt_*.c) as a field: core.dec, core.store, ... */
+#include "lbt_core.h"
+
+#include <stdlib.h>
+
+static const char LOOP_KEY = 'L'; /* registry: lightuserdata -> loop */
+
+typedef struct owned_loop {
+  uv_loop_t loop;
+  int open;
+} owned_loop;
+
+static int owned_loop_gc(lua_State *L) {
+  owned_loop *owned = (owned_loop *)lua_touserdata(L, 1);
+  if (owned->open) {
+    uv_run(&owned->loop, UV_RUN_DEFAULT); /* finish pending writes */
+    uv_loop_close(&owned->loop);
+    owned->open = 0;
+  }
+  return 0;
+}
+
+void bt_lua_set_loop(lua_State *L, uv_loop_t *loop) {
+  lua_pushlightuserdata(L, (void *)&LOOP_KEY);
+  lua_pushlightuserdata(L, loop);
+  lua_rawset(L, LUA_REGISTRYINDEX);
+}
+
+uv_loop_t *bt_lua_loop(lua_State *L) {
+  lua_pushlightuserdata(L, (void *)&LOOP_KEY);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  uv_loop_t *loop = (uv_loop_t *)lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (loop != NULL) return loop;
+  /* Loaded into a stock interpreter: own a loop, closed with the state. */
+  owned_loop *owned = (owned_loop *)lua_newuserdatauv(L, sizeof *owned, 0);
+  owned->open = 0;
+  if (uv_loop_init(&owned->loop) != 0) luaL_error(L, "cannot create event loop");
+  owned->open = 1;
+  lua_newtable(L);
+  lua_pushcfunction(L, owned_loop_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  luaL_ref(L, LUA_REGISTRYINDEX); /* keep it alive until lua_close */
+  bt_lua_set_loop(L, &owned->loop);
+  return &owned->loop;
+}
+
+/* core.cpu_count() -> number of CPUs libuv sees. */
+static int core_cpu_count(lua_State *L) {
+  uv_cpu_info_t *info;
+  int count;
+  if (uv_cpu_info(&info, &count) != 0) count = 1;
+  else uv_free_cpu_info(info, count);
+  lua_pushinteger(L, count > 0 ? count : 1);
+  return 1;
+}
+
+/* core.hrtime() -> monotonic ns (libuv's clock), for wall times. */
+static int core_hrtime(lua_State *L) {
+  lua_pushnumber(L, (lua_Number)uv_hrtime());
+  return 1;
+}
+
+static const luaL_Reg core_funcs[] = {
+  {"cpu_count", core_cpu_count},
+  {"hrtime", core_hrtime},
+  {NULL, NULL},
+};
+
+int luaopen_btlua_core(lua_State *L) {
+  luaL_newlib(L, core_funcs);
+  lua_pushstring(L, BTLUA_VERSION);
+  lua_setfield(L, -2, "version");
+  lua_pushstring(L, BT_LUA_FLAVOUR);
+  lua_setfield(L, -2, "lua_flavour");
+  lua_pushstring(L, BTLUA_BUILD_TYPE);
+  lua_setfield(L, -2, "build_type");
+  lua_pushstring(L, uv_version_string());
+  lua_setfield(L, -2, "uv_version");
+  lua_getfield(L, LUA_REGISTRYINDEX, BT_HOME_KEY);
+  lua_setfield(L, -2, "home");
+  bt_lua_loop(L); /* the loop exists from the start */
+#define BT_MODULE(name)                                                        \
+  lua_pushcfunction(L, luaopen_btlua_##name);                                 \
+  lua_call(L, 0, 1);                                                           \
+  lua_setfield(L, -2, #name);
+#include "lbt_modules.h"
+#undef BT_MODULE
+  return 1;
+}

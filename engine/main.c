@@ -1,0 +1,252 @@
+/* main.c: the btlua command. A Lua host like the stock `lua` interpreter
+ * (scripts with `arg`, -e, -v, - for stdin) with btlua always requirable;
+ * subcommands (run, compare, ingest, export, report) and scenario files are
+ * handed to the Lua side (btlua.cli). Exit status: 0 ok, 1 a run failed,
+ * 2 bad usage or bad input. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "lbt_core.h"
+
+#define EXIT_RUN_FAILED 1
+#define EXIT_BAD_INPUT 2
+
+static const char *const SUBCOMMANDS[] = {"run",    "compare", "ingest",
+                                          "export", "report",  "help",
+                                          NULL};
+
+static void print_usage(FILE *out) {
+  fputs("usage: btlua SCENARIO.lua [options]      run one scenario file\n"
+        "       btlua run --scenario NAME|all|FILE [options]\n"
+        "       btlua run --list-scenarios\n"
+        "       btlua compare BEFORE_DIR AFTER_DIR [options]\n"
+        "       btlua ingest CSV_FILE_OR_DIR --out BUNDLE [options]\n"
+        "       btlua export PROFILE.btprof --format FORMAT\n"
+        "       btlua report PROFILE_DIR [--output FILE]\n"
+        "       btlua SCRIPT.lua [args]          any Lua script\n"
+        "       btlua -e CHUNK | -v | - (script from stdin)\n"
+        "`btlua COMMAND --help` documents each command's flags.\n",
+        out);
+}
+
+/* Message handler: turns an error into "message\ntraceback". */
+static int msg_handler(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (msg == NULL) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+      return 1;
+    msg = lua_pushfstring(L, "(error object is a %s value)",
+                          luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+/* Calls the function below narg arguments; prints any error. */
+static int protected_call(lua_State *L, int narg, int nres) {
+  int base = lua_gettop(L) - narg;
+  lua_pushcfunction(L, msg_handler);
+  lua_insert(L, base);
+  int status = lua_pcall(L, narg, nres, base);
+  lua_remove(L, base);
+  if (status != LUA_OK) {
+    fprintf(stderr, "btlua: %s\n", lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+  return status;
+}
+
+/* Does `dir`/lua/btlua/init.lua exist? */
+static int is_home(const char *dir) {
+  char path[PATH_MAX];
+  if (snprintf(path, sizeof path, "%s/lua/btlua/init.lua", dir) >=
+      (int)sizeof path)
+    return 0;
+  return access(path, R_OK) == 0;
+}
+
+/* Finds the directory that holds lua/ and scenarios/: next to an installed
+ * executable (PREFIX/share/btlua), else the source tree it was built from. */
+static void find_home(char *home, size_t size) {
+  char exe[PATH_MAX];
+  size_t len = sizeof exe;
+  if (uv_exepath(exe, &len) == 0) {
+    char *slash = strrchr(exe, '/');
+    if (slash != NULL) {
+      *slash = '\0';
+      int len_home = snprintf(home, size, "%s/../%s", exe, BTLUA_DATA_SUBDIR);
+      if (len_home > 0 && (size_t)len_home < size && is_home(home)) return;
+    }
+  }
+  snprintf(home, size, "%s", BTLUA_SOURCE_DIR);
+}
+
+/* package.path gets HOME/lua first; btlua.core is linked in (preload). */
+static void setup_paths(lua_State *L) {
+  char home[PATH_MAX];
+  find_home(home, sizeof home);
+  char resolved[PATH_MAX];
+  if (realpath(home, resolved) != NULL) memcpy(home, resolved, sizeof home);
+  lua_pushstring(L, home);
+  lua_setfield(L, LUA_REGISTRYINDEX, BT_HOME_KEY);
+
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "path");
+  lua_pushfstring(L, "%s/lua/?.lua;%s/lua/?/init.lua;%s", home, home,
+                  lua_tostring(L, -1));
+  lua_setfield(L, -3, "path");
+  lua_pop(L, 1);
+  lua_getfield(L, -1, "preload");
+  lua_pushcfunction(L, luaopen_btlua_core);
+  lua_setfield(L, -2, "btlua.core");
+  lua_pop(L, 2);
+}
+
+/* The global `arg`: arg[0] = script, arg[1..] its arguments, arg[-1] the
+ * executable; the same shape as the stock interpreter's. */
+static void create_arg_table(lua_State *L, char **argv, int argc,
+                             int script_index) {
+  lua_createtable(L, argc - script_index - 1, script_index + 1);
+  for (int i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i - script_index);
+  }
+  lua_setglobal(L, "arg");
+}
+
+/* Calls btlua.cli[func](args...) and returns its integer result as the exit
+ * status (1 when it raised). The first nargs values on the stack are args. */
+static int call_cli(lua_State *L, const char *func, int nargs) {
+  lua_getglobal(L, "require");
+  lua_pushstring(L, "btlua.cli");
+  if (protected_call(L, 1, 1) != LUA_OK) {
+    lua_pop(L, nargs);
+    return EXIT_RUN_FAILED;
+  }
+  lua_getfield(L, -1, func);
+  lua_remove(L, -2);
+  lua_insert(L, -(nargs + 1));
+  if (protected_call(L, nargs, 1) != LUA_OK) return EXIT_RUN_FAILED;
+  int status = lua_isnumber(L, -1) ? (int)lua_tointeger(L, -1) : 0;
+  lua_pop(L, 1);
+  return status;
+}
+
+/* Pushes argv[from..argc-1] as a sequence. */
+static void push_args(lua_State *L, char **argv, int argc, int from) {
+  lua_createtable(L, argc - from, 0);
+  for (int i = from; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i - from + 1);
+  }
+}
+
+/* Runs a script file (or stdin for "-"). A scenario file (it returns a
+ * btlua.scenario) is run by btlua.cli.scenario_file with the arguments. */
+static int run_script(lua_State *L, char **argv, int argc, int script_index) {
+  const char *file = argv[script_index];
+  const char *chunk_file = strcmp(file, "-") == 0 ? NULL : file;
+  create_arg_table(L, argv, argc, script_index);
+  if (chunk_file != NULL && access(chunk_file, R_OK) != 0) {
+    fprintf(stderr, "btlua: cannot open %s\n", chunk_file);
+    return EXIT_BAD_INPUT;
+  }
+  if (luaL_loadfile(L, chunk_file) != LUA_OK) {
+    fprintf(stderr, "btlua: %s\n", lua_tostring(L, -1));
+    return EXIT_BAD_INPUT;
+  }
+  int nscript_args = argc - script_index - 1;
+  luaL_checkstack(L, nscript_args, "too many arguments");
+  for (int i = script_index + 1; i < argc; i++) lua_pushstring(L, argv[i]);
+  if (protected_call(L, nscript_args, 1) != LUA_OK) return EXIT_RUN_FAILED;
+  if (lua_istable(L, -1) && lua_getmetatable(L, -1)) {
+    lua_getfield(L, -1, "__name");
+    int is_scenario = lua_isstring(L, -1) &&
+                      strcmp(lua_tostring(L, -1), "btlua.Scenario") == 0;
+    lua_pop(L, 2);
+    if (is_scenario) {
+      lua_pushstring(L, file);
+      push_args(L, argv, argc, script_index + 1);
+      return call_cli(L, "scenario_file", 3);
+    }
+  }
+  lua_pop(L, 1);
+  return 0;
+}
+
+static int is_subcommand(const char *word) {
+  for (int i = 0; SUBCOMMANDS[i] != NULL; i++)
+    if (strcmp(word, SUBCOMMANDS[i]) == 0) return 1;
+  return 0;
+}
+
+/* Handles options before the script, like the stock interpreter. */
+static int run_main(lua_State *L, int argc, char **argv) {
+  int i = 1;
+  for (; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
+    if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--version") == 0) {
+      printf("btlua %s (%s, libuv %s)\n", BTLUA_VERSION, BT_LUA_FLAVOUR,
+             uv_version_string());
+      if (i + 1 == argc) return 0;
+    } else if (strcmp(argv[i], "-e") == 0) {
+      if (++i == argc) {
+        fputs("btlua: '-e' needs an argument\n", stderr);
+        return EXIT_BAD_INPUT;
+      }
+      create_arg_table(L, argv, argc, 0);
+      if (luaL_loadbuffer(L, argv[i], strlen(argv[i]), "=(command line)") !=
+          LUA_OK) {
+        fprintf(stderr, "btlua: %s\n", lua_tostring(L, -1));
+        return EXIT_BAD_INPUT;
+      }
+      if (protected_call(L, 0, 0) != LUA_OK) return EXIT_RUN_FAILED;
+      if (i + 1 == argc) return 0;
+    } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+      print_usage(stdout);
+      return 0;
+    } else if (strcmp(argv[i], "--") == 0) {
+      i++;
+      break;
+    } else {
+      fprintf(stderr, "btlua: unknown option '%s'\n", argv[i]);
+      print_usage(stderr);
+      return EXIT_BAD_INPUT;
+    }
+  }
+  if (i >= argc) {
+    print_usage(stderr);
+    return EXIT_BAD_INPUT;
+  }
+  if (is_subcommand(argv[i]) && access(argv[i], F_OK) != 0) {
+    push_args(L, argv, argc, i);
+    return call_cli(L, "main", 1);
+  }
+  return run_script(L, argv, argc, i);
+}
+
+int main(int argc, char **argv) {
+  uv_loop_t loop;
+  if (uv_loop_init(&loop) != 0) {
+    fputs("btlua: cannot create the event loop\n", stderr);
+    return EXIT_RUN_FAILED;
+  }
+  lua_State *L = luaL_newstate();
+  if (L == NULL) {
+    fputs("btlua: cannot create a Lua state (out of memory)\n", stderr);
+    return EXIT_RUN_FAILED;
+  }
+  luaL_openlibs(L);
+  bt_lua_set_loop(L, &loop);
+  setup_paths(L);
+  int status = run_main(L, argc, argv);
+  fflush(stdout);
+  lua_close(L);
+  uv_run(&loop, UV_RUN_DEFAULT); /* finish any pending output */
+  uv_loop_close(&loop);
+  return status;
+}

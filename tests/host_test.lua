@@ -1,0 +1,69 @@
+-- host_test.lua: the btlua host behaves like the stock interpreter (arg,
+-- -e, -v, stdin), btlua is requirable anywhere, and errors exit 1 or 2.
+local t = require "tap"
+local lib = require "testlib"
+local btlua = require "btlua"
+
+t.like(btlua.version, "^%d+%.%d+%.%d+$", "btlua.version is a version number")
+t.is(btlua.core.version, btlua.version, "core and module agree on the version")
+
+local status, out = lib.run({ "-e", 'print(require("btlua").version)' })
+t.is(status, 0, "-e exits 0")
+t.is(out, btlua.version .. "\n", "-e prints the version")
+
+status, out = lib.run({ "-v" })
+t.is(status, 0, "-v exits 0")
+t.like(out, "^btlua " .. btlua.version:gsub("%.", "%%.") .. " %(", "-v names btlua and its version")
+
+local dir = lib.tmpdir()
+lib.write(dir .. "/args.lua", "print(arg[0], #arg, arg[1], arg[2], ...)\n")
+status, out = lib.run({ dir .. "/args.lua", "one", "two" })
+t.is(status, 0, "script exits 0")
+t.is(out, dir .. "/args.lua\t2\tone\ttwo\tone\ttwo\n", "arg table and ... match the stock interpreter")
+
+-- The module is requirable from any working directory.
+status, out = lib.sh("cd / && " .. lib.quote(lib.btlua) .. " -e 'print(require(\"btlua\").version)'")
+t.is(out, btlua.version .. "\n", "btlua is requirable from /")
+
+status, out = lib.run({ "-" }, "print(6 * 7)\n")
+t.is(status, 0, "stdin script exits 0")
+t.is(out, "42\n", "stdin script runs")
+
+lib.write(dir .. "/boom.lua", "local x = 1\nerror('boom')\n")
+local err
+status, out, err = lib.run({ dir .. "/boom.lua" })
+t.is(status, 1, "a Lua error exits 1")
+t.like(err, "^btlua: " .. dir:gsub("%p", "%%%0") .. "/boom%.lua:2: boom\nstack traceback:\n", "error names file and line, then a traceback")
+
+status, out, err = lib.run({ dir .. "/missing.lua" })
+t.is(status, 2, "a missing script exits 2")
+t.is(err, "btlua: cannot open " .. dir .. "/missing.lua\n", "the message names the missing file")
+
+lib.write(dir .. "/syntax.lua", "local = 1\n")
+status, out, err = lib.run({ dir .. "/syntax.lua" })
+t.is(status, 2, "a syntax error is bad input: exit 2")
+t.like(err, "^btlua: " .. dir:gsub("%p", "%%%0") .. "/syntax%.lua:1: ", "syntax error names file and line")
+
+status, out, err = lib.run({ "--bogus" })
+t.is(status, 2, "an unknown option exits 2")
+t.like(err, "^btlua: unknown option '%-%-bogus'\n", "the message names the option")
+
+status, out, err = lib.run({ "-e" })
+t.is(status, 2, "-e without a chunk exits 2")
+
+status = lib.run({ "-e", "os.exit(3)" })
+t.is(status, 3, "os.exit status is kept")
+
+status, out, err = lib.run({})
+t.is(status, 2, "no arguments: usage, exit 2")
+t.like(err, "^usage: btlua", "usage is printed")
+
+status, out = lib.run({ "--help" })
+t.is(status, 0, "--help exits 0")
+t.like(out, "btlua compare BEFORE_DIR AFTER_DIR", "--help lists compare")
+
+status, out = lib.run({ "-e", "print(type(require('btlua.core').cpu_count()))" })
+t.is(out, "number\n", "libuv is linked (cpu_count)")
+
+os.execute("rm -rf " .. lib.quote(dir))
+t.done_testing()

@@ -1,0 +1,66 @@
+-- testlib.lua: helpers for Lua tests that run the btlua command and look at
+-- files: paths of the build under test, a scratch directory, file reads.
+local testlib = {}
+
+testlib.top = os.getenv("PWD")
+testlib.build = os.getenv("BTLUA_BUILD") or (testlib.top .. "/build")
+testlib.btlua = testlib.build .. "/btlua"
+
+local function shell_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+testlib.quote = shell_quote
+
+-- A fresh scratch directory, removed at exit of the test process.
+function testlib.tmpdir()
+  local pipe = assert(io.popen("mktemp -d /tmp/btlua-test.XXXXXX"))
+  local dir = pipe:read("*l")
+  pipe:close()
+  return dir
+end
+
+function testlib.read(path)
+  local file = io.open(path, "rb")
+  if not file then return nil end
+  local text = file:read("*a")
+  file:close()
+  return text
+end
+
+function testlib.write(path, text)
+  local file = assert(io.open(path, "wb"))
+  file:write(text)
+  file:close()
+end
+
+function testlib.exists(path)
+  local file = io.open(path, "rb")
+  if file then file:close() end
+  return file ~= nil
+end
+
+-- Runs a shell command; returns exit status, stdout, stderr.
+function testlib.sh(command, stdin_text)
+  local dir = testlib.tmpdir()
+  local out, err = dir .. "/out", dir .. "/err"
+  local full = command .. " >" .. out .. " 2>" .. err
+  if stdin_text then
+    testlib.write(dir .. "/in", stdin_text)
+    full = full .. " <" .. dir .. "/in"
+  end
+  full = full .. "; echo $? >" .. dir .. "/status"
+  os.execute(full)
+  local status = tonumber(testlib.read(dir .. "/status"))
+  local stdout, stderr = testlib.read(out), testlib.read(err)
+  os.execute("rm -rf " .. shell_quote(dir))
+  return status, stdout, stderr
+end
+
+-- Runs btlua with the given argument words (quoted for the shell).
+function testlib.run(args, stdin_text)
+  local words = { shell_quote(testlib.btlua) }
+  for _, a in ipairs(args) do words[#words + 1] = shell_quote(a) end
+  return testlib.sh(table.concat(words, " "), stdin_text)
+end
+
+return testlib
