@@ -1,6 +1,7 @@
--- btlua.cli: the command line behind the btlua host. main(args) handles the
--- subcommands; scenario_file(scn, file, args) runs a scenario file.
--- Every function returns the exit status: 0 ok, 1 a run failed, 2 bad input.
+-- btlua.cli: the command line behind the btlua host. main(args) dispatches
+-- `btlua COMMAND ...` to the module btlua.cmd.COMMAND (a function taking the
+-- remaining words); scenario_file(scn, file, args) runs a scenario file.
+-- Every entry returns the exit status: 0 ok, 1 a run failed, 2 bad input.
 local cli = {}
 
 local EXIT_BAD_INPUT = 2
@@ -10,11 +11,26 @@ local function fail(fmt, ...)
   return EXIT_BAD_INPUT
 end
 
-local commands = {}
+local function load_command(name)
+  if type(name) ~= "string" or not name:match("^[%a_]+$") then return nil end
+  local found, command = pcall(require, "btlua.cmd." .. name)
+  if not found then
+    -- A missing module means an unknown command; any other error is real.
+    if tostring(command):find("module 'btlua.cmd." .. name .. "' not found", 1, true) then
+      return nil
+    end
+    error(command, 0)
+  end
+  return command
+end
 
 function cli.main(args)
   local name = args[1]
-  local command = commands[name]
+  if name == "help" then
+    name = args[2] or "run"
+    args = { name, "--help" }
+  end
+  local command = load_command(name)
   if not command then
     return fail("unknown command '%s' (try btlua --help)", tostring(name))
   end
@@ -23,9 +39,15 @@ function cli.main(args)
   return command(rest)
 end
 
+-- `btlua SCENARIO.lua [run flags]`: the same as `btlua run --scenario FILE`.
 function cli.scenario_file(scn, file, args)
-  return fail("%s: running scenarios is not implemented yet", file)
+  local run = load_command("run")
+  if not run then
+    return fail("%s: cannot run scenarios: this build has no run command", file)
+  end
+  local words = { "--scenario", file }
+  for _, word in ipairs(args) do words[#words + 1] = word end
+  return run(words, scn)
 end
 
-cli.commands = commands
 return cli
