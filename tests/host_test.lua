@@ -65,5 +65,15 @@ t.like(out, "btlua compare BEFORE_DIR AFTER_DIR", "--help lists compare")
 status, out = lib.run({ "-e", "print(type(require('btlua.core').cpu_count()))" })
 t.is(out, "number\n", "libuv is linked (cpu_count)")
 
+-- After `cmake --install`, the installed btlua finds its own Lua files.
+local prefix = dir .. "/prefix"
+status = lib.sh("cmake --install " .. lib.quote(lib.build) .. " --prefix " .. lib.quote(prefix))
+t.is(status, 0, "cmake --install succeeds")
+status, out = lib.sh("cd / && " .. lib.quote(prefix .. "/bin/btlua") ..
+  " -e 'local b = require \"btlua\"; print(b.version, b.core.home)'")
+t.is(out, btlua.version .. "\t" .. prefix .. "/share/btlua\n",
+  "the installed btlua loads its module from PREFIX/share/btlua")
+t.ok(lib.exists(prefix .. "/share/btlua/lua/btlua/cli.lua"), "Lua files installed")
+
 os.execute("rm -rf " .. lib.quote(dir))
 t.done_testing()
