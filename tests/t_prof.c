@@ -1,0 +1,169 @@
+/* t_prof.c: the cycle clock's calibration, zone counting and nesting,
+ * zones off, and the allocation accounting of prof.c. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "prof.h"
+#include "tap.h"
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Median of n ticks-per-ns ratios measured over spins of `ns`. */
+static double median_rate(uint64_t ns) {
+  uint64_t rates[7];
+  for (int i = 0; i < 7; i++) {
+    uint64_t t0 = bt_prof_ticks(), n0 = bt_prof_now_ns();
+    bt_prof_spin_ns(ns);
+    uint64_t t1 = bt_prof_ticks(), n1 = bt_prof_now_ns();
+    rates[i] = (uint64_t)((double)(t1 - t0) / (double)(n1 - n0) * 1e6);
+  }
+  qsort(rates, 7, sizeof rates[0], cmp_u64);
+  return (double)rates[3] / 1e6;
+}
+
+static void test_clock(void) {
+  double rate = bt_prof_ticks_per_ns();
+  ok(rate > 0.01 && rate < 100.0, "ticks per ns is plausible (%g, %s)", rate,
+     bt_prof_clock_name());
+  double measured = median_rate(2000000);
+  ok(measured / rate > 0.99 && measured / rate < 1.01,
+     "calibrated rate matches a fresh measurement within 1%% (%g vs %g)",
+     measured, rate);
+  uint64_t a = bt_prof_ticks(), b = bt_prof_ticks();
+  ok(b >= a, "ticks are monotonic");
+  is_int((long long)bt_prof_ns_to_ticks(bt_prof_ticks_to_ns(1000000)),
+         1000000, "ticks -> ns -> ticks round trip");
+}
+
+static void test_names(void) {
+  const char *expected[] = {"load",  "data",   "indicators", "strategy",
+                            "blotter", "fills", "ledger", "metrics",
+                            "output"};
+  int all = 1;
+  for (int z = 0; z < BT_ZONE_COUNT; z++)
+    if (strcmp(bt_prof_zone_name((bt_zone_id)z), expected[z]) != 0) all = 0;
+  ok(all, "zone names in enum order");
+  is_int(bt_prof_zone_find("fills"), BT_ZONE_FILLS, "zone_find");
+  is_int(bt_prof_zone_find("nope"), -1, "zone_find unknown");
+  ok(bt_prof_zone_name(BT_ZONE_COUNT) == NULL, "zone_name out of range");
+}
+
+/* Zone counts and the tree invariants, without relying on timing. */
+static void test_zone_counts(void) {
+  bt_prof *p = bt_prof_new(1);
+  for (int i = 0; i < 100; i++) {
+    bt_prof_zone_begin(p, BT_ZONE_STRATEGY);
+    for (int j = 0; j < 3; j++) {
+      bt_prof_zone_begin(p, BT_ZONE_DATA);
+      bt_prof_zone_end(p, BT_ZONE_DATA);
+    }
+    bt_prof_zone_begin(p, BT_ZONE_STRATEGY); /* recursion */
+    bt_prof_zone_end(p, BT_ZONE_STRATEGY);
+    bt_prof_zone_end(p, BT_ZONE_STRATEGY);
+  }
+  const bt_prof_zone_stats *s = bt_prof_zone_stats_of(p, BT_ZONE_STRATEGY);
+  const bt_prof_zone_stats *d = bt_prof_zone_stats_of(p, BT_ZONE_DATA);
+  is_int((long long)s->count, 200, "strategy count includes recursion");
+  is_int((long long)d->count, 300, "data count");
+  ok(s->incl_ticks >= s->self_ticks, "strategy incl >= self");
+  ok(s->incl_ticks >= d->incl_ticks, "strategy incl >= nested data incl");
+  is_int(p->depth, 0, "stack empty at the end");
+  is_int(p->mismatch, 0, "no mismatched ends");
+  is_int(bt_prof_zone_current(p), -1, "no current zone");
+  bt_prof_zone_begin(p, BT_ZONE_FILLS);
+  is_int(bt_prof_zone_current(p), BT_ZONE_FILLS, "current zone while open");
+  bt_prof_zone_end(p, BT_ZONE_LEDGER);
+  is_int(p->mismatch, 1, "a mismatched end is counted");
+  is_int((long long)bt_prof_zone_stats_of(p, BT_ZONE_FILLS)->count, 1,
+         "and closes the open zone");
+  bt_prof_free(p);
+}
+
+static void test_zones_off(void) {
+  bt_prof *p = bt_prof_new(0);
+  bt_prof_zone_begin(p, BT_ZONE_DATA);
+  bt_prof_zone_end(p, BT_ZONE_DATA);
+  is_int((long long)bt_prof_zone_stats_of(p, BT_ZONE_DATA)->count, 0,
+         "zones off: nothing counted");
+  bt_prof_zone_begin(NULL, BT_ZONE_DATA); /* must not crash */
+  bt_prof_zone_end(NULL, BT_ZONE_DATA);
+  ok(1, "NULL profiler accepted");
+  bt_prof_free(p);
+}
+
+/* Self/inclusive split of spins of known length: outer spins 4 ms itself
+ * around an inner zone of 2 ms; medians of 5 runs, within 10%. */
+static void test_zone_times(void) {
+  uint64_t outer_self[5], inner_incl[5];
+  for (int r = 0; r < 5; r++) {
+    bt_prof *p = bt_prof_new(1);
+    bt_prof_zone_begin(p, BT_ZONE_METRICS);
+    bt_prof_spin_ns(2000000);
+    bt_prof_zone_begin(p, BT_ZONE_LEDGER);
+    bt_prof_spin_ns(2000000);
+    bt_prof_zone_end(p, BT_ZONE_LEDGER);
+    bt_prof_spin_ns(2000000);
+    bt_prof_zone_end(p, BT_ZONE_METRICS);
+    outer_self[r] = (uint64_t)bt_prof_ticks_to_ns(
+        bt_prof_zone_stats_of(p, BT_ZONE_METRICS)->self_ticks);
+    inner_incl[r] = (uint64_t)bt_prof_ticks_to_ns(
+        bt_prof_zone_stats_of(p, BT_ZONE_LEDGER)->incl_ticks);
+    bt_prof_free(p);
+  }
+  qsort(outer_self, 5, sizeof outer_self[0], cmp_u64);
+  qsort(inner_incl, 5, sizeof inner_incl[0], cmp_u64);
+  double ratio_outer = (double)outer_self[2] / 4e6;
+  double ratio_inner = (double)inner_incl[2] / 2e6;
+  ok(ratio_outer > 0.9 && ratio_outer < 1.1, "outer self ~4 ms (%g)",
+     ratio_outer);
+  ok(ratio_inner > 0.9 && ratio_inner < 1.1, "inner incl ~2 ms (%g)",
+     ratio_inner);
+}
+
+static void test_exclude(void) {
+  bt_prof *p = bt_prof_new(1);
+  bt_prof_zone_begin(p, BT_ZONE_STRATEGY);
+  bt_prof_exclude(p, bt_prof_ns_to_ticks(1e12)); /* more than elapsed */
+  bt_prof_zone_end(p, BT_ZONE_STRATEGY);
+  ok(bt_prof_zone_stats_of(p, BT_ZONE_STRATEGY)->self_ticks == 0,
+     "excluded ticks never make self time negative");
+  bt_prof_free(p);
+}
+
+static void test_memory(void) {
+  bt_prof *p = bt_prof_new(1);
+  void *a = bt_prof_malloc(p, 1000);
+  bt_prof_zone_begin(p, BT_ZONE_BLOTTER);
+  void *b = bt_prof_malloc(p, 500);
+  bt_prof_mfree(p, a);
+  bt_prof_zone_end(p, BT_ZONE_BLOTTER);
+  const bt_prof_mem *m = bt_prof_mem_stats(p);
+  is_int((long long)m->alloc_bytes, 1500, "alloc bytes");
+  is_int((long long)m->free_bytes, 1000, "free bytes");
+  is_int((long long)m->peak_bytes, 1500, "peak bytes");
+  is_int((long long)m->live_bytes, 500, "live bytes");
+  is_int((long long)m->alloc_count, 2, "alloc count");
+  is_int((long long)p->zone[BT_ZONE_BLOTTER].alloc_bytes, 500,
+         "blotter zone alloc");
+  is_int((long long)p->zone[BT_ZONE_BLOTTER].free_bytes, 1000,
+         "blotter zone free");
+  bt_prof_mfree(p, b);
+  ok(((uintptr_t)b & 15u) == 0, "payload 16-byte aligned");
+  ok(bt_prof_rss_bytes() > 0, "rss readable");
+  ok(bt_prof_peak_rss_bytes() >= bt_prof_rss_bytes() / 2, "peak rss");
+  bt_prof_free(p);
+}
+
+int main(void) {
+  test_clock();
+  test_names();
+  test_zone_counts();
+  test_zones_off();
+  test_zone_times();
+  test_exclude();
+  test_memory();
+  return done_testing();
+}
