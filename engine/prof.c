@@ -207,7 +207,8 @@ void bt_prof_zone_pop_(bt_prof *p, bt_zone_id z) {
   bt_prof_frame *frame = &p->frames[depth];
   if (frame->zone != z) p->mismatch++;
   z = frame->zone; /* close what is open, so the stack stays sound */
-  uint64_t elapsed = now > frame->begin ? now - frame->begin : 0;
+  int64_t delta = (int64_t)(now - frame->begin); /* < 0 after exclusion */
+  uint64_t elapsed = delta > 0 ? (uint64_t)delta : 0;
   bt_prof_zone_stats *stats = &p->zone[z];
   stats->count++;
   stats->self_ticks += elapsed > frame->child ? elapsed - frame->child : 0;
