@@ -12,6 +12,9 @@
 #include "err.h"
 
 typedef int64_t bt_dec;
+/* 128-bit intermediates (GCC/Clang); __extension__ keeps -Wpedantic quiet. */
+__extension__ typedef __int128 bt_i128;
+__extension__ typedef unsigned __int128 bt_u128;
 
 #define BT_DEC_PLACES 8
 #define BT_DEC_SCALE INT64_C(100000000) /* 10^8 raw units per 1 */
@@ -79,7 +82,7 @@ int bt_dec_sqrt(bt_dec a, bt_dec *out);
 /* A 128-bit accumulator for long sums of raw values (sums of millions of
  * prices cannot overflow; only the final conversion can). */
 typedef struct bt_dec_acc {
-  __int128 sum; /* raw 10^-8 units */
+  bt_i128 sum; /* raw 10^-8 units */
 } bt_dec_acc;
 
 static inline void bt_dec_acc_init(bt_dec_acc *acc) { acc->sum = 0; }
