@@ -219,10 +219,9 @@ static bt_round check_mode(lua_State *L, int idx) {
   const char *name = luaL_optstring(L, idx, "half_even");
   int mode = bt_round_from_name(name);
   if (mode < 0)
-    luaL_argerror(L, idx,
-                  lua_pushfstring(L, "unknown rounding mode '%s' (half_even, "
-                                     "half_up, down, up, floor, ceiling)",
-                                  name));
+    luaL_error(L, "unknown rounding mode '%s' (half_even, half_up, down, up, "
+                  "floor, ceiling)",
+               name);
   return (bt_round)mode;
 }
 
