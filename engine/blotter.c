@@ -1,0 +1,337 @@
+/* blotter.c: order book of a backtest and the fill rules of blotter.h:
+ * trigger and price rules per order type, volume-limited partial fills,
+ * slippage and commission, booking into the ledger. */
+#include "blotter.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bt_dec dec_abs(bt_dec v) { return v < 0 ? -v : v; }
+
+/* a * b / divisor on raw units, rounded half-even; divisor > 0. */
+static int mul_div_raw(bt_dec a, bt_dec b, int64_t divisor, bt_dec *out) {
+  __int128 num = (__int128)a * b;
+  __int128 quo = num / divisor, rem = num % divisor;
+  __int128 twice = (rem < 0 ? -rem : rem) * 2;
+  if (twice > divisor || (twice == divisor && (quo % 2) != 0))
+    quo += num < 0 ? -1 : 1;
+  if (quo > INT64_MAX || quo < INT64_MIN) return BT_EOVERFLOW;
+  *out = (bt_dec)quo;
+  return BT_OK;
+}
+
+static int grow(void **items, int64_t *cap, int64_t need, size_t size) {
+  if (need <= *cap) return BT_OK;
+  int64_t next = *cap > 0 ? *cap * 2 : 64;
+  while (next < need) next *= 2;
+  void *bigger = realloc(*items, (size_t)next * size);
+  if (bigger == NULL) return BT_ENOMEM;
+  *items = bigger;
+  *cap = next;
+  return BT_OK;
+}
+
+int bt_blotter_init(bt_blotter *blotter, const bt_blotter_config *config,
+                    int32_t asset_count, const bt_asset_class *classes) {
+  *blotter = (bt_blotter){0};
+  blotter->config = *config;
+  blotter->asset_count = asset_count;
+  size_t n = asset_count > 0 ? (size_t)asset_count : 1;
+  blotter->rounding = calloc(n, sizeof *blotter->rounding);
+  blotter->open_ids = calloc(n, sizeof *blotter->open_ids);
+  blotter->open_len = calloc(n, sizeof *blotter->open_len);
+  blotter->open_cap = calloc(n, sizeof *blotter->open_cap);
+  blotter->open_quantity = calloc(n, sizeof *blotter->open_quantity);
+  if (!blotter->rounding || !blotter->open_ids || !blotter->open_len ||
+      !blotter->open_cap || !blotter->open_quantity) {
+    bt_blotter_free(blotter);
+    return BT_ENOMEM;
+  }
+  for (int32_t i = 0; i < asset_count; i++)
+    blotter->rounding[i] = bt_class_rounding(classes ? classes[i]
+                                                     : BT_CLASS_EQUITY);
+  return BT_OK;
+}
+
+void bt_blotter_free(bt_blotter *blotter) {
+  if (blotter->open_ids)
+    for (int32_t i = 0; i < blotter->asset_count; i++)
+      free(blotter->open_ids[i]);
+  free(blotter->open_ids);
+  free(blotter->open_len);
+  free(blotter->open_cap);
+  free(blotter->open_quantity);
+  free(blotter->rounding);
+  free(blotter->orders);
+  free(blotter->fills);
+  *blotter = (bt_blotter){0};
+}
+
+static int push_open(bt_blotter *blotter, int32_t asset, int64_t id) {
+  int32_t len = blotter->open_len[asset], cap = blotter->open_cap[asset];
+  if (len == cap) {
+    int32_t next = cap > 0 ? cap * 2 : 4;
+    int64_t *bigger = realloc(blotter->open_ids[asset],
+                              (size_t)next * sizeof *bigger);
+    if (bigger == NULL) return BT_ENOMEM;
+    blotter->open_ids[asset] = bigger;
+    blotter->open_cap[asset] = next;
+  }
+  blotter->open_ids[asset][len] = id;
+  blotter->open_len[asset] = len + 1;
+  blotter->open_total++;
+  return BT_OK;
+}
+
+int bt_blotter_place(bt_blotter *blotter, int32_t asset, bt_dec quantity,
+                     bt_order_type type, bt_dec limit, bt_dec stop,
+                     int64_t bar, int64_t time, int64_t *out_id,
+                     bt_err *err) {
+  *out_id = 0;
+  if (asset < 0 || asset >= blotter->asset_count)
+    return bt_err_set(err, BT_ENOTFOUND, "order: no asset number %d",
+                      (int)asset + 1);
+  bool needs_limit = type == BT_ORDER_LIMIT || type == BT_ORDER_STOP_LIMIT;
+  bool needs_stop = type == BT_ORDER_STOP || type == BT_ORDER_STOP_LIMIT;
+  if ((needs_limit && limit <= 0) || (needs_stop && stop <= 0))
+    return bt_err_set(err, BT_EINVAL, "order: %s price must be > 0",
+                      needs_limit && limit <= 0 ? "limit" : "stop");
+  bt_rounding r = blotter->rounding[asset];
+  bt_dec rounded;
+  if (bt_dec_quantize(quantity, r.places, r.mode, &rounded) != BT_OK)
+    return bt_err_set(err, BT_EOVERFLOW, "order: quantity overflows");
+  if (rounded == 0) return BT_OK;
+  int rc = grow((void **)&blotter->orders, &blotter->order_cap,
+                blotter->order_count + 1, sizeof *blotter->orders);
+  if (rc == BT_OK) rc = push_open(blotter, asset, blotter->order_count + 1);
+  if (rc != BT_OK) return bt_err_set(err, rc, "order: out of memory");
+  bt_order *order = &blotter->orders[blotter->order_count++];
+  *order = (bt_order){.id = blotter->order_count, .asset = asset,
+                      .type = type, .status = BT_ORDER_OPEN,
+                      .quantity = rounded, .limit = needs_limit ? limit : 0,
+                      .stop = needs_stop ? stop : 0, .placed_bar = bar,
+                      .placed_time = time};
+  blotter->open_quantity[asset] += rounded;
+  *out_id = order->id;
+  return BT_OK;
+}
+
+static void remove_open(bt_blotter *blotter, int32_t asset, int64_t id) {
+  int64_t *ids = blotter->open_ids[asset];
+  int32_t len = blotter->open_len[asset];
+  for (int32_t i = 0; i < len; i++) {
+    if (ids[i] != id) continue;
+    memmove(ids + i, ids + i + 1, (size_t)(len - i - 1) * sizeof *ids);
+    blotter->open_len[asset] = len - 1;
+    blotter->open_total--;
+    return;
+  }
+}
+
+/* Closes an open order as cancelled or rejected. */
+static void finish(bt_blotter *blotter, bt_order *order,
+                   bt_order_status status, int64_t time) {
+  blotter->open_quantity[order->asset] -= order->quantity - order->filled;
+  order->status = status;
+  order->done_time = time;
+  remove_open(blotter, order->asset, order->id);
+}
+
+int bt_blotter_cancel(bt_blotter *blotter, int64_t id, int64_t time) {
+  if (id < 1 || id > blotter->order_count) return BT_ENOTFOUND;
+  bt_order *order = &blotter->orders[id - 1];
+  if (order->status != BT_ORDER_OPEN && order->status != BT_ORDER_PARTIAL)
+    return BT_ESTATE;
+  finish(blotter, order, BT_ORDER_CANCELLED, time);
+  return BT_OK;
+}
+
+/* The price at which `order` fills on `bar` before slippage; false when it
+ * does not fill there. Sets `triggered` on a stop's trigger bar. */
+static bool trigger_price(const bt_blotter *blotter, bt_order *order,
+                          const bt_bar *bar, bt_dec *price) {
+  bool buy = order->quantity > 0;
+  bool next_open = blotter->config.fill == BT_FILL_NEXT_OPEN;
+  bt_dec p = next_open ? bar->open : bar->close;
+  if ((order->type == BT_ORDER_STOP || order->type == BT_ORDER_STOP_LIMIT) &&
+      !order->triggered) {
+    bool touched = buy ? bar->high >= order->stop : bar->low <= order->stop;
+    if (!touched) return false;
+    order->triggered = true;
+    if (next_open)
+      p = buy ? bt_dec_max(bar->open, order->stop)
+              : bt_dec_min(bar->open, order->stop);
+  }
+  if (order->type == BT_ORDER_LIMIT || order->type == BT_ORDER_STOP_LIMIT) {
+    if (buy ? bar->low > order->limit : bar->high < order->limit)
+      return false;
+    p = buy ? bt_dec_min(p, order->limit) : bt_dec_max(p, order->limit);
+  }
+  *price = p;
+  return true;
+}
+
+/* The signed quantity this bar can fill (0: none) under the volume limit. */
+static int bar_quantity(const bt_blotter *blotter, const bt_order *order,
+                        const bt_bar *bar, bt_dec *out) {
+  bt_dec remaining = order->quantity - order->filled;
+  bt_dec limit = blotter->config.slippage.volume_limit;
+  *out = remaining;
+  if (limit <= 0) return BT_OK;
+  bt_dec cap;
+  bt_rounding r = blotter->rounding[order->asset];
+  int rc = bt_dec_mul(bar->volume, limit, &cap);
+  if (rc == BT_OK) rc = bt_dec_quantize(cap, r.places, BT_ROUND_DOWN, &cap);
+  if (rc != BT_OK) return rc;
+  if (cap < dec_abs(remaining)) *out = remaining > 0 ? cap : -cap;
+  return BT_OK;
+}
+
+/* Slippage moves price against the order; a limit is never exceeded. */
+static int slip(const bt_blotter *blotter, const bt_order *order,
+                const bt_bar *bar, bt_dec quantity, bt_dec price,
+                bt_dec *out) {
+  const bt_slippage *model = &blotter->config.slippage;
+  bt_dec move = 0;
+  int rc = BT_OK;
+  if (model->model == BT_SLIPPAGE_FIXED_BPS) {
+    /* price * bps / 10000: raw * raw / (10^8 * 10^4) */
+    rc = mul_div_raw(price, model->bps, BT_DEC_SCALE * 10000, &move);
+  } else if (model->model == BT_SLIPPAGE_VOLUME_SHARE) {
+    bt_dec share = 0, squared, scaled;
+    if (bar->volume > 0) rc = bt_dec_div(dec_abs(quantity), bar->volume,
+                                         &share);
+    if (rc == BT_OK) rc = bt_dec_mul(share, share, &squared);
+    if (rc == BT_OK) rc = bt_dec_mul(price, model->price_impact, &scaled);
+    if (rc == BT_OK) rc = bt_dec_mul(scaled, squared, &move);
+  }
+  if (rc != BT_OK) return rc;
+  bool buy = quantity > 0;
+  bt_dec p = buy ? price + move : price - move;
+  if (order->type == BT_ORDER_LIMIT || order->type == BT_ORDER_STOP_LIMIT)
+    p = buy ? bt_dec_min(p, order->limit) : bt_dec_max(p, order->limit);
+  *out = p;
+  return BT_OK;
+}
+
+static int commission_for(const bt_blotter *blotter, const bt_order *order,
+                          bt_dec quantity, bt_dec price, bt_dec *out) {
+  const bt_commission *model = &blotter->config.commission;
+  bt_dec owed;
+  int rc = BT_OK;
+  *out = 0;
+  switch (model->model) {
+  case BT_COMMISSION_NONE: return BT_OK;
+  case BT_COMMISSION_PER_SHARE:
+    /* The order owes max(cost * |filled|, min); charge what is new. */
+    rc = bt_dec_mul(model->cost, dec_abs(order->filled + quantity), &owed);
+    if (rc != BT_OK) return rc;
+    owed = bt_dec_max(owed, model->min_per_order);
+    *out = owed - order->commission;
+    return BT_OK;
+  case BT_COMMISSION_PER_TRADE:
+    *out = order->filled == 0 ? model->cost : 0;
+    return BT_OK;
+  case BT_COMMISSION_PER_DOLLAR:
+    rc = bt_dec_mul(quantity, price, &owed);
+    if (rc == BT_OK) rc = bt_dec_mul(dec_abs(owed), model->rate, out);
+    return rc;
+  }
+  return BT_EINVAL;
+}
+
+static int record_fill(bt_blotter *blotter, const bt_order *order,
+                       int64_t bar_index, int64_t time, bt_dec quantity,
+                       bt_dec price, bt_dec commission) {
+  int rc = grow((void **)&blotter->fills, &blotter->fill_cap,
+                blotter->fill_count + 1, sizeof *blotter->fills);
+  if (rc != BT_OK) return rc;
+  blotter->fills[blotter->fill_count++] = (bt_fill){
+      .order_id = order->id, .bar = bar_index, .time = time,
+      .asset = order->asset, .quantity = quantity, .price = price,
+      .commission = commission};
+  return BT_OK;
+}
+
+/* Tries one order on one bar: 1 filled (fully or partly), 0 not. */
+static int fill_order(bt_blotter *blotter, bt_ledger *ledger,
+                      bt_order *order, const bt_bar *bar, int64_t bar_index,
+                      int64_t time) {
+  bt_dec price, quantity, commission;
+  if (!trigger_price(blotter, order, bar, &price)) return 0;
+  int rc = bar_quantity(blotter, order, bar, &quantity);
+  if (rc != BT_OK || quantity == 0) return rc;
+  rc = slip(blotter, order, bar, quantity, price, &price);
+  if (rc == BT_OK) rc = commission_for(blotter, order, quantity, price,
+                                       &commission);
+  if (rc != BT_OK) return rc;
+  char reason[BT_REASON_MAX];
+  rc = bt_ledger_check(ledger, order->asset, quantity, price, commission,
+                       reason, sizeof reason);
+  if (rc == BT_ERANGE) {
+    memcpy(order->reason, reason, sizeof reason);
+    blotter->rejections++;
+    finish(blotter, order, BT_ORDER_REJECTED, time);
+    return 0;
+  }
+  if (rc == BT_OK) rc = bt_ledger_apply(ledger, order->asset, quantity,
+                                        price, commission);
+  if (rc == BT_OK) rc = record_fill(blotter, order, bar_index, time,
+                                    quantity, price, commission);
+  if (rc != BT_OK) return rc;
+  order->filled += quantity;
+  order->commission += commission;
+  blotter->open_quantity[order->asset] -= quantity;
+  if (order->filled == order->quantity) {
+    order->status = BT_ORDER_FILLED;
+    order->done_time = time;
+    remove_open(blotter, order->asset, order->id);
+  } else {
+    order->status = BT_ORDER_PARTIAL;
+  }
+  return 1;
+}
+
+int bt_blotter_fill_asset(bt_blotter *blotter, bt_ledger *ledger,
+                          int32_t asset, const bt_bar *bar, int64_t bar_index,
+                          int64_t time) {
+  /* A missing bar is INT64_MIN in every field (store.h BT_BAR_MISSING). */
+  if (bar == NULL || bar->open == INT64_MIN || blotter->open_len[asset] == 0)
+    return 0;
+  int fills = 0;
+  /* Orders that finish leave the list; i moves past those still open. */
+  int32_t i = 0;
+  while (i < blotter->open_len[asset]) {
+    int64_t id = blotter->open_ids[asset][i];
+    bt_order *order = &blotter->orders[id - 1];
+    if (order->placed_bar >= bar_index) { i++; continue; }
+    int rc = fill_order(blotter, ledger, order, bar, bar_index, time);
+    if (rc < 0) return rc;
+    fills += rc;
+    if (blotter->open_len[asset] > i && blotter->open_ids[asset][i] == id)
+      i++; /* still open: move on */
+  }
+  return fills;
+}
+
+const char *bt_order_status_name(bt_order_status status) {
+  switch (status) {
+  case BT_ORDER_OPEN: return "open";
+  case BT_ORDER_PARTIAL: return "partially_filled";
+  case BT_ORDER_FILLED: return "filled";
+  case BT_ORDER_CANCELLED: return "cancelled";
+  case BT_ORDER_REJECTED: return "rejected";
+  }
+  return "unknown";
+}
+
+const char *bt_order_type_name(bt_order_type type) {
+  switch (type) {
+  case BT_ORDER_MARKET: return "market";
+  case BT_ORDER_LIMIT: return "limit";
+  case BT_ORDER_STOP: return "stop";
+  case BT_ORDER_STOP_LIMIT: return "stop_limit";
+  }
+  return "unknown";
+}

@@ -1,0 +1,167 @@
+/* blotter.h: orders (market, limit, stop, stop-limit), their life cycle and
+ * their fills against bars: fill price rules, volume limits with partial
+ * fills carried to later bars, slippage and commission models. Money is
+ * bt_dec (10^-8); fills are booked into a bt_ledger.
+ *
+ * Rules (DESIGN.md "Orders"): an order placed during bar t is first
+ * eligible on bar t+1. The reference price p of a bar is its open
+ * (BT_FILL_NEXT_OPEN) or its close (BT_FILL_NEXT_CLOSE).
+ *   market      fills at p.
+ *   limit       buy when low <= limit, at min(p, limit);
+ *               sell when high >= limit, at max(p, limit).
+ *   stop        buy triggers when high >= stop, sell when low <= stop; on
+ *               the trigger bar p becomes max(open, stop) (buy) or
+ *               min(open, stop) (sell) under next_open, the close under
+ *               next_close; then it fills as a market order.
+ *   stop-limit  triggers like a stop, then fills as a limit against the
+ *               same p.
+ * Missing bars never fill. Slippage moves the price against the order
+ * (a limit price is never exceeded); volume_limit caps each bar's fill at
+ * volume_limit * bar volume (rounded down to the asset's places), the rest
+ * stays open. A fill the ledger refuses (cash, short sale) rejects the
+ * order with the ledger's reason; the cash is left unchanged. */
+#ifndef BT_BLOTTER_H
+#define BT_BLOTTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dec.h"
+#include "ledger.h"
+
+typedef enum bt_fill_mode {
+  BT_FILL_NEXT_OPEN = 0, /* backtrader's rule (default) */
+  BT_FILL_NEXT_CLOSE,    /* zipline's rule */
+} bt_fill_mode;
+
+typedef enum bt_order_type {
+  BT_ORDER_MARKET = 0,
+  BT_ORDER_LIMIT,
+  BT_ORDER_STOP,
+  BT_ORDER_STOP_LIMIT,
+} bt_order_type;
+
+typedef enum bt_order_status {
+  BT_ORDER_OPEN = 0,
+  BT_ORDER_PARTIAL,   /* partly filled, the rest still open */
+  BT_ORDER_FILLED,
+  BT_ORDER_CANCELLED,
+  BT_ORDER_REJECTED,
+} bt_order_status;
+
+typedef enum bt_slippage_model {
+  BT_SLIPPAGE_NONE = 0,
+  BT_SLIPPAGE_FIXED_BPS,    /* price * (1 +- bps / 10000) */
+  BT_SLIPPAGE_VOLUME_SHARE, /* +- price * price_impact * share^2 */
+} bt_slippage_model;
+
+typedef struct bt_slippage {
+  bt_slippage_model model;
+  bt_dec bps;          /* fixed_bps: basis points (10 = 0.1%) */
+  bt_dec volume_limit; /* share of bar volume per fill; 0 = no limit */
+  bt_dec price_impact; /* volume_share: default 0.1 */
+} bt_slippage;
+
+typedef enum bt_commission_model {
+  BT_COMMISSION_NONE = 0,
+  BT_COMMISSION_PER_SHARE,  /* max(cost * |filled|, min_per_order) per order */
+  BT_COMMISSION_PER_TRADE,  /* cost, once per order, on its first fill */
+  BT_COMMISSION_PER_DOLLAR, /* rate * |quantity * price| per fill */
+} bt_commission_model;
+
+typedef struct bt_commission {
+  bt_commission_model model;
+  bt_dec cost;          /* per_share: per unit; per_trade: per order */
+  bt_dec min_per_order; /* per_share */
+  bt_dec rate;          /* per_dollar: 0.001 = 10 bps */
+} bt_commission;
+
+typedef struct bt_bar {
+  bt_dec open, high, low, close, volume;
+} bt_bar;
+
+#define BT_REASON_MAX 112
+
+typedef struct bt_order {
+  int64_t id;       /* 1, 2, ... in placement order */
+  int32_t asset;    /* 0-based */
+  bt_order_type type;
+  bt_order_status status;
+  bt_dec quantity;  /* signed: > 0 buy, < 0 sell; rounded to the asset */
+  bt_dec filled;    /* signed like quantity */
+  bt_dec limit;     /* limit and stop-limit orders */
+  bt_dec stop;      /* stop and stop-limit orders */
+  bool triggered;   /* a stop has been touched */
+  bt_dec commission;    /* charged so far */
+  int64_t placed_bar;   /* bar index of placement; eligible from +1 */
+  int64_t placed_time;  /* ns */
+  int64_t done_time;    /* ns of fill/cancel/reject, 0 while open */
+  char reason[BT_REASON_MAX]; /* why rejected */
+} bt_order;
+
+typedef struct bt_fill {
+  int64_t order_id;
+  int64_t bar;        /* bar index */
+  int64_t time;       /* ns, the bar's open time */
+  int32_t asset;
+  bt_dec quantity;    /* signed */
+  bt_dec price;       /* after slippage */
+  bt_dec commission;
+} bt_fill;
+
+typedef struct bt_blotter_config {
+  bt_fill_mode fill;
+  bt_slippage slippage;
+  bt_commission commission;
+} bt_blotter_config;
+
+typedef struct bt_blotter {
+  bt_blotter_config config;
+  int32_t asset_count;
+  bt_rounding *rounding;   /* per asset: quantity places and mode */
+  bt_order *orders;        /* all orders, index = id - 1 */
+  int64_t order_count, order_cap;
+  bt_fill *fills;
+  int64_t fill_count, fill_cap;
+  int64_t **open_ids;      /* per asset: ids of open orders, oldest first */
+  int32_t *open_len, *open_cap;
+  bt_dec *open_quantity;   /* per asset: signed unfilled open quantity */
+  int64_t open_total;      /* open orders over all assets */
+  int64_t rejections;
+} bt_blotter;
+
+/* classes: asset_count entries (quantity rounding per class). */
+int bt_blotter_init(bt_blotter *blotter, const bt_blotter_config *config,
+                    int32_t asset_count, const bt_asset_class *classes);
+void bt_blotter_free(bt_blotter *blotter);
+
+/* Places an order during bar `bar` (time ns). quantity is signed and is
+ * rounded to the asset's places with its class mode; a quantity that
+ * rounds to 0 places nothing (*out_id = 0). limit/stop are used by the
+ * types that need them and must be > 0. */
+int bt_blotter_place(bt_blotter *blotter, int32_t asset, bt_dec quantity,
+                     bt_order_type type, bt_dec limit, bt_dec stop,
+                     int64_t bar, int64_t time, int64_t *out_id,
+                     bt_err *err);
+
+/* Cancels an open order: BT_OK, BT_ENOTFOUND (no such id), BT_ESTATE
+ * (already filled, cancelled or rejected). */
+int bt_blotter_cancel(bt_blotter *blotter, int64_t id, int64_t time);
+
+/* Fills the eligible open orders of `asset` against its bar `bar` (NULL or
+ * a missing bar: nothing happens), oldest first, booking into ledger.
+ * Returns the number of fills made (>= 0) or a negative BT_E* status. */
+int bt_blotter_fill_asset(bt_blotter *blotter, bt_ledger *ledger,
+                          int32_t asset, const bt_bar *bar, int64_t bar_index,
+                          int64_t time);
+
+static inline const bt_order *bt_blotter_order(const bt_blotter *blotter,
+                                               int64_t id) {
+  return id >= 1 && id <= blotter->order_count ? &blotter->orders[id - 1]
+                                               : NULL;
+}
+
+const char *bt_order_status_name(bt_order_status status);
+const char *bt_order_type_name(bt_order_type type);
+
+#endif
