@@ -11,9 +11,9 @@ static bt_dec dec_abs(bt_dec v) { return v < 0 ? -v : v; }
 
 /* a * b / divisor on raw units, rounded half-even; divisor > 0. */
 static int mul_div_raw(bt_dec a, bt_dec b, int64_t divisor, bt_dec *out) {
-  __int128 num = (__int128)a * b;
-  __int128 quo = num / divisor, rem = num % divisor;
-  __int128 twice = (rem < 0 ? -rem : rem) * 2;
+  bt_i128 num = (bt_i128)a * b;
+  bt_i128 quo = num / divisor, rem = num % divisor;
+  bt_i128 twice = (rem < 0 ? -rem : rem) * 2;
   if (twice > divisor || (twice == divisor && (quo % 2) != 0))
     quo += num < 0 ? -1 : 1;
   if (quo > INT64_MAX || quo < INT64_MIN) return BT_EOVERFLOW;

@@ -16,7 +16,10 @@
  *   stop-limit  triggers like a stop, then fills as a limit against the
  *               same p.
  * Missing bars never fill. Slippage moves the price against the order
- * (a limit price is never exceeded); volume_limit caps each bar's fill at
+ * (a limit price is never exceeded): fixed_bps moves it by
+ * price * bps / 10000 (one rounding), volume_share by
+ * (price * price_impact) * share^2 with share = |quantity| / bar volume,
+ * each step rounded half-even at 10^-8. volume_limit caps each bar's fill at
  * volume_limit * bar volume (rounded down to the asset's places), the rest
  * stays open. A fill the ledger refuses (cash, short sale) rejects the
  * order with the ledger's reason; the cash is left unchanged. */

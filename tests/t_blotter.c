@@ -1,0 +1,269 @@
+/* t_blotter.c: order rules of blotter.h on hand-computed bars: fill
+ * prices (next_open / next_close), limits, stops, volume-limited partial
+ * fills, slippage and commission to 10^-8, rejections. */
+#include <stdlib.h>
+
+#include "blotter.h"
+#include "tap.h"
+
+static bt_dec D(const char *text) {
+  bt_dec v = 0;
+  if (bt_dec_parse(text, (size_t)-1, &v) != BT_OK) abort();
+  return v;
+}
+
+static const char *S(bt_dec v) {
+  static char bufs[8][BT_DEC_FMT_MAX];
+  static int next = 0;
+  char *buf = bufs[next++ % 8];
+  bt_dec_format(v, buf);
+  return buf;
+}
+
+static bt_bar bar(const char *o, const char *h, const char *l, const char *c,
+                  const char *v) {
+  return (bt_bar){D(o), D(h), D(l), D(c), D(v)};
+}
+
+typedef struct world {
+  bt_blotter blotter;
+  bt_ledger ledger;
+} world;
+
+static void setup(world *w, const bt_blotter_config *config,
+                  const char *capital) {
+  bt_asset_class classes[2] = {BT_CLASS_EQUITY, BT_CLASS_CRYPTO};
+  if (bt_blotter_init(&w->blotter, config, 2, classes) != BT_OK) abort();
+  if (bt_ledger_init(&w->ledger, D(capital), 2, false) != BT_OK) abort();
+}
+
+static void teardown(world *w) {
+  bt_blotter_free(&w->blotter);
+  bt_ledger_free(&w->ledger);
+}
+
+static int64_t place(world *w, int asset, const char *qty, bt_order_type type,
+                     const char *limit, const char *stop, int64_t bar_index) {
+  int64_t id = 0;
+  bt_err err = {0};
+  int rc = bt_blotter_place(&w->blotter, asset, D(qty), type,
+                            limit ? D(limit) : 0, stop ? D(stop) : 0,
+                            bar_index, bar_index * 60, &id, &err);
+  if (rc != BT_OK) diag("place: %s", err.msg);
+  return id;
+}
+
+static int fill(world *w, int asset, bt_bar b, int64_t bar_index) {
+  return bt_blotter_fill_asset(&w->blotter, &w->ledger, asset, &b, bar_index,
+                               bar_index * 60);
+}
+
+static void test_market(void) {
+  bt_blotter_config config = {0};
+  world w;
+  setup(&w, &config, "100000");
+  int64_t id = place(&w, 0, "10", BT_ORDER_MARKET, NULL, NULL, 5);
+  is_int(id, 1, "market: first order has id 1");
+  is_int(fill(&w, 0, bar("100", "110", "90", "105", "1000"), 5), 0,
+         "market: not eligible on the bar it was placed");
+  is_int(fill(&w, 0, bar("101.25", "110", "90", "105.5", "1000"), 6), 1,
+         "market: fills on the next bar");
+  const bt_fill *f = &w.blotter.fills[0];
+  is_str(S(f->price), "101.25", "next_open: price is t+1's open");
+  is_str(S(f->quantity), "10", "quantity 10");
+  is_int(f->bar, 6, "fill bar is t+1");
+  is_str(S(w.ledger.cash), "98987.5", "cash 100000 - 1012.5");
+  is_int(bt_blotter_order(&w.blotter, id)->status, BT_ORDER_FILLED, "filled");
+  teardown(&w);
+
+  config.fill = BT_FILL_NEXT_CLOSE;
+  setup(&w, &config, "100000");
+  place(&w, 0, "-3", BT_ORDER_MARKET, NULL, NULL, 5);
+  w.ledger.allow_margin = true;
+  fill(&w, 0, bar("101.25", "110", "90", "105.5", "1000"), 6);
+  is_str(S(w.blotter.fills[0].price), "105.5", "next_close: t+1's close");
+  is_str(S(w.ledger.cash), "100316.5", "short sale proceeds with margin");
+  teardown(&w);
+}
+
+static void test_limits(void) {
+  bt_blotter_config config = {0};
+  world w;
+  setup(&w, &config, "100000");
+  int64_t never = place(&w, 0, "5", BT_ORDER_LIMIT, "89.99", NULL, 0);
+  int64_t gap = place(&w, 0, "5", BT_ORDER_LIMIT, "100", NULL, 0);
+  int64_t touch = place(&w, 0, "5", BT_ORDER_LIMIT, "96.5", NULL, 0);
+  is_int(fill(&w, 0, bar("98", "99", "95", "97", "1000"), 1), 2,
+         "limit: two of three fill");
+  is_str(S(w.blotter.fills[0].price), "98", "limit gapped through: the open");
+  is_int(w.blotter.fills[0].order_id, gap, "gap order first (older)");
+  is_str(S(w.blotter.fills[1].price), "96.5", "touched limit: the limit");
+  is_int(w.blotter.fills[1].order_id, touch, "touched order");
+  fill(&w, 0, bar("95", "99", "90", "97", "1000"), 2);
+  fill(&w, 0, bar("91", "92", "90", "90.5", "1000"), 3);
+  const bt_order *o = bt_blotter_order(&w.blotter, never);
+  is_int(o->status, BT_ORDER_OPEN, "limit never touched stays open");
+  is_int(w.blotter.fill_count, 2, "and never fills");
+  is_int(bt_blotter_cancel(&w.blotter, never, 240), BT_OK, "cancel it");
+  is_int(bt_blotter_cancel(&w.blotter, never, 240), BT_ESTATE,
+         "cancel twice: not open");
+  is_int(bt_blotter_cancel(&w.blotter, 99, 240), BT_ENOTFOUND, "no order 99");
+  is_str(S(w.blotter.open_quantity[0]), "0", "nothing left open");
+  /* sell limit: high >= limit, at max(open, limit) */
+  place(&w, 0, "-4", BT_ORDER_LIMIT, "102", NULL, 3);
+  place(&w, 0, "-4", BT_ORDER_LIMIT, "99", NULL, 3);
+  fill(&w, 0, bar("100", "103", "99", "101", "1000"), 4);
+  is_str(S(w.blotter.fills[2].price), "102", "sell limit touched: limit");
+  is_str(S(w.blotter.fills[3].price), "100", "sell limit gapped: open");
+  teardown(&w);
+}
+
+static void test_stops(void) {
+  bt_blotter_config config = {0};
+  world w;
+  setup(&w, &config, "100000");
+  int64_t stop = place(&w, 0, "2", BT_ORDER_STOP, NULL, "105", 0);
+  int64_t gapped = place(&w, 0, "2", BT_ORDER_STOP, NULL, "102", 0);
+  int64_t sl = place(&w, 0, "2", BT_ORDER_STOP_LIMIT, "104", "104.5", 0);
+  fill(&w, 0, bar("101", "104.99", "100", "104", "1000"), 1);
+  is_int(w.blotter.fill_count, 2, "stop: 105 not touched by high 104.99");
+  is_str(S(w.blotter.fills[0].price), "102", "stop 102 touched: at stop");
+  is_int(bt_blotter_order(&w.blotter, sl)->triggered, 1,
+         "stop-limit triggered at 104.5");
+  is_int(bt_blotter_order(&w.blotter, sl)->status, BT_ORDER_FILLED,
+         "and filled at its limit on the same bar (low 100 <= 104)");
+  is_str(S(w.blotter.fills[1].price), "104", "stop-limit price min(104.5,104)");
+  fill(&w, 0, bar("106", "107", "105.5", "106", "1000"), 2);
+  is_str(S(w.blotter.fills[2].price), "106", "stop gapped through: the open");
+  is_int(w.blotter.fills[2].order_id, stop, "the 105 stop");
+  (void)gapped;
+  /* sell stop: low <= stop, at min(open, stop) */
+  place(&w, 0, "-2", BT_ORDER_STOP, NULL, "99", 2);
+  fill(&w, 0, bar("100", "101", "98", "99.5", "1000"), 3);
+  is_str(S(w.blotter.fills[3].price), "99", "sell stop: at the stop");
+  teardown(&w);
+}
+
+static void test_volume_limit(void) {
+  bt_blotter_config config = {.slippage = {.model = BT_SLIPPAGE_VOLUME_SHARE,
+                                           .volume_limit = D("0.025"),
+                                           .price_impact = D("0.1")}};
+  world w;
+  setup(&w, &config, "100000");
+  int64_t id = place(&w, 0, "150", BT_ORDER_MARKET, NULL, NULL, 0);
+  fill(&w, 0, bar("100", "101", "99", "100", "1000"), 1);
+  const bt_order *o = bt_blotter_order(&w.blotter, id);
+  is_str(S(w.blotter.fills[0].quantity), "25", "bar 1: 2.5% of 1000 = 25");
+  /* share 0.025, impact 100 * 0.1 * 0.000625 = 0.00625 */
+  is_str(S(w.blotter.fills[0].price), "100.00625", "bar 1 price + impact");
+  is_int(o->status, BT_ORDER_PARTIAL, "partially filled");
+  fill(&w, 0, bar("200", "201", "199", "200", "2000"), 2);
+  is_str(S(w.blotter.fills[1].quantity), "50", "bar 2: 2.5% of 2000 = 50");
+  is_str(S(w.blotter.fills[1].price), "200.0125", "bar 2 price");
+  fill(&w, 0, bar("50", "51", "49", "50", "4000"), 3);
+  is_str(S(w.blotter.fills[2].quantity), "75", "bar 3: the remaining 75");
+  /* share 75/4000 = 0.01875, share^2 = 0.0003515625 -> 0.00035156 (each
+   * step rounds half-even at 1e-8), * (50 * 0.1) = 0.0017578 */
+  is_str(S(w.blotter.fills[2].price), "50.0017578",
+         "bar 3 price, impact rounded step by step");
+  is_int(o->status, BT_ORDER_FILLED, "filled after three bars");
+  is_str(S(o->filled), "150", "150 in all");
+  teardown(&w);
+}
+
+static void test_costs(void) {
+  bt_blotter_config config = {
+      .slippage = {.model = BT_SLIPPAGE_FIXED_BPS, .bps = D("5")},
+      .commission = {.model = BT_COMMISSION_PER_DOLLAR, .rate = D("0.0015")}};
+  world w;
+  setup(&w, &config, "100000");
+  place(&w, 0, "10", BT_ORDER_MARKET, NULL, NULL, 0);
+  place(&w, 0, "-10", BT_ORDER_MARKET, NULL, NULL, 1);
+  fill(&w, 0, bar("123.45", "124", "123", "123.5", "1000"), 1);
+  /* 123.45 * 5 / 10000 = 0.061725 */
+  is_str(S(w.blotter.fills[0].price), "123.511725", "fixed_bps buy price");
+  /* 1235.11725 * 0.0015 = 1.852675875 -> half-even 1.85267588 */
+  is_str(S(w.blotter.fills[0].commission), "1.85267588",
+         "per_dollar commission, half-even at 1e-8");
+  is_str(S(w.ledger.cash), "98763.03007412", "cash after buy");
+  fill(&w, 0, bar("130", "131", "129", "130", "1000"), 2);
+  is_str(S(w.blotter.fills[1].price), "129.935", "fixed_bps sell price");
+  is_str(S(w.blotter.fills[1].commission), "1.949025", "sell commission");
+  is_str(S(w.ledger.realized), "64.23275", "realized 1299.35 - 1235.11725");
+  is_int(w.ledger.round_trips, 1, "one round trip");
+  is_int(w.ledger.winning_trips, 1, "a winner (64.23275 - commissions)");
+  teardown(&w);
+
+  bt_blotter_config per_share = {
+      .slippage = {.model = BT_SLIPPAGE_FIXED_BPS, .bps = 0,
+                   .volume_limit = D("0.01")},
+      .commission = {.model = BT_COMMISSION_PER_SHARE, .cost = D("0.005"),
+                     .min_per_order = D("1")}};
+  setup(&w, &per_share, "100000");
+  place(&w, 0, "300", BT_ORDER_MARKET, NULL, NULL, 0);
+  fill(&w, 0, bar("10", "10", "10", "10", "10000"), 1);
+  is_str(S(w.blotter.fills[0].commission), "1", "per_share: min 1 first");
+  fill(&w, 0, bar("10", "10", "10", "10", "10000"), 2);
+  is_str(S(w.blotter.fills[1].commission), "0",
+         "200 shares * 0.005 = 1: nothing more");
+  fill(&w, 0, bar("10", "10", "10", "10", "10000"), 3);
+  is_str(S(w.blotter.fills[2].commission), "0.5", "300 * 0.005 - 1 = 0.5");
+  is_str(S(w.ledger.commissions), "1.5", "1.5 in all");
+  teardown(&w);
+
+  bt_blotter_config per_trade = {
+      .commission = {.model = BT_COMMISSION_PER_TRADE, .cost = D("4.95")}};
+  setup(&w, &per_trade, "100000");
+  place(&w, 1, "0.123456789", BT_ORDER_MARKET, NULL, NULL, 0);
+  fill(&w, 1, bar("40000", "40000", "40000", "40000", "5"), 1);
+  is_str(S(w.blotter.fills[0].quantity), "0.12345678",
+         "crypto quantity: 8 places, rounded down");
+  is_str(S(w.blotter.fills[0].commission), "4.95", "per_trade cost");
+  is_str(S(w.ledger.cash), "95056.6788", "100000 - 4938.2712 - 4.95");
+  teardown(&w);
+}
+
+static void test_reject_and_missing(void) {
+  bt_blotter_config config = {0};
+  world w;
+  setup(&w, &config, "1000");
+  int64_t id = place(&w, 0, "20", BT_ORDER_MARKET, NULL, NULL, 0);
+  bt_bar missing = {INT64_MIN, INT64_MIN, INT64_MIN, INT64_MIN, INT64_MIN};
+  is_int(bt_blotter_fill_asset(&w.blotter, &w.ledger, 0, &missing, 1, 60), 0,
+         "no fill on a missing bar");
+  is_int(bt_blotter_order(&w.blotter, id)->status, BT_ORDER_OPEN,
+         "still open after the missing bar");
+  fill(&w, 0, bar("100", "100", "100", "100", "1000"), 2);
+  const bt_order *o = bt_blotter_order(&w.blotter, id);
+  is_int(o->status, BT_ORDER_REJECTED, "buy the cash cannot cover: rejected");
+  is_str(o->reason, "insufficient cash: needs 2000, cash 1000", "the reason");
+  is_str(S(w.ledger.cash), "1000", "cash unchanged");
+  is_int(w.blotter.rejections, 1, "one rejection");
+  is_int(w.blotter.fill_count, 0, "no fill");
+  int64_t short_id = place(&w, 0, "-1", BT_ORDER_MARKET, NULL, NULL, 2);
+  fill(&w, 0, bar("100", "100", "100", "100", "1000"), 3);
+  is_str(bt_blotter_order(&w.blotter, short_id)->reason,
+         "short sale without margin: sells 1, holds 0", "no short sale");
+  int64_t none = place(&w, 0, "0.001", BT_ORDER_MARKET, NULL, NULL, 3);
+  is_int(none, 0, "equity quantity 0.001 rounds to 0: no order");
+  bt_err err = {0};
+  int64_t bad = 0;
+  is_int(bt_blotter_place(&w.blotter, 0, D("1"), BT_ORDER_LIMIT, 0, 0, 3, 0,
+                          &bad, &err),
+         BT_EINVAL, "limit order without a limit");
+  is_str(err.msg, "order: limit price must be > 0", "message");
+  is_int(bt_blotter_place(&w.blotter, 7, D("1"), BT_ORDER_MARKET, 0, 0, 3, 0,
+                          &bad, &err),
+         BT_ENOTFOUND, "unknown asset");
+  teardown(&w);
+}
+
+int main(void) {
+  test_market();
+  test_limits();
+  test_stops();
+  test_volume_limit();
+  test_costs();
+  test_reject_and_missing();
+  return done_testing();
+}
