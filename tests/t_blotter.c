@@ -214,12 +214,15 @@ static void test_costs(void) {
   bt_blotter_config per_trade = {
       .commission = {.model = BT_COMMISSION_PER_TRADE, .cost = D("4.95")}};
   setup(&w, &per_trade, "100000");
-  place(&w, 1, "0.123456789", BT_ORDER_MARKET, NULL, NULL, 0);
+  place(&w, 1, "0.12345678", BT_ORDER_MARKET, NULL, NULL, 0);
   fill(&w, 1, bar("40000", "40000", "40000", "40000", "5"), 1);
   is_str(S(w.blotter.fills[0].quantity), "0.12345678",
-         "crypto quantity: 8 places, rounded down");
+         "crypto quantity: 8 places kept");
   is_str(S(w.blotter.fills[0].commission), "4.95", "per_trade cost");
-  is_str(S(w.ledger.cash), "95056.6788", "100000 - 4938.2712 - 4.95");
+  is_str(S(w.ledger.cash), "95056.7788", "100000 - 4938.2712 - 4.95");
+  int64_t eq = place(&w, 0, "2.555", BT_ORDER_MARKET, NULL, NULL, 0);
+  is_str(S(bt_blotter_order(&w.blotter, eq)->quantity), "2.56",
+         "equity quantity: 2 places, half_up");
   teardown(&w);
 }
 
