@@ -47,6 +47,21 @@ uv_loop_t *bt_lua_loop(lua_State *L) {
   return &owned->loop;
 }
 
+void bt_lua_open_host(lua_State *L, const char *home) {
+  lua_pushstring(L, home);
+  lua_setfield(L, LUA_REGISTRYINDEX, BT_HOME_KEY);
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "path");
+  lua_pushfstring(L, "%s/lua/?.lua;%s/lua/?/init.lua;%s", home, home,
+                  lua_tostring(L, -1));
+  lua_setfield(L, -3, "path");
+  lua_pop(L, 1);
+  lua_getfield(L, -1, "preload");
+  lua_pushcfunction(L, luaopen_btlua_core);
+  lua_setfield(L, -2, "btlua.core");
+  lua_pop(L, 2);
+}
+
 /* core.cpu_count() -> number of CPUs libuv sees. */
 static int core_cpu_count(lua_State *L) {
   uv_cpu_info_t *info;

@@ -17,6 +17,13 @@ void bt_lua_set_loop(lua_State *L, uv_loop_t *loop);
 /* Registry key of the btlua home directory (holds lua/ and scenarios/). */
 #define BT_HOME_KEY "btlua.home"
 
+/* Makes a fresh state a btlua host state, as the btlua command's own and
+ * every runner worker's: registry BT_HOME_KEY = home, package.path starts
+ * with HOME/lua/?.lua;HOME/lua/?/init.lua, and require "btlua.core" loads
+ * the linked-in module (package.preload). The standard libraries must be
+ * open already. */
+void bt_lua_open_host(lua_State *L, const char *home);
+
 int luaopen_btlua_core(lua_State *L);
 #define BT_MODULE(name) int luaopen_btlua_##name(lua_State *L);
 #include "lbt_modules.h"

@@ -34,8 +34,21 @@ static void print_usage(FILE *out) {
         out);
 }
 
+/* An error value that is a table with an integer field exit_status (and a
+ * __tostring) is a bad-input error, such as a scenario field that fails
+ * validation: it is printed without a traceback and becomes the exit
+ * status. */
+static int error_exit_status(lua_State *L, int idx) {
+  if (!lua_istable(L, idx)) return 0;
+  lua_getfield(L, idx, "exit_status");
+  int status = lua_isnumber(L, -1) ? (int)lua_tointeger(L, -1) : 0;
+  lua_pop(L, 1);
+  return status;
+}
+
 /* Message handler: turns an error into "message\ntraceback". */
 static int msg_handler(lua_State *L) {
+  if (error_exit_status(L, 1) != 0) return 1; /* kept for protected_call */
   const char *msg = lua_tostring(L, 1);
   if (msg == NULL) {
     if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
@@ -47,18 +60,21 @@ static int msg_handler(lua_State *L) {
   return 1;
 }
 
-/* Calls the function below narg arguments; prints any error. */
+/* Calls the function below narg arguments; prints any error. Returns 0,
+ * or the exit status the error asks for (EXIT_RUN_FAILED by default). */
 static int protected_call(lua_State *L, int narg, int nres) {
   int base = lua_gettop(L) - narg;
   lua_pushcfunction(L, msg_handler);
   lua_insert(L, base);
   int status = lua_pcall(L, narg, nres, base);
   lua_remove(L, base);
-  if (status != LUA_OK) {
-    fprintf(stderr, "btlua: %s\n", lua_tostring(L, -1));
-    lua_pop(L, 1);
-  }
-  return status;
+  if (status == LUA_OK) return 0;
+  int exit_status = error_exit_status(L, -1);
+  if (exit_status != 0 && luaL_callmeta(L, -1, "__tostring")) lua_remove(L, -2);
+  const char *msg = lua_tostring(L, -1);
+  fprintf(stderr, "btlua: %s\n", msg ? msg : "(error object is not a string)");
+  lua_pop(L, 1);
+  return exit_status != 0 ? exit_status : EXIT_RUN_FAILED;
 }
 
 /* Does `dir`/lua/btlua/init.lua exist? */
@@ -86,25 +102,14 @@ static void find_home(char *home, size_t size) {
   snprintf(home, size, "%s", BTLUA_SOURCE_DIR);
 }
 
-/* package.path gets HOME/lua first; btlua.core is linked in (preload). */
+/* The btlua home (realpath'd) goes to the registry and package.path; the
+ * linked-in btlua.core to package.preload (bt_lua_open_host). */
 static void setup_paths(lua_State *L) {
   char home[PATH_MAX];
   find_home(home, sizeof home);
   char resolved[PATH_MAX];
   if (realpath(home, resolved) != NULL) memcpy(home, resolved, sizeof home);
-  lua_pushstring(L, home);
-  lua_setfield(L, LUA_REGISTRYINDEX, BT_HOME_KEY);
-
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, "path");
-  lua_pushfstring(L, "%s/lua/?.lua;%s/lua/?/init.lua;%s", home, home,
-                  lua_tostring(L, -1));
-  lua_setfield(L, -3, "path");
-  lua_pop(L, 1);
-  lua_getfield(L, -1, "preload");
-  lua_pushcfunction(L, luaopen_btlua_core);
-  lua_setfield(L, -2, "btlua.core");
-  lua_pop(L, 2);
+  bt_lua_open_host(L, home);
 }
 
 /* The global `arg`: arg[0] = script, arg[1..] its arguments, arg[-1] the
@@ -124,14 +129,16 @@ static void create_arg_table(lua_State *L, char **argv, int argc,
 static int call_cli(lua_State *L, const char *func, int nargs) {
   lua_getglobal(L, "require");
   lua_pushstring(L, "btlua.cli");
-  if (protected_call(L, 1, 1) != LUA_OK) {
+  int failed = protected_call(L, 1, 1);
+  if (failed) {
     lua_pop(L, nargs);
-    return EXIT_RUN_FAILED;
+    return failed;
   }
   lua_getfield(L, -1, func);
   lua_remove(L, -2);
   lua_insert(L, -(nargs + 1));
-  if (protected_call(L, nargs, 1) != LUA_OK) return EXIT_RUN_FAILED;
+  failed = protected_call(L, nargs, 1);
+  if (failed) return failed;
   int status = lua_isnumber(L, -1) ? (int)lua_tointeger(L, -1) : 0;
   lua_pop(L, 1);
   return status;
@@ -163,7 +170,8 @@ static int run_script(lua_State *L, char **argv, int argc, int script_index) {
   int nscript_args = argc - script_index - 1;
   luaL_checkstack(L, nscript_args, "too many arguments");
   for (int i = script_index + 1; i < argc; i++) lua_pushstring(L, argv[i]);
-  if (protected_call(L, nscript_args, 1) != LUA_OK) return EXIT_RUN_FAILED;
+  int failed = protected_call(L, nscript_args, 1);
+  if (failed) return failed;
   if (lua_istable(L, -1) && lua_getmetatable(L, -1)) {
     lua_getfield(L, -1, "__name");
     int is_scenario = lua_isstring(L, -1) &&
@@ -204,7 +212,8 @@ static int run_main(lua_State *L, int argc, char **argv) {
         fprintf(stderr, "btlua: %s\n", lua_tostring(L, -1));
         return EXIT_BAD_INPUT;
       }
-      if (protected_call(L, 0, 0) != LUA_OK) return EXIT_RUN_FAILED;
+      int failed = protected_call(L, 0, 0);
+      if (failed) return failed;
       if (i + 1 == argc) return 0;
     } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
       print_usage(stdout);

@@ -423,8 +423,10 @@ static void report_job(bt_runner_job_t *job) {
     job->status = BT_ENOMEM;
     job->error = dup_text("runner: out of memory");
   }
-  if (job->status == 0 && atomic_load(&runner->interrupted))
-    job->cancelled = 1;
+  /* Once interrupted, a job not yet reported counts as cancelled, even if
+   * it failed: the interruption is the likely cause (a job stops by
+   * failing when it sees bt_runner_job_cancelled). */
+  if (atomic_load(&runner->interrupted)) job->cancelled = 1;
   if (job->status == 0 && !job->cancelled) rename_files(job, names, &renamed);
   else remove_temp_files(job);
   job->state = JOB_OVER;

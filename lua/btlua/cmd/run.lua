@@ -1,0 +1,301 @@
+-- btlua.cmd.run: `btlua run ...` and `btlua SCENARIO.lua ...`: runs scenarios
+-- in parallel on the libuv pool (core.runner), one Lua state per run, each
+-- with its own profiler, and writes every scenario's files atomically.
+-- Returns the exit status: 0 ok, 1 a run failed, 2 bad usage or input,
+-- 130 interrupted (Ctrl-C).
+local argparse = require "argparse"
+local core = require "btlua.core"
+local scenario = require "btlua.scenario"
+
+local EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+local EXIT_INTERRUPTED = 130
+
+-- The runs of one scenario under each --profiler choice (in order).
+local PROFILER_MODES = {
+  cycles = { "cycles" }, sample = { "sample" }, memory = { "memory" },
+  all = { "cycles", "sample", "memory" }, none = { "none" },
+}
+
+local function positive_integer(text)
+  local n = tonumber(text)
+  if not n or n < 1 or n ~= math.floor(n) then
+    return nil, "'" .. text .. "' is not a positive integer"
+  end
+  return n
+end
+
+local function make_parser()
+  local parser = argparse("btlua run",
+    "Run backtest scenarios in parallel, each with its profiler, and write "
+    .. "their profiles and results.")
+  parser:add_help(false)
+  parser:usage("usage: btlua run --scenario daily|hourly|minute|all|FILE "
+    .. "[options]\n       btlua run --list-scenarios [--scenario-dir DIR]\n"
+    .. "       btlua SCENARIO.lua [options]")
+  parser:flag("-h --help", "Show this help and exit.")
+  parser:option("-s --scenario",
+    "A scenario to run: a name from scenarios/ (daily, hourly, minute) or a "
+    .. "--scenario-dir, `all` for every scenario found there, or a .lua file. "
+    .. "Repeatable."):count("*"):argname("NAME|all|FILE")
+  parser:flag("-l --list-scenarios",
+    "List the scenarios found (name, description, data, strategy) and exit.")
+  parser:option("--scenario-dir",
+    "Also look for scenarios in DIR (repeatable; searched before the "
+    .. "built-in scenarios/).")
+    :count("*"):argname("DIR")
+  parser:option("-p --profiler",
+    "cycles: Lua functions and engine zones, call/return hooks; sample: a "
+    .. "timer samples stacks; memory: allocations and RSS; all: one run of "
+    .. "each, merged; none: no profiler (results only).", "cycles")
+    :choices { "cycles", "memory", "sample", "all", "none" }
+  parser:option("-o --output-dir",
+    "Where the files go (made if missing): S.btprof, S_summary.txt, "
+    .. "S_memory.txt, S.callgrind, S.folded, S_flame.svg, S_results.json, "
+    .. "S_equity.csv, S_fills.csv for each scenario S.", "profiles/latest")
+    :argname("DIR")
+  parser:option("-j --jobs",
+    "Scenarios run at once (default: the number of CPUs, "
+    .. core.cpu_count() .. " here).")
+    :convert(positive_integer):argname("N")
+  parser:option("-n --repeat",
+    "Run each scenario N times (in its own Lua state each time); every "
+    .. "run's timings are kept in S.btprof.", "1")
+    :convert(positive_integer):argname("N")
+  parser:option("--data",
+    "Run on this data instead of the scenario's own: a CSV file, a CSV "
+    .. "directory (ingested once into a cached bundle) or a bundle; the "
+    .. "sessions then come from the data.")
+    :argname("PATH")
+  parser:option("--param",
+    "Override a strategy parameter (--param fast=40) or the scenario's fill, "
+    .. "slippage or commission (--param commission=per_share). Repeatable.")
+    :count("*"):argname("K=V")
+  parser:option("--set",
+    "Override any scenario field by its dotted path, e.g. "
+    .. "--set data.synthetic.assets=2 --set data.synthetic.end=2024-01-03 "
+    .. "(the tests use this to run the scenarios at a reduced size). "
+    .. "Repeatable.")
+    :count("*"):argname("FIELD=V")
+  parser:flag("-q --quiet", "Print nothing but errors.")
+  parser:epilog("Values of --param and --set are numbers, true/false, or "
+    .. "text. Exit status: 0 ok, 1 a scenario failed, 2 bad usage or input, "
+    .. "130 interrupted (Ctrl-C; no partial files are left).")
+  return parser
+end
+
+local function fail(fmt, ...)
+  io.stderr:write("btlua run: ", string.format(fmt, ...), "\n")
+  return EXIT_BAD_INPUT
+end
+
+local function scenario_dirs(args)
+  local dirs = {}
+  for _, dir in ipairs(args.scenario_dir) do dirs[#dirs + 1] = dir end
+  if core.home then dirs[#dirs + 1] = core.home .. "/scenarios" end
+  return dirs
+end
+
+local function file_exists(path)
+  local file = io.open(path, "rb")
+  if file then file:close() end
+  return file ~= nil
+end
+
+local function is_path(word)
+  return word:match("%.lua$") or word:find("/", 1, true)
+end
+
+local function list_scenarios(args)
+  local found = scenario.discover(scenario_dirs(args))
+  local rows = { { "NAME", "DESCRIPTION", "DATA", "STRATEGY" } }
+  for _, entry in ipairs(found) do
+    local scn = entry.scenario
+    rows[#rows + 1] = { scn.name, scn.description, scn:data_shape(),
+      scn:strategy_text() }
+  end
+  local widths = {}
+  for _, row in ipairs(rows) do
+    for i = 1, 3 do widths[i] = math.max(widths[i] or 0, #row[i]) end
+  end
+  for _, row in ipairs(rows) do
+    io.stdout:write(string.format("%-" .. widths[1] .. "s  %-" .. widths[2]
+      .. "s  %-" .. widths[3] .. "s  %s\n", row[1], row[2], row[3], row[4]))
+  end
+  return EXIT_OK
+end
+
+-- Resolves --scenario words to a list of { file =, scenario = }; returns
+-- nil, message on bad input.
+local function resolve_scenarios(args, preloaded)
+  local dirs = scenario_dirs(args)
+  local chosen, seen_files = {}, {}
+  local function add(file, scn)
+    if seen_files[file] then return end
+    seen_files[file] = true
+    chosen[#chosen + 1] = { file = file, scenario = scn }
+  end
+  for _, word in ipairs(args.scenario) do
+    if word == "all" then
+      local found = scenario.discover(dirs)
+      if #found == 0 then
+        return nil, "no scenarios found in " .. table.concat(dirs, ", ")
+      end
+      for _, entry in ipairs(found) do add(entry.file, entry.scenario) end
+    else
+      local file = word
+      if not is_path(word) or not file_exists(word) then
+        file = nil
+        for _, dir in ipairs(dirs) do
+          local candidate = dir .. "/" .. word .. ".lua"
+          if not is_path(word) and file_exists(candidate) then
+            file = candidate
+            break
+          end
+        end
+        if not file and is_path(word) then
+          return nil, "cannot open scenario file " .. word
+        elseif not file then
+          local names = {}
+          for _, entry in ipairs(scenario.discover(dirs)) do
+            names[#names + 1] = entry.scenario.name
+          end
+          return nil, "unknown scenario '" .. word .. "' (known: "
+            .. table.concat(names, ", ") .. "; or a .lua file)"
+        end
+      end
+      local scn, err = preloaded and preloaded.file == file and preloaded
+      if not scn then scn, err = scenario.load(file) end
+      if not scn then return nil, err end
+      add(file, scn)
+    end
+  end
+  return chosen
+end
+
+-- Applies the command line's overrides to every chosen scenario.
+local function apply_overrides(chosen, args)
+  local overrides = { params = args.param, set = args.set, data = args.data }
+  local names = {}
+  for _, entry in ipairs(chosen) do
+    local ok, scn = pcall(scenario.with_overrides, entry.scenario, overrides)
+    if not ok then
+      return nil, scenario.is_bad_input(scn) and scn.message or tostring(scn)
+    end
+    if names[scn.name] then
+      return nil, string.format("two scenarios are named '%s' (%s and %s): "
+        .. "their files would collide", scn.name, names[scn.name], entry.file)
+    end
+    names[scn.name] = entry.file
+    entry.scenario = scn
+    entry.overrides = overrides
+  end
+  return chosen
+end
+
+local function make_jobs(chosen, args)
+  local jobs = {}
+  for _, entry in ipairs(chosen) do
+    local runs = {}
+    for _, mode in ipairs(PROFILER_MODES[args.profiler]) do
+      for index = 1, args["repeat"] do
+        runs[#runs + 1] = {
+          arg = scenario.encode { mode = mode, index = index },
+          memory = mode == "memory",
+        }
+      end
+    end
+    jobs[#jobs + 1] = {
+      label = entry.scenario.name,
+      arg = scenario.encode {
+        file = entry.file, name = entry.scenario.name,
+        overrides = entry.overrides, profiler = args.profiler,
+      },
+      runs = runs,
+    }
+  end
+  return jobs
+end
+
+-- "0.153 s" for the mean wall time of a scenario's runs.
+local function describe_runs(metas)
+  local total = 0
+  for _, meta in ipairs(metas) do total = total + meta.wall_ns end
+  local first = metas[1]
+  local runs = #metas > 1 and string.format(" (mean of %d runs)", #metas) or ""
+  return string.format("%s asset-bars in %.3f s%s, final value %s",
+    tostring(first.bars), total / #metas / 1e9, runs, first.final_value)
+end
+
+local function report_done(report, args, written)
+  if report.ok then
+    for _, file in ipairs(report.files) do written[#written + 1] = file end
+    if not args.quiet then
+      local ok, metas = pcall(scenario.decode, report.value or "{}")
+      local text = ok and metas[1] and describe_runs(metas) or "done"
+      io.stdout:write("scenario ", report.label, ": ", text, "\n")
+      io.stdout:flush()
+    end
+  elseif not report.cancelled then
+    io.stderr:write("scenario ", report.label, ": ", report.error, "\n")
+    io.stderr:flush()
+  end
+end
+
+local function run_scenarios(chosen, args)
+  if not package.searchpath("btlua.backtest", package.path) then
+    io.stderr:write("btlua run: cannot run scenario ", chosen[1].scenario.name,
+      ": this build has no backtest engine yet (module btlua.backtest "
+      .. "not found)\n")
+    return EXIT_FAILED
+  end
+  local output_dir = args.output_dir
+  local ok, err = core.runner.check_dir(output_dir)
+  if not ok then return fail("%s", err) end
+  local written = {}
+  local reports, interrupted = core.runner.run {
+    output_dir = output_dir,
+    parallel = math.min(args.jobs or core.cpu_count(), #chosen),
+    module = "btlua.scenario",
+    jobs = make_jobs(chosen, args),
+    progress = not args.quiet and core.runner.isatty(2),
+    on_done = function(report) report_done(report, args, written) end,
+  }
+  if not reports then return fail("%s", interrupted) end
+  if #written > 0 and not args.quiet then
+    io.stdout:write("output: ", core.runner.realpath(output_dir) or output_dir,
+      "/ (", table.concat(written, " "), ")\n")
+  end
+  if interrupted then
+    io.stderr:write("btlua run: interrupted; no partial files were left\n")
+    return EXIT_INTERRUPTED
+  end
+  for _, report in ipairs(reports) do
+    if not report.ok then return EXIT_FAILED end
+  end
+  return EXIT_OK
+end
+
+-- run(words, preloaded) -> exit status. `preloaded` is the scenario the
+-- host already loaded from the file given as --scenario (btlua FILE.lua).
+return function(words, preloaded)
+  local parser = make_parser()
+  local parsed, args = parser:pparse(words)
+  if not parsed then
+    io.stderr:write(parser:get_usage(), "\n\nbtlua run: ", args, "\n")
+    return EXIT_BAD_INPUT
+  end
+  if args.help then
+    io.stdout:write(parser:get_help(), "\n")
+    return EXIT_OK
+  end
+  if args.list_scenarios then return list_scenarios(args) end
+  if #args.scenario == 0 then
+    return fail("no scenario given (--scenario NAME|all|FILE; "
+      .. "--list-scenarios lists them)")
+  end
+  local chosen, err = resolve_scenarios(args, preloaded)
+  if not chosen then return fail("%s", err) end
+  chosen, err = apply_overrides(chosen, args)
+  if not chosen then return fail("%s", err) end
+  return run_scenarios(chosen, args)
+end

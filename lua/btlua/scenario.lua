@@ -1,0 +1,691 @@
+-- btlua.scenario: `btlua.scenario{...}` checks a scenario definition and
+-- returns it as a btlua.Scenario; load/discover read scenario files;
+-- with_overrides applies --param/--set/--data; job_run/job_finish are what a
+-- runner worker calls (one lua_State per run) to run one scenario.
+local scenario = {}
+
+local Scenario = { __name = "btlua.Scenario" }
+Scenario.__index = Scenario
+
+local EXIT_BAD_INPUT = 2
+
+local BUILTIN_STRATEGIES = { "mean_reversion", "momentum", "sma_cross" }
+local CALENDARS = { ["24/7"] = true, weekdays = true, XNYS = true }
+local FILLS = { next_open = true, next_close = true }
+local SLIPPAGE_MODELS = { none = true, fixed_bps = true, volume_share = true }
+local COMMISSION_MODELS = {
+  none = true, per_share = true, per_trade = true, per_dollar = true,
+}
+local FIELDS = {
+  name = true, description = true, data = true, calendar = true,
+  capital = true, strategy = true, params = true, fill = true,
+  slippage = true, commission = true,
+}
+local SYNTHETIC_FIELDS = {
+  assets = true, frequency = true, start = true, ["end"] = true,
+  seed = true, calendar = true,
+}
+
+-- Bad input: an error value that the host prints without a traceback and
+-- turns into exit status 2 (see engine/main.c).
+local BadInput = {
+  __tostring = function(self) return self.message end,
+}
+
+local function bad_input(message)
+  return setmetatable({ message = message, exit_status = EXIT_BAD_INPUT },
+    BadInput)
+end
+scenario.bad_input = bad_input
+
+function scenario.is_bad_input(value)
+  return getmetatable(value) == BadInput
+end
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  return keys
+end
+
+local function is_integer(v)
+  return type(v) == "number" and v == math.floor(v) and v > -2 ^ 53
+    and v < 2 ^ 53
+end
+
+local function show(v)
+  if type(v) == "string" then return string.format("%q", v) end
+  return tostring(v)
+end
+
+-- --- plain-data text (what crosses between Lua states) ---
+
+local function encode(value, out)
+  local kind = type(value)
+  if kind == "string" then
+    out[#out + 1] = string.format("%q", value)
+  elseif kind == "number" then
+    if is_integer(value) then
+      out[#out + 1] = string.format("%.0f", value)
+    else
+      out[#out + 1] = string.format("%.17g", value)
+    end
+  elseif kind == "boolean" then
+    out[#out + 1] = tostring(value)
+  elseif kind == "table" then
+    out[#out + 1] = "{"
+    for _, k in ipairs(sorted_keys(value)) do
+      out[#out + 1] = "["
+      encode(k, out)
+      out[#out + 1] = "]="
+      encode(value[k], out)
+      out[#out + 1] = ","
+    end
+    out[#out + 1] = "}"
+  else
+    error("cannot encode a " .. kind, 0)
+  end
+  return out
+end
+
+-- encode(plain value) -> text; decode(text) -> value (strings, numbers,
+-- booleans and tables of them).
+function scenario.encode(value)
+  return table.concat(encode(value, {}))
+end
+
+function scenario.decode(text)
+  local chunk = assert(load("return " .. text, "=encoded", "t", {}))
+  return chunk()
+end
+
+-- --- checking fields ---
+
+-- A failed check: "WHERE: scenario 'NAME': field 'F': what".
+local function field_error(ctx, field, what)
+  local who = ctx.name and ("scenario '" .. ctx.name .. "': ") or "scenario: "
+  error(bad_input(ctx.where .. ": " .. who .. "field '" .. field .. "': "
+    .. what), 0)
+end
+
+local function check_date(ctx, field, value)
+  if type(value) ~= "string" then
+    field_error(ctx, field, "must be a date string \"YYYY-MM-DD\", got "
+      .. show(value))
+  end
+  local y, m, d, rest = value:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)(.*)$")
+  y, m, d = tonumber(y), tonumber(m), tonumber(d)
+  local ok = y and m >= 1 and m <= 12 and d >= 1 and d <= 31
+  if ok and rest ~= "" then
+    local hh, mm, ss = rest:match("^[T ](%d%d):(%d%d):?(%d*)$")
+    ok = hh and tonumber(hh) < 24 and tonumber(mm) < 60
+      and (ss == "" or (#ss == 2 and tonumber(ss) < 60))
+  end
+  if not ok then
+    field_error(ctx, field, "must be a date \"YYYY-MM-DD\" (optionally "
+      .. "\"THH:MM[:SS]\"), got " .. show(value))
+  end
+  return value
+end
+
+-- Dates compare as text once the time part is filled in.
+local function date_key(text)
+  if #text == 10 then return text .. "T00:00:00" end
+  return (text:gsub(" ", "T") .. ":00"):sub(1, 19)
+end
+
+local function check_frequency(ctx, field, value)
+  local ok = type(value) == "string" and (value == "daily"
+    or value == "hourly" or value == "minute"
+    or (value:match("^%d+min$") and tonumber(value:match("^%d+")) > 0)
+    or (value:match("^%d+h$") and tonumber(value:match("^%d+")) > 0))
+  if not ok then
+    field_error(ctx, field, "must be daily, hourly, minute, Nmin or Nh, got "
+      .. show(value))
+  end
+  return value
+end
+
+local function check_calendar(ctx, field, value)
+  if not CALENDARS[value] then
+    field_error(ctx, field, "must be \"24/7\", \"weekdays\" or \"XNYS\", got "
+      .. show(value))
+  end
+  return value
+end
+
+local function check_positive_integer(ctx, field, value)
+  if not is_integer(value) or value < 1 then
+    field_error(ctx, field, "must be a positive integer, got " .. show(value))
+  end
+  return value
+end
+
+local function check_synthetic(ctx, synthetic, calendar)
+  if type(synthetic) ~= "table" then
+    field_error(ctx, "data.synthetic", "must be a table, got "
+      .. show(synthetic))
+  end
+  for _, key in ipairs(sorted_keys(synthetic)) do
+    if not SYNTHETIC_FIELDS[key] then
+      field_error(ctx, "data.synthetic." .. tostring(key), "unknown field "
+        .. "(known: assets, calendar, end, frequency, seed, start)")
+    end
+  end
+  local out = {
+    assets = check_positive_integer(ctx, "data.synthetic.assets",
+      synthetic.assets),
+    frequency = check_frequency(ctx, "data.synthetic.frequency",
+      synthetic.frequency),
+    start = check_date(ctx, "data.synthetic.start", synthetic.start),
+    ["end"] = check_date(ctx, "data.synthetic.end", synthetic["end"]),
+    seed = synthetic.seed == nil and 1 or synthetic.seed,
+    calendar = check_calendar(ctx, "data.synthetic.calendar",
+      synthetic.calendar or calendar),
+  }
+  if not is_integer(out.seed) or out.seed < 0 then
+    field_error(ctx, "data.synthetic.seed", "must be a non-negative integer, "
+      .. "got " .. show(out.seed))
+  end
+  if date_key(out["end"]) < date_key(out.start) then
+    field_error(ctx, "data.synthetic.end", "end " .. out["end"]
+      .. " is before start " .. out.start)
+  end
+  return out
+end
+
+local function check_data(ctx, data, calendar)
+  if type(data) == "string" then
+    if data == "" then field_error(ctx, "data", "empty path") end
+    return data
+  end
+  if type(data) ~= "table" then
+    field_error(ctx, "data", "must be { synthetic = {...} } or a path to a "
+      .. "CSV file, CSV directory or bundle, got " .. show(data))
+  end
+  for _, key in ipairs(sorted_keys(data)) do
+    if key ~= "synthetic" then
+      field_error(ctx, "data." .. tostring(key), "unknown field (known: "
+        .. "synthetic)")
+    end
+  end
+  return { synthetic = check_synthetic(ctx, data.synthetic, calendar) }
+end
+
+-- Capital: decimal text (or an integer), > 0, at most 8 decimal places.
+local function check_capital(ctx, value)
+  local text = value
+  if is_integer(value) then text = string.format("%.0f", value) end
+  if type(text) ~= "string" then
+    field_error(ctx, "capital", "must be decimal text such as \"100000\", got "
+      .. show(value))
+  end
+  if text:match("^%s*%-") then
+    field_error(ctx, "capital", "must be positive, got " .. show(value))
+  end
+  local whole, frac = text:match("^(%d+)%.?(%d*)$")
+  if not whole or #frac > 8 or (text:sub(-1) == ".") then
+    field_error(ctx, "capital", "must be decimal text such as \"100000\" or "
+      .. "\"2500.50\" (at most 8 places), got " .. show(value))
+  end
+  if not (whole .. frac):match("[1-9]") then
+    field_error(ctx, "capital", "must be positive, got " .. show(value))
+  end
+  return text
+end
+
+local function dirname(path)
+  return path:match("^(.*)/[^/]*$") or "."
+end
+
+local function file_exists(path)
+  local file = io.open(path, "rb")
+  if file then file:close() end
+  return file ~= nil
+end
+
+-- A built-in strategy name resolves to the module btlua.strategies.NAME.
+function scenario.builtin_strategy_path(name)
+  if type(name) ~= "string" or not name:match("^[%w_]+$") then return nil end
+  return package.searchpath("btlua.strategies." .. name, package.path)
+end
+
+local function check_strategy(ctx, value)
+  if type(value) == "table" then
+    if type(value.handle_data) ~= "function" then
+      field_error(ctx, "strategy", "a strategy table needs a handle_data "
+        .. "function")
+    end
+    return value
+  end
+  if type(value) ~= "string" then
+    field_error(ctx, "strategy", "must be a built-in name, a .lua file path "
+      .. "or a table, got " .. show(value))
+  end
+  if value:match("%.lua$") or value:find("/", 1, true) then
+    local path = value
+    if not file_exists(path) and value:sub(1, 1) ~= "/" and ctx.file then
+      path = dirname(ctx.file) .. "/" .. value
+    end
+    if not file_exists(path) then
+      field_error(ctx, "strategy", "no such strategy file " .. show(value))
+    end
+    return path
+  end
+  if not scenario.builtin_strategy_path(value) then
+    field_error(ctx, "strategy", "unknown strategy " .. show(value)
+      .. " (built-in: " .. table.concat(BUILTIN_STRATEGIES, ", ")
+      .. "; or a .lua file path)")
+  end
+  return value
+end
+
+local function check_model(ctx, field, value, models)
+  local model = value
+  if type(value) == "table" then model = value.model or value[1] end
+  if type(model) == "string" then model = model:match("^([%w_]+)") end
+  if not models[model] then
+    field_error(ctx, field, "unknown model " .. show(model) .. " (known: "
+      .. table.concat(sorted_keys(models), ", ") .. ")")
+  end
+  return value
+end
+
+local function check_params(ctx, params)
+  if params == nil then return {} end
+  if type(params) ~= "table" then
+    field_error(ctx, "params", "must be a table, got " .. show(params))
+  end
+  local out = {}
+  for k, v in pairs(params) do
+    if type(k) ~= "string" then
+      field_error(ctx, "params", "keys must be strings, got " .. show(k))
+    end
+    out[k] = v
+  end
+  return out
+end
+
+local function check_name(ctx, value)
+  if type(value) ~= "string" or not value:match("^[%w_][%w_%-%.]*$") then
+    field_error(ctx, "name", "must be a name of letters, digits, _ - . "
+      .. "(it names the output files), got " .. show(value))
+  end
+  return value
+end
+
+-- Checks a definition; returns a new, complete table (defaults filled in).
+local function check(def, ctx)
+  if type(def) ~= "table" then
+    error(bad_input(ctx.where .. ": btlua.scenario expects a table, got "
+      .. type(def)), 0)
+  end
+  ctx.name = type(def.name) == "string" and def.name or nil
+  for _, key in ipairs(sorted_keys(def)) do
+    if not FIELDS[key] then
+      field_error(ctx, tostring(key), "unknown field (known: "
+        .. table.concat(sorted_keys(FIELDS), ", ") .. ")")
+    end
+  end
+  local scn = { name = check_name(ctx, def.name) }
+  if def.description ~= nil and type(def.description) ~= "string" then
+    field_error(ctx, "description", "must be a string")
+  end
+  scn.description = def.description or ""
+  scn.calendar = def.calendar
+  if scn.calendar ~= nil then check_calendar(ctx, "calendar", scn.calendar) end
+  if def.data == nil then field_error(ctx, "data", "is required") end
+  scn.data = check_data(ctx, def.data, def.calendar or "24/7")
+  if def.capital == nil then field_error(ctx, "capital", "is required") end
+  scn.capital = check_capital(ctx, def.capital)
+  if def.strategy == nil then field_error(ctx, "strategy", "is required") end
+  scn.strategy = check_strategy(ctx, def.strategy)
+  scn.params = check_params(ctx, def.params)
+  scn.fill = def.fill or "next_open"
+  if not FILLS[scn.fill] then
+    field_error(ctx, "fill", "must be \"next_open\" or \"next_close\", got "
+      .. show(def.fill))
+  end
+  scn.slippage = check_model(ctx, "slippage", def.slippage or "none",
+    SLIPPAGE_MODELS)
+  scn.commission = check_model(ctx, "commission", def.commission or "none",
+    COMMISSION_MODELS)
+  scn.file = ctx.file
+  return setmetatable(scn, Scenario)
+end
+
+-- Where btlua.scenario was called from: "FILE:LINE" and the file.
+local function caller_place(level)
+  local info = debug.getinfo(level + 1, "Sl")
+  if not info then return "?", nil end
+  local file = info.source:sub(1, 1) == "@" and info.source:sub(2) or nil
+  return (file or info.short_src) .. ":" .. (info.currentline or 0), file
+end
+
+-- btlua.scenario(def) -> Scenario; bad fields raise bad input naming the
+-- file and line of the call, the scenario and the field.
+function scenario.new(def, level)
+  local where, file = caller_place((level or 1) + 1)
+  return check(def, { where = where, file = file })
+end
+
+function scenario.is_scenario(value)
+  return getmetatable(value) == Scenario
+end
+
+-- The definition as plain data (a strategy table stays as it is).
+local function definition(scn)
+  local def = {}
+  for key in pairs(FIELDS) do def[key] = scn[key] end
+  if type(scn.data) == "table" then
+    local synthetic = {}
+    for k, v in pairs(scn.data.synthetic) do synthetic[k] = v end
+    def.data = { synthetic = synthetic }
+  end
+  local params = {}
+  for k, v in pairs(scn.params) do params[k] = v end
+  def.params = params
+  return def
+end
+
+-- Parses an override value: true/false, a number, else the text itself.
+function scenario.parse_value(text)
+  if text == "true" then return true end
+  if text == "false" then return false end
+  if text:match("^%-?%d+$") or text:match("^%-?%d*%.%d+$") then
+    local number = tonumber(text)
+    if number then return number end
+  end
+  return text
+end
+
+local SCENARIO_PARAMS = { fill = true, slippage = true, commission = true }
+
+-- Applies overrides and checks the result again:
+--   overrides.params = { "k=v", ... } (strategy params, or fill/slippage/
+--     commission), overrides.set = { "data.synthetic.assets=2", ... } (any
+--   field by dotted path), overrides.data = PATH (replaces data).
+-- Returns a new Scenario; bad input raises (exit status 2).
+function scenario.with_overrides(scn, overrides)
+  local def = definition(scn)
+  local ctx = { where = "scenario " .. (scn.file or scn.name), file = scn.file }
+  local function split(flag, word)
+    local key, text = word:match("^([^=]+)=(.*)$")
+    if not key then
+      error(bad_input(string.format("%s: %s %s: expected KEY=VALUE",
+        ctx.where, flag, word)), 0)
+    end
+    return key, scenario.parse_value(text)
+  end
+  for _, word in ipairs(overrides.set or {}) do
+    local path, value = split("--set", word)
+    local parent, last = def, nil
+    local keys = {}
+    for key in path:gmatch("[^%.]+") do keys[#keys + 1] = key end
+    for i = 1, #keys - 1 do
+      if type(parent[keys[i]]) ~= "table" then
+        error(bad_input(string.format("%s: --set %s: field '%s' is not a "
+          .. "table", ctx.where, word, table.concat(keys, ".", 1, i))), 0)
+      end
+      parent = parent[keys[i]]
+    end
+    last = keys[#keys]
+    if not last then
+      error(bad_input(ctx.where .. ": --set " .. word .. ": no field"), 0)
+    end
+    parent[last] = value
+  end
+  for _, word in ipairs(overrides.params or {}) do
+    local key, value = split("--param", word)
+    if SCENARIO_PARAMS[key] then def[key] = value else def.params[key] = value end
+  end
+  if overrides.data then
+    def.data = overrides.data
+    def.calendar = nil -- the data's own sessions
+  end
+  return check(def, ctx)
+end
+
+-- A one-line description of the data ("synthetic: 10 assets, minute, ...").
+function Scenario:data_shape()
+  if type(self.data) == "string" then return "file: " .. self.data end
+  local s = self.data.synthetic
+  return string.format("synthetic: %d assets, %s, %s..%s, %s, seed %d",
+    s.assets, s.frequency, s.start, s["end"], s.calendar, s.seed)
+end
+
+-- "mean_reversion(k=2, window=20)".
+function Scenario:strategy_text()
+  local name = type(self.strategy) == "table"
+    and (self.strategy.name or "inline table") or self.strategy
+  local parts = {}
+  for _, k in ipairs(sorted_keys(self.params)) do
+    parts[#parts + 1] = k .. "=" .. tostring(self.params[k])
+  end
+  if #parts == 0 then return name end
+  return name .. "(" .. table.concat(parts, ", ") .. ")"
+end
+
+-- --- loading files ---
+
+-- A bad-input or load error as (nil, message, exit status).
+local function load_failure(err)
+  if scenario.is_bad_input(err) then return nil, err.message, EXIT_BAD_INPUT end
+  return nil, tostring(err), EXIT_BAD_INPUT
+end
+
+-- load(path) -> Scenario | nil, message, exit_status.
+function scenario.load(path)
+  local chunk, err = loadfile(path)
+  if not chunk then
+    if not file_exists(path) then return nil, "cannot open " .. path, 2 end
+    return nil, err, EXIT_BAD_INPUT
+  end
+  local ok, result = pcall(chunk)
+  if not ok then return load_failure(result) end
+  if not scenario.is_scenario(result) then
+    return nil, path .. ": does not return a btlua.scenario{...}",
+      EXIT_BAD_INPUT
+  end
+  return result
+end
+
+-- What a file gets when it is only looked at (discovery): no io, no os
+-- beyond the clock, require limited to the scenario API and strategies. A
+-- script that is not a scenario fails here without side effects.
+local function sandbox_env()
+  local btlua = require "btlua"
+  local proxy = {
+    scenario = scenario, version = btlua.version, dec = btlua.dec,
+    lua_flavour = btlua.lua_flavour, build_type = btlua.build_type,
+  }
+  local env = {
+    assert = assert, error = error, ipairs = ipairs, next = next,
+    pairs = pairs, pcall = pcall, select = select, tonumber = tonumber,
+    tostring = tostring, type = type, unpack = table.unpack or unpack,
+    setmetatable = setmetatable, getmetatable = getmetatable,
+    rawget = rawget, rawset = rawset, rawequal = rawequal,
+    string = string, table = table, math = math,
+    os = { time = os.time, date = os.date, clock = os.clock,
+           getenv = os.getenv },
+  }
+  env.require = function(name)
+    if name == "btlua" then return proxy end
+    if name == "btlua.scenario" then return scenario end
+    if type(name) == "string" and name:match("^btlua%.strategies%.[%w_]+$") then
+      return require(name)
+    end
+    error("require '" .. tostring(name) .. "' is not allowed here", 2)
+  end
+  env._G = env
+  return env
+end
+
+local function load_sandboxed(path)
+  local file = io.open(path, "rb")
+  if not file then return nil end
+  local text = file:read("*a")
+  file:close()
+  local chunk = load(text, "@" .. path, "t", sandbox_env())
+  if not chunk then return nil end
+  local ok, result = pcall(chunk)
+  if ok and scenario.is_scenario(result) then return result end
+  return nil
+end
+
+local function list_lua_files(dir)
+  local files = {}
+  local pipe = io.popen("ls -1 '" .. dir:gsub("'", "'\\''") .. "' 2>/dev/null")
+  if not pipe then return files end
+  for name in pipe:lines() do
+    if name:match("%.lua$") then files[#files + 1] = dir .. "/" .. name end
+  end
+  pipe:close()
+  table.sort(files)
+  return files
+end
+
+-- discover(dirs) -> list of { file =, scenario = } for every .lua file in
+-- the directories that returns a scenario (looked at in a sandbox).
+function scenario.discover(dirs)
+  local found = {}
+  for _, dir in ipairs(dirs) do
+    for _, file in ipairs(list_lua_files(dir)) do
+      local scn = load_sandboxed(file)
+      if scn then found[#found + 1] = { file = file, scenario = scn } end
+    end
+  end
+  return found
+end
+
+-- --- the worker side: one scenario run per lua_State ---
+
+local function load_job_scenario(job)
+  local scn, err = scenario.load(job.file)
+  if not scn then error(err, 0) end
+  return scenario.with_overrides(scn, job.overrides)
+end
+
+-- The data of a scenario as an open bundle (synthetic data is generated
+-- once and cached by the store; a CSV path is ingested once and cached).
+local function open_bundle(core, scn)
+  local store = core.store
+  if not store then error("this build has no data store (core.store)", 0) end
+  local path
+  if type(scn.data) == "string" then
+    local bundle = store.open(scn.data)
+    if bundle then return bundle end
+    local cached, err = (store.ingest_cached or store.ingest)(scn.data)
+    if not cached then error(err, 0) end
+    path = cached
+  else
+    local s = scn.data.synthetic
+    local err
+    path, err = store.synthetic {
+      assets = s.assets, frequency = s.frequency, start = s.start,
+      ["end"] = s["end"], calendar = s.calendar, seed = s.seed,
+    }
+    if not path then error(err, 0) end
+  end
+  local bundle, err = store.open(path)
+  if not bundle then error(err, 0) end
+  return bundle
+end
+
+-- The profile outputs: bag key, file name suffix (after S), and the mode
+-- that owns it: with --profiler all each comes from that mode's first run.
+local PROFILE_OUTPUTS = {
+  { "summary.txt", "_summary.txt", "cycles" },
+  { "memory.txt", "_memory.txt", "memory" },
+  { "callgrind", ".callgrind", "cycles" },
+  { "folded", ".folded", "sample" },
+  { "flame.svg", "_flame.svg", "sample" },
+}
+
+local function profile_files(prof, profile, bag)
+  bag["prof:summary.txt"] = profile.summary(prof)
+  bag["prof:memory.txt"] = profile.memory_report(prof)
+  bag["prof:callgrind"] = profile.callgrind(prof)
+  bag["prof:folded"] = profile.folded(prof)
+  bag["prof:flame.svg"] = profile.flame_svg(prof)
+end
+
+-- job_run(job_text, run_text) -> bag: one run of one scenario.
+function scenario.job_run(job_text, run_text)
+  local job, run = scenario.decode(job_text), scenario.decode(run_text)
+  local core = require "btlua.core"
+  local scn = load_job_scenario(job)
+  local bundle = open_bundle(core, scn)
+  local found, backtest = pcall(require, "btlua.backtest")
+  if not found then
+    error("the backtest engine (btlua.backtest) is not available: "
+      .. tostring(backtest), 0)
+  end
+  local prof
+  if run.mode ~= "none" then prof = core.prof.new { mode = run.mode } end
+  local progress = core.runner.progress
+  local started = core.hrtime()
+  local results = backtest.run {
+    name = scn.name, bundle = bundle, strategy = scn.strategy,
+    params = scn.params, capital = scn.capital, fill = scn.fill,
+    slippage = scn.slippage, commission = scn.commission, prof = prof,
+    progress = function(done, total)
+      progress(total and total > 0 and done / total or done)
+    end,
+  }
+  local wall_ns = core.hrtime() - started
+  local bag = {}
+  for name, bytes in pairs(results.files) do bag["results:" .. name] = bytes end
+  local meta = {
+    scenario = scn.name, mode = run.mode, run = run.index, wall_ns = wall_ns,
+    bars = results.bars, final_value = tostring(results.final_value),
+    lua = core.lua_flavour,
+  }
+  if prof then
+    local profile = require "btlua.profile"
+    bag["prof:btprof"] = prof:btprof(meta)
+    profile_files(prof, profile, bag)
+  end
+  bag.meta = scenario.encode(meta)
+  return bag
+end
+
+-- job_finish(job_text, bags) -> { files = {...}, value = text }: names the
+-- outputs S.btprof, S_summary.txt, ... and merges the runs.
+function scenario.job_finish(job_text, bags)
+  local job = scenario.decode(job_text)
+  local name = job.name
+  local files, metas = {}, {}
+  for _, bag in ipairs(bags) do metas[#metas + 1] = scenario.decode(bag.meta) end
+  for key, bytes in pairs(bags[1]) do
+    local results_name = key:match("^results:(.*)$")
+    if results_name then files[name .. "_" .. results_name] = bytes end
+  end
+  local owner_run = {}
+  for i, meta in ipairs(metas) do
+    if not owner_run[meta.mode] then owner_run[meta.mode] = i end
+  end
+  for _, output in ipairs(PROFILE_OUTPUTS) do
+    local key, suffix, mode = "prof:" .. output[1], output[2], output[3]
+    local bytes = owner_run[mode] and bags[owner_run[mode]][key]
+    for _, bag in ipairs(bags) do bytes = bytes or bag[key] end
+    if bytes then files[name .. suffix] = bytes end
+  end
+  local btprofs = {}
+  for _, bag in ipairs(bags) do btprofs[#btprofs + 1] = bag["prof:btprof"] end
+  if #btprofs == 1 then
+    files[name .. ".btprof"] = btprofs[1]
+  elseif #btprofs > 1 then
+    local core = require "btlua.core"
+    files[name .. ".btprof"] = core.prof.merge(btprofs)
+  end
+  return { files = files, value = scenario.encode(metas) }
+end
+
+return setmetatable(scenario, {
+  __call = function(_, def)
+    local scn = scenario.new(def, 2) -- not a tail call: keeps the level
+    return scn
+  end,
+})
