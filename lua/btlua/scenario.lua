@@ -102,10 +102,38 @@ end
 
 -- --- checking fields ---
 
--- A failed check: "WHERE: scenario 'NAME': field 'F': what".
+local function read_text(path)
+  local file = io.open(path, "rb")
+  if not file then return nil end
+  local text = file:read("*a")
+  file:close()
+  return text
+end
+
+-- The line of a file where a field is set ("capital =", ["end"] =), or nil.
+local function field_line(file, field)
+  local text = file and read_text(file)
+  if not text then return nil end
+  local key = field:match("([%w_]+)$")
+  local number = 0
+  for line in (text .. "\n"):gmatch("(.-)\n") do
+    number = number + 1
+    if line:find("%f[%w_]" .. key .. "%s*=") or line:find("%[%s*[\"']" .. key
+      .. "[\"']%s*%]%s*=") then
+      return number
+    end
+  end
+  return nil
+end
+
+-- A failed check: "FILE:LINE: scenario 'NAME': field 'F': what", the line
+-- being that of the field in the file when it can be found.
 local function field_error(ctx, field, what)
   local who = ctx.name and ("scenario '" .. ctx.name .. "': ") or "scenario: "
-  error(bad_input(ctx.where .. ": " .. who .. "field '" .. field .. "': "
+  local where = ctx.where
+  local line = ctx.scan and field_line(ctx.file, field)
+  if line then where = ctx.file .. ":" .. line end
+  error(bad_input(where .. ": " .. who .. "field '" .. field .. "': "
     .. what), 0)
 end
 
@@ -321,7 +349,9 @@ local function check(def, ctx)
     error(bad_input(ctx.where .. ": btlua.scenario expects a table, got "
       .. type(def)), 0)
   end
-  ctx.name = type(def.name) == "string" and def.name or nil
+  if type(def.name) == "string" and def.name:match("^[%w_][%w_%-%.]*$") then
+    ctx.name = def.name
+  end
   for _, key in ipairs(sorted_keys(def)) do
     if not FIELDS[key] then
       field_error(ctx, tostring(key), "unknown field (known: "
@@ -355,19 +385,34 @@ local function check(def, ctx)
   return setmetatable(scn, Scenario)
 end
 
--- Where btlua.scenario was called from: "FILE:LINE" and the file.
+-- The file being loaded by scenario.load/discover (a scenario file ends in
+-- `return btlua.scenario{...}`, a tail call that hides the caller's frame).
+local loading_file
+
+-- Where btlua.scenario was called from: "FILE:LINE" (or "FILE"), the file,
+-- and whether the file's text may be scanned for a field's line.
 local function caller_place(level)
   local info = debug.getinfo(level + 1, "Sl")
-  if not info then return "?", nil end
-  local file = info.source:sub(1, 1) == "@" and info.source:sub(2) or nil
-  return (file or info.short_src) .. ":" .. (info.currentline or 0), file
+  if info and info.what ~= "C" and info.currentline and info.currentline > 0
+  then
+    local file = info.source:sub(1, 1) == "@" and info.source:sub(2) or nil
+    return (file or info.short_src) .. ":" .. info.currentline, file,
+      file ~= nil
+  end
+  local file = loading_file
+  if not file then
+    local script = rawget(_G, "arg")
+    file = type(script) == "table" and type(script[0]) == "string"
+      and script[0] or nil
+  end
+  return file or "?", file, file ~= nil
 end
 
 -- btlua.scenario(def) -> Scenario; bad fields raise bad input naming the
--- file and line of the call, the scenario and the field.
+-- file and line of the field (or of the call), the scenario and the field.
 function scenario.new(def, level)
-  local where, file = caller_place((level or 1) + 1)
-  return check(def, { where = where, file = file })
+  local where, file, scan = caller_place((level or 1) + 1)
+  return check(def, { where = where, file = file, scan = scan })
 end
 
 function scenario.is_scenario(value)
@@ -409,7 +454,8 @@ local SCENARIO_PARAMS = { fill = true, slippage = true, commission = true }
 -- Returns a new Scenario; bad input raises (exit status 2).
 function scenario.with_overrides(scn, overrides)
   local def = definition(scn)
-  local ctx = { where = "scenario " .. (scn.file or scn.name), file = scn.file }
+  local ctx = { where = "scenario " .. (scn.file or scn.name), file = scn.file,
+    name = scn.name }
   local function split(flag, word)
     local key, text = word:match("^([^=]+)=(.*)$")
     if not key then
@@ -482,7 +528,10 @@ function scenario.load(path)
     if not file_exists(path) then return nil, "cannot open " .. path, 2 end
     return nil, err, EXIT_BAD_INPUT
   end
+  local outer = loading_file
+  loading_file = path
   local ok, result = pcall(chunk)
+  loading_file = outer
   if not ok then return load_failure(result) end
   if not scenario.is_scenario(result) then
     return nil, path .. ": does not return a btlua.scenario{...}",
@@ -529,7 +578,10 @@ local function load_sandboxed(path)
   file:close()
   local chunk = load(text, "@" .. path, "t", sandbox_env())
   if not chunk then return nil end
+  local outer = loading_file
+  loading_file = path
   local ok, result = pcall(chunk)
+  loading_file = outer
   if ok and scenario.is_scenario(result) then return result end
   return nil
 end

@@ -29,6 +29,7 @@ local function make_parser()
     "Run backtest scenarios in parallel, each with its profiler, and write "
     .. "their profiles and results.")
   parser:add_help(false)
+  parser:help_max_width(80)
   parser:usage("usage: btlua run --scenario daily|hourly|minute|all|FILE "
     .. "[options]\n       btlua run --list-scenarios [--scenario-dir DIR]\n"
     .. "       btlua SCENARIO.lua [options]")
@@ -242,15 +243,15 @@ local function report_done(report, args, written)
 end
 
 local function run_scenarios(chosen, args)
+  local output_dir = args.output_dir
+  local ok, err = core.runner.check_dir(output_dir)
+  if not ok then return fail("%s", err) end
   if not package.searchpath("btlua.backtest", package.path) then
     io.stderr:write("btlua run: cannot run scenario ", chosen[1].scenario.name,
       ": this build has no backtest engine yet (module btlua.backtest "
       .. "not found)\n")
     return EXIT_FAILED
   end
-  local output_dir = args.output_dir
-  local ok, err = core.runner.check_dir(output_dir)
-  if not ok then return fail("%s", err) end
   local written = {}
   local reports, interrupted = core.runner.run {
     output_dir = output_dir,
