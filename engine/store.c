@@ -1,0 +1,566 @@
+/* store.c: the OHLCV bundle file: open/verify (mmap, read-only) and the
+ * atomic writer (temp file + rename). Layout and checksums: see store.h. */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define HEADER_SIZE 128
+#define ASSET_RECORD_SIZE 64
+#define BYTE_ORDER_MARK UINT32_C(0x01020304)
+#define COLUMN_ALIGN 64
+#define MAX_ASSETS (UINT64_C(1) << 20)
+#define MAX_SESSIONS (UINT64_C(1) << 40)
+#define META_SEED UINT64_C(0x6274737472656d31) /* "btstrem1" */
+#define DATA_SEED UINT64_C(0x6274737472646431)
+
+typedef struct file_header {
+  char magic[8];
+  uint32_t version;
+  uint32_t byte_order;
+  uint32_t header_size;
+  uint32_t asset_record_size;
+  uint64_t file_size;
+  uint64_t asset_count;
+  uint64_t session_count;
+  uint64_t assets_offset;
+  uint64_t sessions_offset;
+  uint64_t columns_offset;
+  uint64_t meta_checksum;
+  uint64_t data_checksum;
+  char frequency[BT_STORE_NAME_MAX + 1];
+  char calendar[BT_STORE_NAME_MAX + 1];
+  uint64_t reserved;
+} file_header;
+
+typedef struct asset_record {
+  char symbol[BT_STORE_SYMBOL_MAX + 1];
+  uint32_t asset_class;
+  int32_t price_places;
+  uint64_t bar_count;
+} asset_record;
+
+_Static_assert(sizeof(file_header) == HEADER_SIZE, "header is 128 bytes");
+_Static_assert(sizeof(asset_record) == ASSET_RECORD_SIZE, "record is 64");
+
+struct bt_store {
+  unsigned char *map; /* the whole file, PROT_READ */
+  size_t size;
+  const file_header *header;
+  const asset_record *assets;
+  const int64_t *sessions;
+  const bt_dec *columns;
+  char *path;
+};
+
+/* ---- hashing: a 64-bit, 4-lane multiply-rotate hash (xxh64's rounds) ---- */
+
+#define P1 UINT64_C(0x9E3779B185EBCA87)
+#define P2 UINT64_C(0xC2B2AE3D27D4EB4F)
+#define P3 UINT64_C(0x165667B19E3779F9)
+#define P4 UINT64_C(0x85EBCA77C2B2AE63)
+#define P5 UINT64_C(0x27D4EB2F165667C5)
+
+static inline uint64_t rotl64(uint64_t x, int r) {
+  return (x << r) | (x >> (64 - r));
+}
+static inline uint64_t read64(const unsigned char *p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
+static inline uint64_t hash_round(uint64_t acc, uint64_t input) {
+  acc += input * P2;
+  return rotl64(acc, 31) * P1;
+}
+static inline uint64_t hash_merge(uint64_t acc, uint64_t lane) {
+  acc ^= hash_round(0, lane);
+  return acc * P1 + P4;
+}
+
+uint64_t bt_store_hash(const void *data, size_t len, uint64_t seed) {
+  const unsigned char *p = (const unsigned char *)data;
+  const unsigned char *end = p + len;
+  uint64_t h;
+  if (len >= 32) {
+    uint64_t v1 = seed + P1 + P2, v2 = seed + P2, v3 = seed, v4 = seed - P1;
+    const unsigned char *limit = end - 32;
+    do {
+      v1 = hash_round(v1, read64(p));
+      v2 = hash_round(v2, read64(p + 8));
+      v3 = hash_round(v3, read64(p + 16));
+      v4 = hash_round(v4, read64(p + 24));
+      p += 32;
+    } while (p <= limit);
+    h = rotl64(v1, 1) + rotl64(v2, 7) + rotl64(v3, 12) + rotl64(v4, 18);
+    h = hash_merge(hash_merge(hash_merge(hash_merge(h, v1), v2), v3), v4);
+  } else {
+    h = seed + P5;
+  }
+  h += (uint64_t)len;
+  for (; p + 8 <= end; p += 8)
+    h = rotl64(h ^ hash_round(0, read64(p)), 27) * P1 + P4;
+  for (; p < end; p++) h = rotl64(h ^ (*p * P5), 11) * P1;
+  h ^= h >> 33;
+  h *= P2;
+  h ^= h >> 29;
+  h *= P3;
+  return h ^ (h >> 32);
+}
+
+/* ---- names ---- */
+
+static const char *const FIELD_NAMES[BT_FIELD_COUNT] = {
+    "open", "high", "low", "close", "volume"};
+
+int bt_field_from_name(const char *name) {
+  for (int f = 0; f < BT_FIELD_COUNT; f++)
+    if (strcmp(name, FIELD_NAMES[f]) == 0) return f;
+  return -1;
+}
+
+const char *bt_field_name(bt_field f) {
+  return (unsigned)f < BT_FIELD_COUNT ? FIELD_NAMES[f] : "?";
+}
+
+/* ---- layout arithmetic (overflow-checked) ---- */
+
+typedef struct layout {
+  uint64_t assets_offset, sessions_offset, columns_offset, file_size;
+} layout;
+
+static int compute_layout(uint64_t asset_count, uint64_t session_count,
+                          layout *out) {
+  if (asset_count > MAX_ASSETS || session_count > MAX_SESSIONS) return -1;
+  out->assets_offset = HEADER_SIZE;
+  out->sessions_offset = HEADER_SIZE + asset_count * ASSET_RECORD_SIZE;
+  uint64_t sessions_end = out->sessions_offset + session_count * 8;
+  out->columns_offset =
+      (sessions_end + COLUMN_ALIGN - 1) / COLUMN_ALIGN * COLUMN_ALIGN;
+  uint64_t values, bytes;
+  if (__builtin_mul_overflow(asset_count * BT_FIELD_COUNT, session_count,
+                             &values) ||
+      __builtin_mul_overflow(values, (uint64_t)8, &bytes) ||
+      __builtin_add_overflow(bytes, out->columns_offset, &out->file_size))
+    return -1;
+  return 0;
+}
+
+static uint64_t meta_checksum(const unsigned char *map, uint64_t assets_bytes) {
+  file_header header;
+  memcpy(&header, map, sizeof header);
+  header.meta_checksum = 0;
+  header.data_checksum = 0;
+  uint64_t h = bt_store_hash(&header, sizeof header, META_SEED);
+  return bt_store_hash(map + HEADER_SIZE, assets_bytes, h);
+}
+
+static uint64_t data_checksum(const unsigned char *map, const layout *lay,
+                              uint64_t session_count) {
+  uint64_t h = bt_store_hash(map + lay->sessions_offset, session_count * 8,
+                             DATA_SEED);
+  return bt_store_hash(map + lay->columns_offset,
+                       lay->file_size - lay->columns_offset, h);
+}
+
+static int has_nul(const char *text, size_t size) {
+  return memchr(text, '\0', size) != NULL;
+}
+
+/* ---- open ---- */
+
+/* Checks everything that open promises, in an order that never reads past
+ * what the previous checks proved is inside the file. */
+static int check_header(const char *path, const unsigned char *map,
+                        size_t size, bt_err *err) {
+  if (size < HEADER_SIZE)
+    return bt_err_set(err, BT_EFORMAT,
+                      "%s: not a btlua bundle (only %zu bytes)", path, size);
+  const file_header *h = (const file_header *)map;
+  if (memcmp(h->magic, BT_STORE_MAGIC, 8) != 0)
+    return bt_err_set(err, BT_EFORMAT, "%s: not a btlua bundle (bad magic)",
+                      path);
+  if (h->byte_order != BYTE_ORDER_MARK)
+    return bt_err_set(err, BT_EFORMAT,
+                      "%s: bundle written with another byte order", path);
+  if (h->version != BT_STORE_VERSION)
+    return bt_err_set(err, BT_EFORMAT,
+                      "%s: bundle format version %u, this btlua reads "
+                      "version %d (re-create it)",
+                      path, (unsigned)h->version, BT_STORE_VERSION);
+  layout lay;
+  if (h->header_size != HEADER_SIZE ||
+      h->asset_record_size != ASSET_RECORD_SIZE ||
+      compute_layout(h->asset_count, h->session_count, &lay) != 0 ||
+      h->assets_offset != lay.assets_offset ||
+      h->sessions_offset != lay.sessions_offset ||
+      h->columns_offset != lay.columns_offset ||
+      h->file_size != lay.file_size ||
+      !has_nul(h->frequency, sizeof h->frequency) ||
+      !has_nul(h->calendar, sizeof h->calendar))
+    return bt_err_set(err, BT_EFORMAT, "%s: corrupt bundle header", path);
+  if (h->file_size != size)
+    return bt_err_set(err, BT_EFORMAT,
+                      "%s: truncated or damaged bundle (%zu bytes, header "
+                      "says %llu)",
+                      path, size, (unsigned long long)h->file_size);
+  if (meta_checksum(map, h->asset_count * ASSET_RECORD_SIZE) !=
+      h->meta_checksum)
+    return bt_err_set(err, BT_EFORMAT,
+                      "%s: corrupt bundle (header checksum mismatch)", path);
+  const asset_record *assets = (const asset_record *)(map + HEADER_SIZE);
+  for (uint64_t a = 0; a < h->asset_count; a++)
+    if (!has_nul(assets[a].symbol, sizeof assets[a].symbol) ||
+        assets[a].asset_class >= BT_CLASS_COUNT ||
+        assets[a].price_places < 0 || assets[a].price_places > 8)
+      return bt_err_set(err, BT_EFORMAT,
+                        "%s: corrupt bundle (asset %llu)", path,
+                        (unsigned long long)a + 1);
+  return BT_OK;
+}
+
+static int map_file(const char *path, unsigned char **map, size_t *size,
+                    bt_err *err) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return bt_err_set(err, errno == ENOENT ? BT_ENOTFOUND : BT_EIO,
+                      "%s: cannot open bundle: %s", path, strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return bt_err_set(err, BT_EIO, "%s: not a regular file", path);
+  }
+  *size = (size_t)st.st_size;
+  *map = NULL;
+  if (*size >= HEADER_SIZE) {
+    void *m = mmap(NULL, *size, PROT_READ, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) {
+      int e = errno;
+      close(fd);
+      return bt_err_set(err, BT_EIO, "%s: cannot map bundle: %s", path,
+                        strerror(e));
+    }
+    *map = (unsigned char *)m;
+  }
+  close(fd);
+  return BT_OK;
+}
+
+int bt_store_open_ex(const char *path, int flags, bt_store **out,
+                     bt_err *err) {
+  *out = NULL;
+  unsigned char *map = NULL;
+  size_t size = 0;
+  int rc = map_file(path, &map, &size, err);
+  if (rc != BT_OK) return rc;
+  rc = check_header(path, map, size, err);
+  bt_store *s = rc == BT_OK ? calloc(1, sizeof *s) : NULL;
+  char *path_copy = s ? strdup(path) : NULL;
+  if (rc == BT_OK && path_copy == NULL) {
+    free(s);
+    rc = bt_err_set(err, BT_ENOMEM, "%s: out of memory", path);
+  }
+  if (rc != BT_OK) {
+    if (map) munmap(map, size);
+    return rc;
+  }
+  s->map = map;
+  s->size = size;
+  s->path = path_copy;
+  s->header = (const file_header *)map;
+  s->assets = (const asset_record *)(map + s->header->assets_offset);
+  s->sessions = (const int64_t *)(map + s->header->sessions_offset);
+  s->columns = (const bt_dec *)(map + s->header->columns_offset);
+  if (flags & BT_STORE_VERIFY) {
+    rc = bt_store_verify(s, err);
+    if (rc != BT_OK) {
+      bt_store_close(s);
+      return rc;
+    }
+  }
+  *out = s;
+  return BT_OK;
+}
+
+int bt_store_open(const char *path, bt_store **out, bt_err *err) {
+  return bt_store_open_ex(path, 0, out, err);
+}
+
+void bt_store_close(bt_store *s) {
+  if (s == NULL) return;
+  munmap(s->map, s->size);
+  free(s->path);
+  free(s);
+}
+
+/* ---- verify ---- */
+
+/* 0 when the bar at session i of asset a is missing or consistent. */
+static const char *bar_problem(const bt_store *s, size_t a, size_t i) {
+  bt_dec v[BT_FIELD_COUNT];
+  int missing = 0;
+  for (int f = 0; f < BT_FIELD_COUNT; f++) {
+    v[f] = bt_store_column(s, a, (bt_field)f)[i];
+    missing += v[f] == BT_BAR_MISSING;
+  }
+  if (missing == BT_FIELD_COUNT) return NULL;
+  if (missing) return "partly missing bar";
+  if (v[BT_FIELD_OPEN] <= 0 || v[BT_FIELD_HIGH] <= 0 ||
+      v[BT_FIELD_LOW] <= 0 || v[BT_FIELD_CLOSE] <= 0)
+    return "price not positive";
+  if (v[BT_FIELD_LOW] > bt_dec_min(v[BT_FIELD_OPEN], v[BT_FIELD_CLOSE]))
+    return "low above min(open, close)";
+  if (v[BT_FIELD_HIGH] < bt_dec_max(v[BT_FIELD_OPEN], v[BT_FIELD_CLOSE]))
+    return "high below max(open, close)";
+  if (v[BT_FIELD_VOLUME] < 0) return "negative volume";
+  return NULL;
+}
+
+int bt_store_verify(const bt_store *s, bt_err *err) {
+  const file_header *h = s->header;
+  layout lay;
+  compute_layout(h->asset_count, h->session_count, &lay);
+  if (data_checksum(s->map, &lay, h->session_count) != h->data_checksum)
+    return bt_err_set(err, BT_EFORMAT,
+                      "%s: corrupt bundle (data checksum mismatch)", s->path);
+  for (size_t i = 1; i < h->session_count; i++)
+    if (s->sessions[i] <= s->sessions[i - 1])
+      return bt_err_set(err, BT_EFORMAT,
+                        "%s: corrupt bundle (session %zu not after the "
+                        "previous one)",
+                        s->path, i + 1);
+  for (size_t a = 0; a < h->asset_count; a++)
+    for (size_t i = 0; i < h->session_count; i++) {
+      const char *problem = bar_problem(s, a, i);
+      if (problem)
+        return bt_err_set(err, BT_EFORMAT, "%s: %s, session %zu: %s",
+                          s->path, s->assets[a].symbol, i + 1, problem);
+    }
+  return BT_OK;
+}
+
+/* ---- accessors ---- */
+
+const char *bt_store_path(const bt_store *s) { return s->path; }
+size_t bt_store_asset_count(const bt_store *s) {
+  return (size_t)s->header->asset_count;
+}
+size_t bt_store_session_count(const bt_store *s) {
+  return (size_t)s->header->session_count;
+}
+const int64_t *bt_store_sessions(const bt_store *s) { return s->sessions; }
+
+const bt_dec *bt_store_column(const bt_store *s, size_t asset, bt_field f) {
+  if (asset >= s->header->asset_count || (unsigned)f >= BT_FIELD_COUNT)
+    return NULL;
+  return s->columns + (asset * BT_FIELD_COUNT + f) * s->header->session_count;
+}
+
+const char *bt_store_symbol(const bt_store *s, size_t asset) {
+  return asset < s->header->asset_count ? s->assets[asset].symbol : NULL;
+}
+bt_asset_class bt_store_asset_class(const bt_store *s, size_t asset) {
+  return asset < s->header->asset_count
+             ? (bt_asset_class)s->assets[asset].asset_class
+             : BT_CLASS_EQUITY;
+}
+int bt_store_price_places(const bt_store *s, size_t asset) {
+  return asset < s->header->asset_count ? s->assets[asset].price_places : 0;
+}
+size_t bt_store_bar_count(const bt_store *s, size_t asset) {
+  return asset < s->header->asset_count ? s->assets[asset].bar_count : 0;
+}
+long bt_store_find(const bt_store *s, const char *symbol) {
+  for (size_t a = 0; a < s->header->asset_count; a++)
+    if (strcmp(s->assets[a].symbol, symbol) == 0) return (long)a;
+  return -1;
+}
+const char *bt_store_frequency(const bt_store *s) {
+  return s->header->frequency;
+}
+const char *bt_store_calendar(const bt_store *s) {
+  return s->header->calendar;
+}
+uint64_t bt_store_data_checksum(const bt_store *s) {
+  return s->header->data_checksum;
+}
+size_t bt_store_file_size(const bt_store *s) { return s->size; }
+
+/* ---- writer ---- */
+
+struct bt_store_writer {
+  char *path, *temp_path;
+  unsigned char *map;
+  layout lay;
+  uint64_t asset_count, session_count;
+};
+
+static void writer_free(bt_store_writer *w, int remove_temp) {
+  if (w->map) munmap(w->map, w->lay.file_size);
+  if (remove_temp && w->temp_path && w->temp_path[0]) unlink(w->temp_path);
+  free(w->path);
+  free(w->temp_path);
+  free(w);
+}
+
+static int check_writer_args(const char *path, const char *frequency,
+                             const char *calendar,
+                             const bt_store_asset *assets, size_t asset_count,
+                             const int64_t *sessions, size_t session_count,
+                             bt_err *err) {
+  if (strlen(frequency) > BT_STORE_NAME_MAX ||
+      strlen(calendar) > BT_STORE_NAME_MAX)
+    return bt_err_set(err, BT_EINVAL, "%s: frequency or calendar name too "
+                      "long", path);
+  for (size_t a = 0; a < asset_count; a++) {
+    if (strlen(assets[a].symbol) > BT_STORE_SYMBOL_MAX)
+      return bt_err_set(err, BT_EINVAL,
+                        "%s: symbol '%s' longer than %d bytes", path,
+                        assets[a].symbol, BT_STORE_SYMBOL_MAX);
+    if ((unsigned)assets[a].asset_class >= BT_CLASS_COUNT ||
+        assets[a].price_places < 0 || assets[a].price_places > 8)
+      return bt_err_set(err, BT_EINVAL, "%s: bad class or places for '%s'",
+                        path, assets[a].symbol);
+  }
+  for (size_t i = 1; i < session_count; i++)
+    if (sessions[i] <= sessions[i - 1])
+      return bt_err_set(err, BT_EINVAL,
+                        "%s: sessions must increase (session %zu)", path,
+                        i + 1);
+  return BT_OK;
+}
+
+/* Creates the temp file at full size (disk space reserved, so filling the
+ * mapping cannot fault on a full disk) and maps it. */
+static int writer_map(bt_store_writer *w, bt_err *err) {
+  int fd = mkstemp(w->temp_path);
+  if (fd < 0) {
+    w->temp_path[0] = '\0'; /* nothing to remove */
+    return bt_err_set(err, BT_EIO, "%s: cannot create bundle: %s", w->path,
+                      strerror(errno));
+  }
+  int rc = posix_fallocate(fd, 0, (off_t)w->lay.file_size);
+  if (rc == EINVAL || rc == EOPNOTSUPP)
+    rc = ftruncate(fd, (off_t)w->lay.file_size) == 0 ? 0 : errno;
+  if (rc == 0 && fchmod(fd, 0644) != 0) rc = errno;
+  void *m = MAP_FAILED;
+  if (rc == 0) {
+    m = mmap(NULL, w->lay.file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+             0);
+    if (m == MAP_FAILED) rc = errno;
+  }
+  close(fd);
+  if (rc != 0)
+    return bt_err_set(err, BT_EIO, "%s: cannot write bundle: %s", w->path,
+                      strerror(rc));
+  w->map = (unsigned char *)m;
+  return BT_OK;
+}
+
+static void writer_fill(bt_store_writer *w, const char *frequency,
+                        const char *calendar, const bt_store_asset *assets,
+                        const int64_t *sessions) {
+  file_header *h = (file_header *)w->map;
+  memset(h, 0, sizeof *h);
+  memcpy(h->magic, BT_STORE_MAGIC, 8);
+  h->version = BT_STORE_VERSION;
+  h->byte_order = BYTE_ORDER_MARK;
+  h->header_size = HEADER_SIZE;
+  h->asset_record_size = ASSET_RECORD_SIZE;
+  h->file_size = w->lay.file_size;
+  h->asset_count = w->asset_count;
+  h->session_count = w->session_count;
+  h->assets_offset = w->lay.assets_offset;
+  h->sessions_offset = w->lay.sessions_offset;
+  h->columns_offset = w->lay.columns_offset;
+  strcpy(h->frequency, frequency);
+  strcpy(h->calendar, calendar);
+  asset_record *records = (asset_record *)(w->map + w->lay.assets_offset);
+  for (uint64_t a = 0; a < w->asset_count; a++) {
+    memset(&records[a], 0, sizeof records[a]);
+    strcpy(records[a].symbol, assets[a].symbol);
+    records[a].asset_class = (uint32_t)assets[a].asset_class;
+    records[a].price_places = assets[a].price_places;
+  }
+  if (w->session_count)
+    memcpy(w->map + w->lay.sessions_offset, sessions, w->session_count * 8);
+  bt_dec *columns = (bt_dec *)(w->map + w->lay.columns_offset);
+  uint64_t values = w->asset_count * BT_FIELD_COUNT * w->session_count;
+  for (uint64_t i = 0; i < values; i++) columns[i] = BT_BAR_MISSING;
+}
+
+int bt_store_writer_open(const char *path, const char *frequency,
+                         const char *calendar, const bt_store_asset *assets,
+                         size_t asset_count, const int64_t *sessions,
+                         size_t session_count, bt_store_writer **out,
+                         bt_err *err) {
+  *out = NULL;
+  int rc = check_writer_args(path, frequency, calendar, assets, asset_count,
+                             sessions, session_count, err);
+  if (rc != BT_OK) return rc;
+  bt_store_writer *w = calloc(1, sizeof *w);
+  if (w == NULL) return bt_err_set(err, BT_ENOMEM, "%s: out of memory", path);
+  w->asset_count = asset_count;
+  w->session_count = session_count;
+  if (compute_layout(asset_count, session_count, &w->lay) != 0) {
+    free(w);
+    return bt_err_set(err, BT_ERANGE, "%s: bundle too large", path);
+  }
+  size_t path_len = strlen(path);
+  w->path = strdup(path);
+  w->temp_path = malloc(path_len + sizeof ".tmp.XXXXXX");
+  if (w->path == NULL || w->temp_path == NULL) {
+    writer_free(w, 0);
+    return bt_err_set(err, BT_ENOMEM, "%s: out of memory", path);
+  }
+  memcpy(w->temp_path, path, path_len);
+  memcpy(w->temp_path + path_len, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
+  rc = writer_map(w, err);
+  if (rc != BT_OK) {
+    writer_free(w, 1);
+    return rc;
+  }
+  writer_fill(w, frequency, calendar, assets, sessions);
+  *out = w;
+  return BT_OK;
+}
+
+bt_dec *bt_store_writer_column(bt_store_writer *w, size_t asset, bt_field f) {
+  if (asset >= w->asset_count || (unsigned)f >= BT_FIELD_COUNT) return NULL;
+  bt_dec *columns = (bt_dec *)(w->map + w->lay.columns_offset);
+  return columns + (asset * BT_FIELD_COUNT + f) * w->session_count;
+}
+
+int bt_store_writer_commit(bt_store_writer *w, bt_err *err) {
+  file_header *h = (file_header *)w->map;
+  asset_record *records = (asset_record *)(w->map + w->lay.assets_offset);
+  for (uint64_t a = 0; a < w->asset_count; a++) {
+    const bt_dec *close = bt_store_writer_column(w, a, BT_FIELD_CLOSE);
+    uint64_t present = 0;
+    for (uint64_t i = 0; i < w->session_count; i++)
+      present += close[i] != BT_BAR_MISSING;
+    records[a].bar_count = present;
+  }
+  h->data_checksum = data_checksum(w->map, &w->lay, w->session_count);
+  h->meta_checksum = meta_checksum(w->map, w->asset_count * ASSET_RECORD_SIZE);
+  int rc = munmap(w->map, w->lay.file_size);
+  w->map = NULL;
+  if (rc != 0 || rename(w->temp_path, w->path) != 0) {
+    rc = bt_err_set(err, BT_EIO, "%s: cannot write bundle: %s", w->path,
+                    strerror(errno));
+    writer_free(w, 1);
+    return rc;
+  }
+  writer_free(w, 0);
+  return BT_OK;
+}
+
+void bt_store_writer_abort(bt_store_writer *w) {
+  if (w != NULL) writer_free(w, 1);
+}

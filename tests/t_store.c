@@ -1,0 +1,228 @@
+/* t_store.c: bundles written and read back exactly; damaged, truncated,
+ * wrong-version, wrong-magic and absurd-size files refused with a clear
+ * message; the writer never leaves a temp file behind. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "tap.h"
+
+static char dir[] = "/tmp/btlua-t_store.XXXXXX";
+static char path[256];
+
+static const int64_t SESSIONS[3] = {INT64_C(1704067200000000000),
+                                    INT64_C(1704153600000000000),
+                                    INT64_C(1704240000000000000)};
+
+/* Two assets, three sessions; asset 1 misses the middle bar. */
+static int write_sample(const char *where) {
+  bt_store_asset assets[2] = {{"AAPL", BT_CLASS_EQUITY, 2},
+                              {"BTC/USDT", BT_CLASS_CRYPTO, 8}};
+  bt_store_writer *w;
+  bt_err err = {0};
+  int rc = bt_store_writer_open(where, "daily", "", assets, 2, SESSIONS, 3,
+                                &w, &err);
+  if (rc) {
+    diag("%s", err.msg);
+    return rc;
+  }
+  for (int a = 0; a < 2; a++)
+    for (int i = 0; i < 3; i++) {
+      if (a == 1 && i == 1) continue;
+      int64_t base = (a + 1) * INT64_C(10000000000) + i * 100;
+      bt_store_writer_column(w, a, BT_FIELD_OPEN)[i] = base;
+      bt_store_writer_column(w, a, BT_FIELD_HIGH)[i] = base + 50;
+      bt_store_writer_column(w, a, BT_FIELD_LOW)[i] = base - 50;
+      bt_store_writer_column(w, a, BT_FIELD_CLOSE)[i] = base + 12345678901;
+      bt_store_writer_column(w, a, BT_FIELD_HIGH)[i] = base + 12345678901;
+      bt_store_writer_column(w, a, BT_FIELD_VOLUME)[i] = i * BT_DEC_SCALE;
+    }
+  return bt_store_writer_commit(w, &err);
+}
+
+static int count_files(void) {
+  DIR *d = opendir(dir);
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) n += e->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+
+static void test_round_trip(void) {
+  is_int(write_sample(path), 0, "writer commits");
+  is_int(count_files(), 1, "only the bundle is left in the directory");
+  bt_store *s;
+  bt_err err = {0};
+  if (!ok(bt_store_open_ex(path, BT_STORE_VERIFY, &s, &err) == 0,
+          "opens and verifies")) {
+    diag("%s", err.msg);
+    return;
+  }
+  is_int(bt_store_asset_count(s), 2, "asset count");
+  is_int(bt_store_session_count(s), 3, "session count");
+  is_str(bt_store_frequency(s), "daily", "frequency");
+  is_str(bt_store_calendar(s), "", "calendar from data");
+  is_str(bt_store_symbol(s, 1), "BTC/USDT", "symbol");
+  is_int(bt_store_asset_class(s, 1), BT_CLASS_CRYPTO, "asset class");
+  is_int(bt_store_price_places(s, 1), 8, "price places");
+  is_int(bt_store_bar_count(s, 0), 3, "bars of asset 0");
+  is_int(bt_store_bar_count(s, 1), 2, "bars of asset 1 (one missing)");
+  is_int(bt_store_find(s, "BTC/USDT"), 1, "find symbol");
+  is_int(bt_store_find(s, "MSFT"), -1, "find absent symbol");
+  is_int(bt_store_sessions(s)[2], SESSIONS[2], "session time");
+  is_int(bt_store_column(s, 1, BT_FIELD_CLOSE)[2],
+         2 * INT64_C(10000000000) + 200 + 12345678901, "close exact");
+  is_int(bt_store_column(s, 1, BT_FIELD_OPEN)[1], BT_BAR_MISSING,
+         "missing bar marked");
+  is_int(bt_store_column(s, 1, BT_FIELD_VOLUME)[1], BT_BAR_MISSING,
+         "missing bar: every field");
+  ok(bt_store_column(s, 2, BT_FIELD_OPEN) == NULL, "bad asset index -> NULL");
+  ok((uintptr_t)bt_store_column(s, 0, BT_FIELD_OPEN) % 64 == 0,
+     "columns are 64-byte aligned");
+  bt_store_close(s);
+}
+
+static void write_bytes(const char *where, const unsigned char *data,
+                        size_t len) {
+  FILE *f = fopen(where, "wb");
+  fwrite(data, 1, len, f);
+  fclose(f);
+}
+
+static unsigned char *read_all(const char *where, size_t *len) {
+  FILE *f = fopen(where, "rb");
+  fseek(f, 0, SEEK_END);
+  *len = (size_t)ftell(f);
+  fseek(f, 0, SEEK_SET);
+  unsigned char *data = malloc(*len);
+  if (fread(data, 1, *len, f) != *len) *len = 0;
+  fclose(f);
+  return data;
+}
+
+/* Opens `where` (optionally verifying) and expects a refusal. */
+static void refused(const char *where, int flags, const char *want,
+                    const char *name) {
+  bt_store *s = NULL;
+  bt_err err = {0};
+  int rc = bt_store_open_ex(where, flags, &s, &err);
+  ok(rc != 0 && s == NULL, "%s: refused", name);
+  char expected[600];
+  snprintf(expected, sizeof expected, "%s: %s", where, want);
+  is_str(err.msg, expected, "%s: message", name);
+  if (s) bt_store_close(s);
+}
+
+static void test_damage(void) {
+  size_t len;
+  unsigned char *good = read_all(path, &len);
+  unsigned char *bad = malloc(len);
+  char other[300];
+  snprintf(other, sizeof other, "%s/bad.btb", dir);
+
+  write_bytes(other, good, 100);
+  refused(other, 0, "not a btlua bundle (only 100 bytes)", "cut header");
+  write_bytes(other, good, len - 8);
+  refused(other, 0, "truncated or damaged bundle (552 bytes, header says "
+          "560)", "cut columns");
+  memcpy(bad, good, len);
+  bad[0] = 'X';
+  write_bytes(other, bad, len);
+  refused(other, 0, "not a btlua bundle (bad magic)", "wrong magic");
+  memcpy(bad, good, len);
+  bad[8] = 2; /* version */
+  write_bytes(other, bad, len);
+  refused(other, 0, "bundle format version 2, this btlua reads version 1 "
+          "(re-create it)", "wrong version");
+  memcpy(bad, good, len);
+  bad[32 + 7] = 0x40; /* file_size: huge */
+  write_bytes(other, bad, len);
+  refused(other, 0, "corrupt bundle header", "huge declared file size");
+  memcpy(bad, good, len);
+  bad[40 + 6] = 0x7f; /* asset_count: huge */
+  write_bytes(other, bad, len);
+  refused(other, 0, "corrupt bundle header", "huge declared asset count");
+  memcpy(bad, good, len);
+  bad[128 + 1] ^= 1; /* a symbol byte */
+  write_bytes(other, bad, len);
+  refused(other, 0, "corrupt bundle (header checksum mismatch)",
+          "flipped byte in the asset table");
+  memcpy(bad, good, len);
+  bad[88] ^= 1; /* frequency text */
+  write_bytes(other, bad, len);
+  refused(other, 0, "corrupt bundle (header checksum mismatch)",
+          "flipped byte in the header");
+  memcpy(bad, good, len);
+  bad[len - 20] ^= 0x10; /* a column byte */
+  write_bytes(other, bad, len);
+  refused(other, BT_STORE_VERIFY, "corrupt bundle (data checksum mismatch)",
+          "flipped byte in a column (verified open)");
+  bt_store *s;
+  bt_err err = {0};
+  ok(bt_store_open(other, &s, &err) == 0,
+     "a column byte is only checked by verify (open stays O(1))");
+  is_int(bt_store_verify(s, &err), BT_EFORMAT, "verify finds it");
+  bt_store_close(s);
+  write_bytes(other, good, 0);
+  refused(other, 0, "not a btlua bundle (only 0 bytes)", "empty file");
+  snprintf(other, sizeof other, "%s/absent.btb", dir);
+  refused(other, 0, "cannot open bundle: No such file or directory",
+          "absent file");
+  free(good);
+  free(bad);
+}
+
+static void test_writer_errors(void) {
+  char where[300];
+  snprintf(where, sizeof where, "%s/abort.btb", dir);
+  bt_store_asset asset = {"X", BT_CLASS_EQUITY, 2};
+  bt_store_writer *w;
+  bt_err err = {0};
+  is_int(bt_store_writer_open(where, "daily", "", &asset, 1, SESSIONS, 3, &w,
+                              &err), 0, "writer opens");
+  int before = count_files();
+  bt_store_writer_abort(w);
+  is_int(count_files(), before - 1, "abort removes the temp file");
+  ok(access(where, F_OK) != 0, "abort writes nothing at the path");
+  int64_t unordered[2] = {5, 5};
+  is_int(bt_store_writer_open(where, "daily", "", &asset, 1, unordered, 2, &w,
+                              &err), BT_EINVAL, "sessions must increase");
+  bt_store_asset long_symbol = {
+      "A_SYMBOL_THAT_IS_FAR_TOO_LONG_FOR_THE_BUNDLE_FORMAT", 0, 2};
+  is_int(bt_store_writer_open(where, "daily", "", &long_symbol, 1, SESSIONS,
+                              3, &w, &err), BT_EINVAL, "long symbol refused");
+  snprintf(where, sizeof where, "/nonexistent-dir/x.btb");
+  is_int(bt_store_writer_open(where, "daily", "", &asset, 1, SESSIONS, 3, &w,
+                              &err), BT_EIO, "unwritable directory");
+  is_str(err.msg, "/nonexistent-dir/x.btb: cannot create bundle: No such "
+         "file or directory", "unwritable directory message");
+}
+
+static void test_hash(void) {
+  const char *text = "The quick brown fox jumps over the lazy dog";
+  uint64_t h1 = bt_store_hash(text, strlen(text), 0);
+  uint64_t h2 = bt_store_hash(text, strlen(text), 1);
+  ok(h1 != h2, "seed changes the hash");
+  char copy[64];
+  strcpy(copy, text);
+  copy[10] ^= 1;
+  ok(bt_store_hash(copy, strlen(copy), 0) != h1, "one bit changes the hash");
+  is_int((long long)(bt_store_hash("", 0, 0) == bt_store_hash("", 0, 0)), 1,
+         "hash is a function");
+}
+
+int main(void) {
+  if (mkdtemp(dir) == NULL) return 1;
+  snprintf(path, sizeof path, "%s/sample.btb", dir);
+  test_round_trip();
+  test_damage();
+  test_writer_errors();
+  test_hash();
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  if (system(cmd) != 0) diag("could not remove %s", dir);
+  return done_testing();
+}
