@@ -471,23 +471,13 @@ static int decimal_error(ingest *in, const csv_file *file, unsigned long line,
                  text);
 }
 
-static void format_dec(bt_dec v, char *buf) {
-  int64_t units = v < 0 ? -v : v;
-  int len = snprintf(buf, 40, "%s%lld", v < 0 ? "-" : "",
-                     (long long)(units / BT_DEC_SCALE));
-  int64_t frac = units % BT_DEC_SCALE;
-  if (frac) {
-    len += snprintf(buf + len, (size_t)(40 - len), ".%08lld",
-                    (long long)frac);
-    while (buf[len - 1] == '0') buf[--len] = '\0';
-  }
-}
+static void format_dec(bt_dec v, char *buf) { bt_dec_format(v, buf); }
 
 /* Checks a parsed row and appends it to its asset. */
 static int store_row(ingest *in, const csv_file *file, unsigned long line,
                      long asset, int64_t time, const bt_dec v[], int places) {
   static const char *const PRICE[4] = {"open", "high", "low", "close"};
-  char a[40], b[40];
+  char a[BT_DEC_FMT_MAX + 8], b[BT_DEC_FMT_MAX + 8];
   for (int f = 0; f < 4; f++)
     if (v[f] <= 0) {
       format_dec(v[f], a);

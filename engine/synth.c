@@ -271,12 +271,10 @@ int bt_synth_cache_name(const bt_synth_params *p, char *buf, size_t size,
   day_text(p->end_ns, end);
   const char *calendar = strcmp(p->calendar, "24/7") == 0 ? "24x7"
                                                           : p->calendar;
-  static const char *const CLASS_NAMES[BT_CLASS_COUNT] = {
-      "equity", "crypto", "forex", "future", "index"};
   int len = snprintf(buf, size, "synth-v%d-%da-%s-%s-%s-%s-s%llu-%s.btb",
                      BT_SYNTH_VERSION, p->assets, frequency, start, end,
                      calendar, (unsigned long long)p->seed,
-                     CLASS_NAMES[p->asset_class]);
+                     bt_class_name(p->asset_class));
   if (len < 0 || (size_t)len >= size)
     return bt_err_set(err, BT_ERANGE, "synthetic: cache name too long");
   return BT_OK;
