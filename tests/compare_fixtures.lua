@@ -92,9 +92,11 @@ function fixtures.results()
            metrics = {} }
 end
 
+-- A comparison side; fills false means no fills file.
 function fixtures.side(label, profile, results, fills)
+  if fills == nil then fills = "ts,asset,qty,price\n1,A,10,100.5\n" end
   return { label = label, profile = profile, results = results,
-           fills = fills or "ts,asset,qty,price\n1,A,10,100.5\n" }
+           fills = fills or nil }
 end
 
 -- Lua source text for a value (numbers with 17 digits: exact round trip).

@@ -211,7 +211,7 @@ end
 
 -- Analyses one profile: { scenario, total_ns, runs, meta, categories =
 -- {{name, ns, share}...}, items = {{kind, name, category, ns, share}...} }
--- where items are the zones and functions whose self time is at least
+-- where items are the zones and functions whose self time is more than
 -- opts.threshold percent (default 5) of wall time, largest first.
 function report.analyse(profile, opts)
   local threshold = opts and opts.threshold or 5
@@ -223,7 +223,7 @@ function report.analyse(profile, opts)
   analysis.categories = category_shares(profile, total)
   local function consider(kind, name, category, ns)
     local share = total > 0 and ns / total * 100 or 0
-    if share >= threshold then
+    if share > threshold then
       analysis.items[#analysis.items + 1] = { kind = kind, name = name,
         category = category, ns = ns, share = share }
     end
@@ -307,7 +307,7 @@ function report.render_analysis(analysis, out)
   out[#out + 1] = "### Above " .. threshold .. "% of wall time"
   out[#out + 1] = ""
   if #analysis.items == 0 then
-    out[#out + 1] = "Nothing: no zone or function reaches " .. threshold
+    out[#out + 1] = "Nothing: no zone or function exceeds " .. threshold
       .. "% of wall time on its own."
   else
     out[#out + 1] = "| kind | name | category | self time | share |"
@@ -333,7 +333,7 @@ end
 function report.render(analyses, source, threshold)
   local out = { "# Bottleneck report", "" }
   out[#out + 1] = string.format("Profiles from `%s`. Listed: every zone or "
-    .. "function whose self time is at least %s%% of the scenario's wall "
+    .. "function whose self time is more than %s%% of the scenario's wall "
     .. "time, with its category (rules in docs/compare.md). Zone and "
     .. "function times overlap: Lua functions run inside the strategy zone; "
     .. "in the category shares, functions called from strategy code are "

@@ -81,9 +81,9 @@ return function(words, opts)
   if not outcome then return fail(err) end
   if not args.quiet then
     for _, entry in ipairs(outcome.scenarios) do
-      print(summary_line(entry))
+      io.write(summary_line(entry), "\n")
     end
-    if outcome.output then print("report -> " .. outcome.output) end
+    if outcome.output then io.write("report -> ", outcome.output, "\n") end
   end
   for _, name in ipairs(outcome.skipped) do
     io.stderr:write("btlua compare: skipped ", name, "\n")

@@ -56,6 +56,6 @@ return function(words, opts)
   end
   local done, write_err = write_atomically(args.output, text)
   if not done then return fail("cannot write " .. tostring(write_err)) end
-  print("report -> " .. args.output)
+  io.write("report -> ", args.output, "\n")
   return EXIT_OK
 end
