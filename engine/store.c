@@ -194,7 +194,7 @@ static int check_header(const char *path, const unsigned char *map,
                       "%s: bundle format version %u, this btlua reads "
                       "version %d (re-create it)",
                       path, (unsigned)h->version, BT_STORE_VERSION);
-  layout lay;
+  layout lay = {0, 0, 0, 0};
   if (h->header_size != HEADER_SIZE ||
       h->asset_record_size != ASSET_RECORD_SIZE ||
       compute_layout(h->asset_count, h->session_count, &lay) != 0 ||
@@ -324,7 +324,7 @@ static const char *bar_problem(const bt_store *s, size_t a, size_t i) {
 
 int bt_store_verify(const bt_store *s, bt_err *err) {
   const file_header *h = s->header;
-  layout lay;
+  layout lay = {0, 0, 0, 0};
   compute_layout(h->asset_count, h->session_count, &lay);
   if (data_checksum(s->map, &lay, h->session_count) != h->data_checksum)
     return bt_err_set(err, BT_EFORMAT,
