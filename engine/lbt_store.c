@@ -5,9 +5,12 @@
  * value returns nil, message; a wrong argument type raises. */
 #include "lbt_store.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "calendar.h"
@@ -461,6 +464,28 @@ static void set_size(lua_State *L, const char *key, size_t value) {
   lua_setfield(L, -2, key);
 }
 
+/* Reads the ingest options table at idx (may be none/nil). Raises for a
+ * bad on_bad_row; returns an error message for an unknown class. */
+static const char *read_ingest_options(lua_State *L, int idx,
+                                       bt_ingest_options *opts) {
+  memset(opts, 0, sizeof *opts);
+  opts->asset_class = BT_CLASS_EQUITY;
+  if (lua_isnoneornil(L, idx)) return NULL;
+  luaL_checktype(L, idx, LUA_TTABLE);
+  opts->frequency = string_field(L, idx, "frequency", NULL);
+  opts->calendar = string_field(L, idx, "calendar", NULL);
+  const char *on_bad = string_field(L, idx, "on_bad_row", "error");
+  if (strcmp(on_bad, "skip") == 0) opts->skip_bad_rows = 1;
+  else if (strcmp(on_bad, "error") != 0)
+    luaL_error(L, "on_bad_row must be \"error\" or \"skip\", not \"%s\"",
+               on_bad);
+  const char *class_name = string_field(L, idx, "asset_class", "equity");
+  int cls = bt_class_from_name(class_name);
+  if (cls < 0) return lua_pushfstring(L, "unknown asset class '%s'", class_name);
+  opts->asset_class = (bt_asset_class)cls;
+  return NULL;
+}
+
 /* store.ingest(src, out [, {frequency=, calendar=, on_bad_row="error"|
  * "skip", asset_class=}]) -> {rows=, skipped=, assets=, sessions=,
  * files=, bytes=, frequency=, messages={...}} | nil, msg */
@@ -468,25 +493,8 @@ static int store_ingest(lua_State *L) {
   const char *src = luaL_checkstring(L, 1);
   const char *out = luaL_checkstring(L, 2);
   bt_ingest_options opts;
-  memset(&opts, 0, sizeof opts);
-  opts.asset_class = BT_CLASS_EQUITY;
-  if (!lua_isnoneornil(L, 3)) {
-    luaL_checktype(L, 3, LUA_TTABLE);
-    opts.frequency = string_field(L, 3, "frequency", NULL);
-    opts.calendar = string_field(L, 3, "calendar", NULL);
-    const char *on_bad = string_field(L, 3, "on_bad_row", "error");
-    if (strcmp(on_bad, "skip") == 0) opts.skip_bad_rows = 1;
-    else if (strcmp(on_bad, "error") != 0)
-      return luaL_error(L, "on_bad_row must be \"error\" or \"skip\", not "
-                        "\"%s\"", on_bad);
-    const char *class_name = string_field(L, 3, "asset_class", "equity");
-    int cls = bt_class_from_name(class_name);
-    if (cls < 0) {
-      lua_pushfstring(L, "unknown asset class '%s'", class_name);
-      return push_fail(L, lua_tostring(L, -1));
-    }
-    opts.asset_class = (bt_asset_class)cls;
-  }
+  const char *bad = read_ingest_options(L, 3, &opts);
+  if (bad != NULL) return push_fail(L, bad);
   lua_newtable(L);
   skip_log log = {L, lua_gettop(L), 0};
   opts.on_skip = log_skip;
@@ -509,6 +517,85 @@ static int store_ingest(lua_State *L) {
   return 1;
 }
 
+/* Adds a file's identity (name, size, mtime) to a running hash. */
+static uint64_t hash_file_identity(const char *path, const struct stat *st,
+                                   uint64_t h) {
+  int64_t facts[3] = {(int64_t)st->st_size, (int64_t)st->st_mtim.tv_sec,
+                      (int64_t)st->st_mtim.tv_nsec};
+  h = bt_store_hash(path, strlen(path), h);
+  return bt_store_hash(facts, sizeof facts, h);
+}
+
+/* A key for the CSV input src: the name, size and mtime of src or of each
+ * *.csv file in the directory src (summed, so listing order does not
+ * matter). 0 when src cannot be read. */
+static uint64_t source_key(const char *src) {
+  struct stat st;
+  if (stat(src, &st) != 0) return 0;
+  if (!S_ISDIR(st.st_mode)) return hash_file_identity(src, &st, 1);
+  DIR *dir = opendir(src);
+  if (dir == NULL) return 0;
+  uint64_t key = 2;
+  struct dirent *entry;
+  while ((entry = readdir(dir)) != NULL) {
+    char path[4096 + 512];
+    snprintf(path, sizeof path, "%s/%s", src, entry->d_name);
+    size_t len = strlen(entry->d_name);
+    if (entry->d_name[0] != '.' && len > 4 &&
+        strcasecmp(entry->d_name + len - 4, ".csv") == 0 &&
+        stat(path, &st) == 0)
+      key += hash_file_identity(entry->d_name, &st, 3);
+  }
+  closedir(dir);
+  return key;
+}
+
+/* store.ingest_cached(src [, options]) -> bundle path, ingested (boolean)
+ * | nil, msg. Like ingest, into the cache directory, keyed by the real
+ * path, size and mtime of every input file, the options and the format
+ * version; a valid cached bundle is reused. */
+static int store_ingest_cached(lua_State *L) {
+  const char *src = luaL_checkstring(L, 1);
+  bt_ingest_options opts;
+  const char *bad = read_ingest_options(L, 2, &opts);
+  if (bad != NULL) return push_fail(L, bad);
+  char real[4096];
+  if (realpath(src, real) == NULL) {
+    lua_pushfstring(L, "%s: cannot open: %s", src, strerror(errno));
+    return push_fail(L, lua_tostring(L, -1));
+  }
+  uint64_t key = source_key(real);
+  const char *parts[3] = {opts.frequency, opts.calendar,
+                          bt_class_name(opts.asset_class)};
+  for (int i = 0; i < 3; i++)
+    if (parts[i]) key = bt_store_hash(parts[i], strlen(parts[i]), key + i);
+  key = bt_store_hash(real, strlen(real), key + opts.skip_bad_rows +
+                                              (uint64_t)BT_STORE_VERSION * 16);
+  const char *base = strrchr(real, '/');
+  base = base && base[1] ? base + 1 : "data";
+  push_cache_dir(L);
+  const char *dir = lua_tostring(L, -1);
+  if (make_dirs(dir) != 0) {
+    lua_pushfstring(L, "cannot create cache directory %s: %s", dir,
+                    strerror(errno));
+    return push_fail(L, lua_tostring(L, -1));
+  }
+  char name[128];
+  snprintf(name, sizeof name, "ingest-%.40s-%016llx.btb", base,
+           (unsigned long long)key);
+  const char *path = lua_pushfstring(L, "%s/%s", dir, name);
+  if (cache_usable(path)) {
+    lua_pushboolean(L, 0);
+    return 2;
+  }
+  bt_ingest_stats stats;
+  bt_err err = {0};
+  if (bt_ingest(src, path, &opts, &stats, &err) != BT_OK)
+    return push_fail(L, err.msg);
+  lua_pushboolean(L, 1);
+  return 2;
+}
+
 static const luaL_Reg store_funcs[] = {
     {"open", store_open},
     {"synthetic", store_synthetic},
@@ -518,6 +605,7 @@ static const luaL_Reg store_funcs[] = {
     {"parse_time", store_parse_time},
     {"format_time", store_format_time},
     {"ingest", store_ingest},
+    {"ingest_cached", store_ingest_cached},
     {NULL, NULL},
 };
 

@@ -214,5 +214,27 @@ status, out = ingest({ per, "--out", dir .. "/v.btb", "--verify", "-q" })
 t.is(status, 0, "--verify --quiet: exit 0")
 t.is(out, "", "--quiet prints nothing")
 
+-- The ingest cache (used for `--data CSV_DIR`) ---------------------------
+local cache_script = dir .. "/cached.lua"
+lib.write(cache_script, [[
+local store = require("btlua.core").store
+local path, fresh = store.ingest_cached(...)
+print(path ~= nil and path:match("[^/]+$") or path, fresh)
+]])
+local function cached(src)
+  local _, text = lib.sh("BTLUA_CACHE=" .. lib.quote(dir .. "/cache") .. " "
+    .. lib.quote(lib.btlua) .. " " .. lib.quote(cache_script) .. " "
+    .. lib.quote(src))
+  return text
+end
+local first_name = cached(per)
+t.like(first_name, "^ingest%-per%-%x+%.btb\ttrue\n$", "first use ingests")
+t.is(cached(per), (first_name:gsub("true", "false")), "second use reuses it")
+lib.write(per .. "/MSFT.csv", "date,open,high,low,close,volume\n"
+  .. "2024-01-03,370.1,371,369.99,370.5,12.5\n")
+t.like(cached(per), "\ttrue\n$", "a changed input file is ingested again")
+t.is(cached(dir .. "/absent"), "nil\t" .. dir
+  .. "/absent: cannot open: No such file or directory\n", "absent input")
+
 os.execute("rm -rf " .. lib.quote(dir))
 t.done_testing()
