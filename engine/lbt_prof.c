@@ -1,0 +1,1823 @@
+/* lbt_prof.c: btlua.core.prof: Lua function profiling by call/return hooks
+ * (shadow stack per coroutine, keyed by function identity), statistical
+ * sampling (timer signal + one-shot hook, luaJIT_profile on LuaJIT), a
+ * counting lua_Alloc with an RSS timeline, and the Lua API (lbt_prof.h). */
+#define _GNU_SOURCE
+#include "lbt_prof.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proffile.h"
+
+#if LUA_VERSION_NUM < 502
+#define BT_HOOK_TAILCALL (-1) /* LuaJIT reports tail calls as calls */
+#define BT_LUAJIT_STACK 1     /* C functions get no return events */
+#else
+#define BT_HOOK_TAILCALL LUA_HOOKTAILCALL
+#define BT_LUAJIT_STACK 0
+#endif
+
+enum { MODE_NONE, MODE_CYCLES, MODE_SAMPLE, MODE_MEMORY };
+static const char *const MODE_NAMES[] = {"none", "cycles", "sample", "memory",
+                                         NULL};
+
+#define SAMPLE_MAX_DEPTH 256
+#define MEM_SAMPLE_BYTES 16384 /* bytes between allocation attributions */
+#define TIMELINE_MAX 4096      /* RSS points kept (decimated beyond) */
+
+/* ---- a u64 -> int32 hash map (open addressing; key 0 is empty) ------ */
+
+typedef struct u64map {
+  uint64_t *keys;
+  int32_t *vals;
+  size_t cap, count; /* cap: power of two */
+} u64map;
+
+static uint64_t mix64(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  return x;
+}
+
+static int32_t map_get(const u64map *m, uint64_t key) {
+  if (m->cap == 0) return -1;
+  size_t mask = m->cap - 1;
+  for (size_t i = mix64(key) & mask;; i = (i + 1) & mask) {
+    if (m->keys[i] == key) return m->vals[i];
+    if (m->keys[i] == 0) return -1;
+  }
+}
+
+static int map_put(u64map *m, uint64_t key, int32_t val);
+
+static int map_grow(u64map *m) {
+  u64map bigger = {0};
+  bigger.cap = m->cap ? m->cap * 2 : 64;
+  bigger.keys = (uint64_t *)calloc(bigger.cap, sizeof *bigger.keys);
+  bigger.vals = (int32_t *)calloc(bigger.cap, sizeof *bigger.vals);
+  if (bigger.keys == NULL || bigger.vals == NULL) {
+    free(bigger.keys);
+    free(bigger.vals);
+    return -1;
+  }
+  for (size_t i = 0; i < m->cap; i++)
+    if (m->keys[i] != 0) map_put(&bigger, m->keys[i], m->vals[i]);
+  free(m->keys);
+  free(m->vals);
+  *m = bigger;
+  return 0;
+}
+
+static int map_put(u64map *m, uint64_t key, int32_t val) {
+  if ((m->count + 1) * 2 > m->cap && map_grow(m) != 0) return -1;
+  size_t mask = m->cap - 1;
+  size_t i = mix64(key) & mask;
+  while (m->keys[i] != 0 && m->keys[i] != key) i = (i + 1) & mask;
+  if (m->keys[i] == 0) m->count++;
+  m->keys[i] = key;
+  m->vals[i] = val;
+  return 0;
+}
+
+static void map_free(u64map *m) {
+  free(m->keys);
+  free(m->vals);
+  memset(m, 0, sizeof *m);
+}
+
+/* Grows a malloc'd array to hold at least `need` items. */
+static int grow(void **items, size_t *cap, size_t need, size_t size) {
+  if (need <= *cap) return 0;
+  size_t next = *cap ? *cap * 2 : 16;
+  while (next < need) next *= 2;
+  void *bigger = realloc(*items, next * size);
+  if (bigger == NULL) return -1;
+  *items = bigger;
+  *cap = next;
+  return 0;
+}
+
+/* ---- profile state -------------------------------------------------- */
+
+/* One function (one prototype for Lua functions, one lua_CFunction for C
+ * functions). Ticks are profile ticks (hook cost excluded). */
+typedef struct fn_entry {
+  uint64_t ncalls, primcalls;
+  uint64_t self, cum; /* ticks */
+  uint64_t alloc_bytes;
+  int active; /* open frames on any shadow stack */
+  int hidden; /* the profiler's own stop() */
+  int name_tries; /* > 0: no name yet; calls left to look for one */
+  char *name, *source;
+  int line;
+  const void *proto_source; /* identity of the prototype (with lines) */
+  int proto_line, proto_last;
+} fn_entry;
+
+/* One caller -> callee pair, counted like cProfile's subentries. */
+typedef struct edge_entry {
+  int caller, callee;
+  uint64_t ncalls, primcalls, self, cum;
+  int active;
+} edge_entry;
+
+typedef struct frame {
+  int fn, edge;   /* edge -1: called from outside what is profiled */
+  uint64_t begin; /* thread ticks */
+  uint64_t child; /* thread ticks spent in callees */
+} frame;
+
+/* A shadow stack per lua_State (main thread or coroutine). Thread ticks =
+ * profile ticks - paused, where paused sums the spans the coroutine was
+ * suspended, so a frame that yields is not charged for the wait. */
+typedef struct thread_state {
+  lua_State *L;
+  frame *frames;
+  size_t depth, cap;
+  uint64_t paused, paused_at, seg_start;
+  int chained;
+} thread_state;
+
+typedef struct sample_entry {
+  uint64_t hash;
+  int zone; /* -1 none */
+  uint64_t count;
+  size_t first, depth; /* into stack_pool, root..leaf */
+} sample_entry;
+
+typedef struct rss_point {
+  uint64_t t_ns, rss;
+} rss_point;
+
+typedef struct lbt_prof {
+  bt_prof *bp;
+  int mode, zones, running, started, stopped;
+  lua_State *L; /* the thread hooked by start */
+  int funcs_ref; /* registry table: index -> function (kept alive) */
+  uint64_t interval_ns;
+  uint64_t start_unix_ns;
+  /* functions and edges */
+  fn_entry *fns;
+  size_t nfns, cap_fns;
+  u64map by_pointer, by_proto, edge_map, thread_map;
+  edge_entry *edges;
+  size_t nedges, cap_edges;
+  thread_state *threads;
+  size_t nthreads, cap_threads;
+  int *chain; /* thread indices: who resumed whom */
+  size_t nchain, cap_chain;
+  thread_state *cur; /* thread of the last event */
+  uint64_t extra_per_event; /* calibrated hook cost not seen by our clock */
+  uint64_t events;
+  /* sampling */
+  timer_t timer;
+  int timer_on;
+  volatile sig_atomic_t pending, pending_zone, missed;
+  uint64_t zone_samples[BT_ZONE_COUNT];
+  sample_entry *samples;
+  size_t nsamples, cap_samples;
+  int32_t *stack_pool;
+  size_t npool, cap_pool;
+  u64map sample_map;
+  uint64_t sample_total;
+  /* memory */
+  lua_Alloc old_alloc;
+  void *old_ud;
+  int alloc_wrapped;
+  int64_t lua_live, lua_peak;
+  uint64_t pending_bytes;
+  int mem_armed;
+  pthread_t rss_thread;
+  int rss_on;
+  pthread_mutex_t rss_lock;
+  pthread_cond_t rss_wake;
+  int rss_stop;
+  rss_point *timeline;
+  size_t ntimeline, cap_timeline;
+  uint64_t rss_every_ns;
+} lbt_prof;
+
+static _Thread_local lbt_prof *tls_prof; /* the running profiler */
+
+static int prof_stop(lua_State *L);
+static int prof_encode(lua_State *L);
+static int prof_load(lua_State *L);
+
+/* ---- functions ------------------------------------------------------ */
+
+static char *dup_text(const char *text) {
+  size_t len = strlen(text);
+  char *copy = (char *)malloc(len + 1);
+  if (copy != NULL) memcpy(copy, text, len + 1);
+  return copy;
+}
+
+/* A display name and source for the function of `ar` ("Sn" filled). */
+static void describe(fn_entry *fn, const lua_Debug *ar) {
+  const char *source = ar->source ? ar->source : "?";
+  if (source[0] == '@' || source[0] == '=') source++;
+  else source = "[string]";
+  const char *name = ar->name;
+  fn->name_tries = name == NULL && strcmp(ar->what, "main") != 0 ? 8 : 0;
+  if (name == NULL) {
+    if (strcmp(ar->what, "main") == 0) name = "main chunk";
+    else if (strcmp(ar->what, "C") == 0) name = "?";
+    else name = "<anonymous>";
+  }
+  fn->name = dup_text(name);
+  fn->source = dup_text(strcmp(ar->what, "C") == 0 ? "[C]" : source);
+  fn->line = ar->linedefined > 0 ? ar->linedefined : 0;
+}
+
+/* Index of the function on top of L's stack (popped by the caller), whose
+ * activation is `ar`; registers it on first sight (once per closure: keeps
+ * it alive so its address is never reused, names it once). -1 on ENOMEM. */
+static int fn_index(lbt_prof *pr, lua_State *L, lua_Debug *ar) {
+  const void *ptr = lua_topointer(L, -1);
+  int32_t idx = map_get(&pr->by_pointer, (uint64_t)(uintptr_t)ptr);
+  if (idx >= 0) return idx;
+  lua_getinfo(L, "Sn", ar);
+  uint64_t proto;
+  lua_CFunction cfn = lua_tocfunction(L, -1);
+  if (cfn != NULL)
+    proto = (uint64_t)(uintptr_t)cfn;
+  else
+    proto = mix64((uint64_t)(uintptr_t)ar->source ^
+                  ((uint64_t)(unsigned)ar->linedefined << 40) ^
+                  ((uint64_t)(unsigned)ar->lastlinedefined << 20));
+  idx = map_get(&pr->by_proto, proto);
+  if (idx >= 0) {
+    fn_entry *same = &pr->fns[idx];
+    if (cfn == NULL && (same->proto_source != ar->source ||
+                        same->proto_line != ar->linedefined ||
+                        same->proto_last != ar->lastlinedefined))
+      idx = -1; /* a hash collision: a distinct prototype */
+  }
+  if (idx < 0) {
+    if (grow((void **)&pr->fns, &pr->cap_fns, pr->nfns + 1, sizeof(fn_entry)))
+      return -1;
+    idx = (int32_t)pr->nfns++;
+    fn_entry *fn = &pr->fns[idx];
+    memset(fn, 0, sizeof *fn);
+    describe(fn, ar);
+    fn->proto_source = cfn ? NULL : ar->source;
+    fn->proto_line = ar->linedefined;
+    fn->proto_last = ar->lastlinedefined;
+    fn->hidden = cfn == prof_stop;
+    if (map_get(&pr->by_proto, proto) < 0) map_put(&pr->by_proto, proto, idx);
+  }
+  map_put(&pr->by_pointer, (uint64_t)(uintptr_t)ptr, idx);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, pr->funcs_ref);
+  lua_pushvalue(L, -2);
+  lua_rawseti(L, -2, (int)lua_rawlen(L, -2) + 1);
+  lua_pop(L, 1);
+  return idx;
+}
+
+/* Index of the function at stack level `level` of L, or -1. */
+static int fn_at_level(lbt_prof *pr, lua_State *L, int level) {
+  lua_Debug ar;
+  if (!lua_getstack(L, level, &ar)) return -1;
+  lua_getinfo(L, "f", &ar);
+  int idx = fn_index(pr, L, &ar);
+  lua_pop(L, 1);
+  return idx;
+}
+
+static int edge_index(lbt_prof *pr, int caller, int callee) {
+  uint64_t key = ((uint64_t)(uint32_t)(caller + 1) << 32) | (uint32_t)(callee + 1);
+  int32_t idx = map_get(&pr->edge_map, key);
+  if (idx >= 0) return idx;
+  if (grow((void **)&pr->edges, &pr->cap_edges, pr->nedges + 1,
+           sizeof(edge_entry)))
+    return -1;
+  idx = (int32_t)pr->nedges++;
+  edge_entry *edge = &pr->edges[idx];
+  memset(edge, 0, sizeof *edge);
+  edge->caller = caller;
+  edge->callee = callee;
+  if (map_put(&pr->edge_map, key, idx) != 0) return -1;
+  return idx;
+}
+
+/* ---- shadow stacks -------------------------------------------------- */
+
+static uint64_t thread_ticks(const thread_state *ts, uint64_t now) {
+  return now - ts->paused;
+}
+
+/* Closes the top frame of ts at thread time `at`. */
+static void frame_close(lbt_prof *pr, thread_state *ts, uint64_t at) {
+  frame *fr = &ts->frames[--ts->depth];
+  int64_t delta = (int64_t)(at - fr->begin);
+  uint64_t elapsed = delta > 0 ? (uint64_t)delta : 0;
+  uint64_t self = elapsed > fr->child ? elapsed - fr->child : 0;
+  fn_entry *fn = &pr->fns[fr->fn];
+  fn->self += self;
+  if (--fn->active == 0) fn->cum += elapsed;
+  if (fr->edge >= 0) {
+    edge_entry *edge = &pr->edges[fr->edge];
+    edge->self += self;
+    if (--edge->active == 0) edge->cum += elapsed;
+  }
+  if (ts->depth > 0) ts->frames[ts->depth - 1].child += elapsed;
+}
+
+static void close_all(lbt_prof *pr, thread_state *ts, uint64_t at) {
+  while (ts->depth > 0) frame_close(pr, ts, at);
+}
+
+static thread_state *thread_find(lbt_prof *pr, lua_State *L) {
+  int32_t idx = map_get(&pr->thread_map, (uint64_t)(uintptr_t)L);
+  if (idx >= 0) return &pr->threads[idx];
+  if (grow((void **)&pr->threads, &pr->cap_threads, pr->nthreads + 1,
+           sizeof(thread_state)))
+    return NULL;
+  idx = (int32_t)pr->nthreads++;
+  thread_state *ts = &pr->threads[idx];
+  memset(ts, 0, sizeof *ts);
+  ts->L = L;
+  if (map_put(&pr->thread_map, (uint64_t)(uintptr_t)L, idx) != 0) return NULL;
+  pr->cur = NULL; /* threads may have moved */
+  return ts;
+}
+
+/* Ends the running segment of the chain's top thread at `now`: it is
+ * suspended (paused) and its run time is a callee of its resumer's top
+ * frame. A coroutine that died of an error has its frames closed. */
+static void chain_pop(lbt_prof *pr, uint64_t now) {
+  thread_state *ts = &pr->threads[pr->chain[--pr->nchain]];
+  ts->chained = 0;
+  ts->paused_at = now;
+  int status = lua_status(ts->L);
+  if (status != LUA_OK && status != LUA_YIELD)
+    close_all(pr, ts, thread_ticks(ts, now));
+  if (pr->nchain > 0) {
+    thread_state *resumer = &pr->threads[pr->chain[pr->nchain - 1]];
+    if (resumer->depth > 0)
+      resumer->frames[resumer->depth - 1].child += now - ts->seg_start;
+  }
+}
+
+/* The shadow stack for an event on L at profile time `now`, following
+ * coroutine switches: a thread already in the chain means the ones above
+ * it yielded or finished; a new one was resumed by the chain's top. */
+static thread_state *thread_switch(lbt_prof *pr, lua_State *L, uint64_t now,
+                                   int is_call) {
+  if (pr->cur != NULL && pr->cur->L == L) return pr->cur;
+  thread_state *ts = thread_find(pr, L);
+  if (ts == NULL) return NULL;
+  int idx = (int)(ts - pr->threads);
+  if (ts->chained) {
+    while (pr->nchain > 0 && pr->chain[pr->nchain - 1] != idx)
+      chain_pop(pr, now);
+  } else {
+    if (grow((void **)&pr->chain, &pr->cap_chain, pr->nchain + 1,
+             sizeof(int)))
+      return NULL;
+    lua_Debug ar;
+    if (ts->depth > 0 && is_call && !lua_getstack(L, 1, &ar)) {
+      /* A fresh coroutine at an address a dead one used: drop the dead
+       * one's frames where it stopped. */
+      close_all(pr, ts, thread_ticks(ts, ts->paused_at));
+    }
+    if (ts->paused_at != 0 || ts->depth == 0)
+      ts->paused += now - (ts->paused_at ? ts->paused_at : now);
+    if (ts->depth == 0) ts->paused = 0;
+    ts->paused_at = 0;
+    ts->chained = 1;
+    ts->seg_start = now;
+    pr->chain[pr->nchain++] = idx;
+  }
+  pr->cur = ts;
+  return ts;
+}
+
+static int push_frame(lbt_prof *pr, thread_state *ts, int fn, uint64_t now) {
+  int caller = -1;
+  if (ts->depth > 0) {
+    caller = ts->frames[ts->depth - 1].fn;
+  } else if (pr->nchain > 1) {
+    thread_state *resumer = &pr->threads[pr->chain[pr->nchain - 2]];
+    if (resumer->depth > 0) caller = resumer->frames[resumer->depth - 1].fn;
+  }
+  int edge = caller >= 0 ? edge_index(pr, caller, fn) : -1;
+  if (grow((void **)&ts->frames, &ts->cap, ts->depth + 1, sizeof(frame)))
+    return -1;
+  frame *fr = &ts->frames[ts->depth++];
+  fr->fn = fn;
+  fr->edge = edge;
+  fr->child = 0;
+  fr->begin = thread_ticks(ts, now);
+  fn_entry *entry = &pr->fns[fn];
+  entry->ncalls++;
+  if (entry->active++ == 0) entry->primcalls++;
+  if (edge >= 0) {
+    edge_entry *e = &pr->edges[edge];
+    e->ncalls++;
+    if (e->active++ == 0) e->primcalls++;
+  }
+  return 0;
+}
+
+/* Closes frames above the newest frame of function fn; returns its depth
+ * index or -1 when fn is not on the stack. */
+static long find_frame(const thread_state *ts, int fn) {
+  for (size_t k = ts->depth; k-- > 0;)
+    if (ts->frames[k].fn == fn) return (long)k;
+  return -1;
+}
+
+/* A function first seen without a name (tail call, called by pcall) gets
+ * a few more chances from later call sites. */
+static void name_again(fn_entry *fn, lua_State *L, lua_Debug *ar, int tail) {
+  fn->name_tries--;
+  if (tail) return;
+  lua_getinfo(L, "n", ar);
+  if (ar->name == NULL) return;
+  char *name = dup_text(ar->name);
+  if (name == NULL) return;
+  free(fn->name);
+  fn->name = name;
+  fn->name_tries = 0;
+}
+
+#if BT_LUAJIT_STACK
+/* LuaJIT: C functions and tail-replaced frames never report a return, so
+ * before a call, frames above the real caller are closed. */
+static void reconcile(lbt_prof *pr, thread_state *ts, lua_State *L,
+                      uint64_t at) {
+  if (ts->depth == 0) return;
+  int parent = fn_at_level(pr, L, 1);
+  if (parent < 0 || ts->frames[ts->depth - 1].fn == parent) return;
+  long k = find_frame(ts, parent);
+  if (k < 0) return;
+  while ((long)ts->depth > k + 1) frame_close(pr, ts, at);
+}
+#endif
+
+static void on_call(lbt_prof *pr, thread_state *ts, lua_State *L,
+                    lua_Debug *ar, uint64_t now, int tail) {
+  lua_getinfo(L, "f", ar);
+  int fn = fn_index(pr, L, ar);
+  lua_pop(L, 1);
+  if (fn < 0) return;
+  if (pr->fns[fn].name_tries > 0) name_again(&pr->fns[fn], L, ar, tail);
+  uint64_t at = thread_ticks(ts, now);
+#if BT_LUAJIT_STACK
+  reconcile(pr, ts, L, at);
+#endif
+  /* A tail call ends the calling frame: the callee is shown as called by
+   * the frame below (as on LuaJIT, which cannot tell tail calls apart). */
+  if (tail && ts->depth > 0) frame_close(pr, ts, at);
+  push_frame(pr, ts, fn, now);
+}
+
+/* A return closes the newest frame of the returning function and every
+ * frame above it (those were unwound by an error caught below). */
+static void on_return(lbt_prof *pr, thread_state *ts, lua_State *L,
+                      lua_Debug *ar, uint64_t now) {
+  lua_getinfo(L, "f", ar);
+  int32_t fn = map_get(&pr->by_pointer,
+                       (uint64_t)(uintptr_t)lua_topointer(L, -1));
+  lua_pop(L, 1);
+  if (fn < 0) return;
+  long k = find_frame(ts, fn);
+  if (k < 0) return;
+  uint64_t at = thread_ticks(ts, now);
+  while ((long)ts->depth > k) frame_close(pr, ts, at);
+}
+
+static void cycles_hook(lua_State *L, lua_Debug *ar) {
+  uint64_t t_in = bt_prof_ticks();
+  lbt_prof *pr = tls_prof;
+  if (pr == NULL || !pr->running || pr->mode != MODE_CYCLES) {
+    lua_sethook(L, NULL, 0, 0); /* a coroutine outliving the profiler */
+    return;
+  }
+  uint64_t now = t_in - pr->bp->excluded;
+  int is_call = ar->event == LUA_HOOKCALL || ar->event == BT_HOOK_TAILCALL;
+  thread_state *ts = thread_switch(pr, L, now, is_call);
+  if (ts != NULL) {
+    if (is_call)
+      on_call(pr, ts, L, ar, now, ar->event == BT_HOOK_TAILCALL);
+    else if (ar->event == LUA_HOOKRET)
+      on_return(pr, ts, L, ar, now);
+  }
+  pr->events++;
+  bt_prof_exclude(pr->bp, bt_prof_ticks() - t_in + pr->extra_per_event);
+}
+
+/* Closes every open frame (at stop): running threads now, suspended ones
+ * where they stopped. */
+static void close_everything(lbt_prof *pr, uint64_t now) {
+  while (pr->nchain > 0) chain_pop(pr, now);
+  for (size_t i = 0; i < pr->nthreads; i++) {
+    thread_state *ts = &pr->threads[i];
+    close_all(pr, ts, thread_ticks(ts, ts->paused_at ? ts->paused_at : now));
+  }
+}
+
+/* ---- hook cost calibration ------------------------------------------ */
+
+static pthread_once_t calib_once = PTHREAD_ONCE_INIT;
+static uint64_t calib_extra_ticks; /* per event */
+static double calib_pair_ns;       /* measured overhead per call pair */
+
+static void prof_init(lbt_prof *pr, int mode, int zones);
+static void prof_release(lbt_prof *pr);
+
+/* Time of runner(n) in a fresh state, min of rounds; with a profiler when
+ * pr != NULL (then *excluded gets its hook ticks of the best round). */
+static uint64_t time_calls(lua_State *L, lbt_prof *pr, int n,
+                           uint64_t *excluded) {
+  uint64_t best = UINT64_MAX;
+  for (int round = 0; round < 7; round++) {
+    lua_pushvalue(L, 1);
+    lua_pushinteger(L, n);
+    uint64_t excl0 = pr ? pr->bp->excluded : 0;
+    if (pr) lua_sethook(L, cycles_hook, LUA_MASKCALL | LUA_MASKRET, 0);
+    uint64_t t0 = bt_prof_ticks();
+    lua_call(L, 1, 0);
+    uint64_t t1 = bt_prof_ticks();
+    if (pr) lua_sethook(L, NULL, 0, 0);
+    if (t1 - t0 < best) {
+      best = t1 - t0;
+      if (pr) *excluded = pr->bp->excluded - excl0;
+    }
+  }
+  return best;
+}
+
+static void calibrate_hooks(void) {
+  lua_State *L = luaL_newstate();
+  if (L == NULL) return;
+  luaL_openlibs(L);
+  const char *code = "local function f() end\n"
+                     "return function(n) for i = 1, n do f() end end";
+  if (luaL_loadstring(L, code) != LUA_OK) {
+    lua_close(L);
+    return;
+  }
+  lua_call(L, 0, 1);
+  lbt_prof probe;
+  prof_init(&probe, MODE_CYCLES, 0);
+  lua_newtable(L);
+  probe.funcs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  probe.L = L;
+  probe.running = 1;
+  lbt_prof *saved = tls_prof;
+  tls_prof = &probe;
+  const int n = 20000;
+  uint64_t excluded = 0;
+  uint64_t bare = time_calls(L, NULL, n, NULL);
+  uint64_t hooked = time_calls(L, &probe, n, &excluded);
+  tls_prof = saved;
+  double per_pair = hooked > bare ? (double)(hooked - bare) / n : 0.0;
+  double unseen = per_pair - (double)excluded / n;
+  calib_extra_ticks = unseen > 0 ? (uint64_t)(unseen / 2.0) : 0;
+  calib_pair_ns = per_pair / bt_prof_ticks_per_ns();
+  prof_release(&probe);
+  lua_close(L);
+}
+
+/* ---- sampling ------------------------------------------------------- */
+
+static uint64_t hash_stack(const int32_t *stack, size_t depth, int zone) {
+  uint64_t h = 1469598103934665603ULL ^ (uint64_t)(zone + 2);
+  for (size_t i = 0; i < depth; i++) h = mix64(h ^ (uint64_t)stack[i]) + i;
+  return h ? h : 1;
+}
+
+/* Adds `count` samples of the stack (root..leaf) in zone. */
+static void sample_add(lbt_prof *pr, const int32_t *stack, size_t depth,
+                       int zone, uint64_t count) {
+  uint64_t h = hash_stack(stack, depth, zone);
+  for (;; h = h + 1 ? h + 1 : 1) {
+    int32_t idx = map_get(&pr->sample_map, h);
+    if (idx < 0) break;
+    sample_entry *s = &pr->samples[idx];
+    if (s->depth == depth && s->zone == zone &&
+        memcmp(&pr->stack_pool[s->first], stack, depth * sizeof *stack) == 0) {
+      s->count += count;
+      pr->sample_total += count;
+      return;
+    }
+  }
+  if (grow((void **)&pr->samples, &pr->cap_samples, pr->nsamples + 1,
+           sizeof(sample_entry)) ||
+      grow((void **)&pr->stack_pool, &pr->cap_pool, pr->npool + depth + 1,
+           sizeof(int32_t)))
+    return;
+  sample_entry *s = &pr->samples[pr->nsamples];
+  s->hash = h;
+  s->zone = zone;
+  s->count = count;
+  s->first = pr->npool;
+  s->depth = depth;
+  if (depth) memcpy(&pr->stack_pool[pr->npool], stack, depth * sizeof *stack);
+  pr->npool += depth;
+  map_put(&pr->sample_map, h, (int32_t)pr->nsamples++);
+  pr->sample_total += count;
+}
+
+/* Records the Lua stack of L as one sample of weight `count`. */
+static void sample_stack(lbt_prof *pr, lua_State *L, int zone,
+                         uint64_t count) {
+  int32_t leaf_first[SAMPLE_MAX_DEPTH], stack[SAMPLE_MAX_DEPTH];
+  size_t depth = 0;
+  while (depth < SAMPLE_MAX_DEPTH) {
+    int fn = fn_at_level(pr, L, (int)depth);
+    if (fn < 0) break;
+    leaf_first[depth++] = fn;
+  }
+  for (size_t i = 0; i < depth; i++) stack[i] = leaf_first[depth - 1 - i];
+  sample_add(pr, stack, depth, zone, count);
+}
+
+static void sample_hook(lua_State *L, lua_Debug *ar) {
+  uint64_t t_in = bt_prof_ticks();
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  lbt_prof *pr = tls_prof;
+  if (pr == NULL || pr->mode != MODE_SAMPLE || !pr->running) return;
+  uint64_t count = 1 + (uint64_t)pr->missed;
+  pr->missed = 0;
+  sample_stack(pr, L, (int)pr->pending_zone, count);
+  pr->pending = 0;
+  bt_prof_exclude(pr->bp, bt_prof_ticks() - t_in);
+}
+
+/* SIGPROF: time in engine zones is counted here; time in Lua arms a
+ * one-shot count hook that records the stack (lua_sethook is signal-safe). */
+static void sample_signal(int sig, siginfo_t *info, void *context) {
+  (void)sig;
+  (void)info;
+  (void)context;
+  lbt_prof *pr = tls_prof;
+  if (pr == NULL || pr->mode != MODE_SAMPLE || !pr->running) return;
+  int zone = bt_prof_zone_current(pr->bp);
+  if (zone >= 0 && zone != BT_ZONE_STRATEGY) {
+    pr->zone_samples[zone]++;
+    return;
+  }
+  if (pr->pending) {
+    pr->missed++;
+    return;
+  }
+  pr->pending = 1;
+  pr->pending_zone = zone;
+  lua_sethook(pr->L, sample_hook, LUA_MASKCOUNT, 1);
+}
+
+#if LUA_VERSION_NUM < 502
+static void jit_sample_cb(void *data, lua_State *L, int samples, int vmstate) {
+  lbt_prof *pr = (lbt_prof *)data;
+  (void)vmstate;
+  if (!pr->running) return;
+  sample_stack(pr, L, bt_prof_zone_current(pr->bp), (uint64_t)samples);
+}
+#endif
+
+static pthread_mutex_t jit_profiler_lock = PTHREAD_MUTEX_INITIALIZER;
+static lbt_prof *jit_profiler_owner; /* LuaJIT has one sampler per process */
+
+static int sampler_start(lbt_prof *pr, lua_State *L) {
+#if LUA_VERSION_NUM < 502
+  pthread_mutex_lock(&jit_profiler_lock);
+  int busy = jit_profiler_owner != NULL;
+  if (!busy) jit_profiler_owner = pr;
+  pthread_mutex_unlock(&jit_profiler_lock);
+  if (busy) return luaL_error(L, "prof: LuaJIT allows one sampling profiler "
+                                 "per process and one is running");
+  char mode[32];
+  unsigned ms = (unsigned)(pr->interval_ns / 1000000u);
+  snprintf(mode, sizeof mode, "i%u", ms ? ms : 1u);
+  luaJIT_profile_start(L, mode, jit_sample_cb, pr);
+  return 0;
+#else
+  (void)jit_profiler_lock;
+  (void)jit_profiler_owner;
+  struct sigaction action;
+  memset(&action, 0, sizeof action);
+  action.sa_sigaction = sample_signal;
+  action.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&action.sa_mask);
+  if (sigaction(SIGPROF, &action, NULL) != 0)
+    return luaL_error(L, "prof: sigaction: %s", strerror(errno));
+  struct sigevent event;
+  memset(&event, 0, sizeof event);
+  event.sigev_notify = SIGEV_THREAD_ID;
+  event.sigev_signo = SIGPROF;
+  event._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+  if (timer_create(CLOCK_THREAD_CPUTIME_ID, &event, &pr->timer) != 0)
+    return luaL_error(L, "prof: timer_create: %s", strerror(errno));
+  struct itimerspec spec;
+  spec.it_interval.tv_sec = (time_t)(pr->interval_ns / 1000000000u);
+  spec.it_interval.tv_nsec = (long)(pr->interval_ns % 1000000000u);
+  spec.it_value = spec.it_interval;
+  pr->timer_on = 1;
+  timer_settime(pr->timer, 0, &spec, NULL);
+  return 0;
+#endif
+}
+
+static void sampler_stop(lbt_prof *pr) {
+#if LUA_VERSION_NUM < 502
+  pthread_mutex_lock(&jit_profiler_lock);
+  if (jit_profiler_owner == pr) {
+    luaJIT_profile_stop(pr->L);
+    jit_profiler_owner = NULL;
+  }
+  pthread_mutex_unlock(&jit_profiler_lock);
+#else
+  if (pr->timer_on) {
+    timer_delete(pr->timer);
+    pr->timer_on = 0;
+  }
+  if (pr->pending) lua_sethook(pr->L, NULL, 0, 0);
+  pr->pending = 0;
+#endif
+}
+
+/* ---- memory --------------------------------------------------------- */
+
+static void mem_hook(lua_State *L, lua_Debug *ar) {
+  uint64_t t_in = bt_prof_ticks();
+  lua_sethook(L, NULL, 0, 0);
+  lbt_prof *pr = tls_prof;
+  if (pr == NULL || pr->mode != MODE_MEMORY || !pr->running) return;
+  lua_getinfo(L, "f", ar);
+  int fn = fn_index(pr, L, ar);
+  lua_pop(L, 1);
+  if (fn >= 0) pr->fns[fn].alloc_bytes += pr->pending_bytes;
+  pr->pending_bytes = 0;
+  pr->mem_armed = 0;
+  bt_prof_exclude(pr->bp, bt_prof_ticks() - t_in);
+}
+
+/* The counting allocator: forwards to the state's own, notes the bytes on
+ * the zones, and every MEM_SAMPLE_BYTES arms a hook that charges them to
+ * the running Lua function. */
+static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  lbt_prof *pr = (lbt_prof *)ud;
+  void *block = pr->old_alloc(pr->old_ud, ptr, osize, nsize);
+  if (block == NULL && nsize > 0) return NULL;
+  size_t old = ptr ? osize : 0;
+  size_t grown = nsize > old ? nsize - old : 0;
+  size_t shrunk = old > nsize ? old - nsize : 0;
+  bt_prof_mem_note(pr->bp, grown, shrunk);
+  pr->lua_live += (int64_t)grown - (int64_t)shrunk;
+  if (pr->lua_live > pr->lua_peak) pr->lua_peak = pr->lua_live;
+  pr->pending_bytes += grown;
+  if (pr->pending_bytes >= MEM_SAMPLE_BYTES && !pr->mem_armed &&
+      pr->running) {
+    pr->mem_armed = 1;
+    lua_sethook(pr->L, mem_hook, LUA_MASKCOUNT, 1);
+  }
+  return block;
+}
+
+static void *rss_main(void *arg) {
+  lbt_prof *pr = (lbt_prof *)arg;
+  pthread_mutex_lock(&pr->rss_lock);
+  while (!pr->rss_stop) {
+    uint64_t rss = bt_prof_rss_bytes();
+    uint64_t t = bt_prof_now_ns() - pr->bp->wall_begin_ns;
+    if (pr->ntimeline == TIMELINE_MAX) {
+      for (size_t i = 0; i < TIMELINE_MAX / 2; i++) /* keep the peaks */
+        pr->timeline[i] = pr->timeline[2 * i].rss >= pr->timeline[2 * i + 1].rss
+                              ? pr->timeline[2 * i]
+                              : pr->timeline[2 * i + 1];
+      pr->ntimeline = TIMELINE_MAX / 2;
+      pr->rss_every_ns *= 2;
+    }
+    if (grow((void **)&pr->timeline, &pr->cap_timeline, pr->ntimeline + 1,
+             sizeof(rss_point)) == 0)
+      pr->timeline[pr->ntimeline++] = (rss_point){t, rss};
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    uint64_t ns = (uint64_t)until.tv_nsec + pr->rss_every_ns;
+    until.tv_sec += (time_t)(ns / 1000000000u);
+    until.tv_nsec = (long)(ns % 1000000000u);
+    pthread_cond_timedwait(&pr->rss_wake, &pr->rss_lock, &until);
+  }
+  pthread_mutex_unlock(&pr->rss_lock);
+  return NULL;
+}
+
+static void memory_start(lbt_prof *pr, lua_State *L) {
+  pr->old_alloc = lua_getallocf(L, &pr->old_ud);
+  int kb = lua_gc(L, LUA_GCCOUNT, 0), bytes = lua_gc(L, LUA_GCCOUNTB, 0);
+  pr->lua_live = (int64_t)kb * 1024 + bytes;
+  pr->lua_peak = pr->lua_live;
+  lua_setallocf(L, counting_alloc, pr);
+  pr->alloc_wrapped = 1;
+  pr->rss_every_ns = pr->interval_ns;
+  pr->rss_stop = 0;
+  if (pthread_create(&pr->rss_thread, NULL, rss_main, pr) == 0)
+    pr->rss_on = 1;
+}
+
+static void memory_stop(lbt_prof *pr) {
+  if (pr->alloc_wrapped) {
+    lua_setallocf(pr->L, pr->old_alloc, pr->old_ud);
+    pr->alloc_wrapped = 0;
+  }
+  if (pr->mem_armed) lua_sethook(pr->L, NULL, 0, 0);
+  pr->mem_armed = 0;
+  if (pr->rss_on) {
+    pthread_mutex_lock(&pr->rss_lock);
+    pr->rss_stop = 1;
+    pthread_cond_signal(&pr->rss_wake);
+    pthread_mutex_unlock(&pr->rss_lock);
+    pthread_join(pr->rss_thread, NULL);
+    pr->rss_on = 0;
+  }
+}
+
+/* ---- the profiler object -------------------------------------------- */
+
+static void prof_init(lbt_prof *pr, int mode, int zones) {
+  memset(pr, 0, sizeof *pr);
+  pr->mode = mode;
+  pr->zones = zones;
+  pr->funcs_ref = LUA_NOREF;
+  pr->interval_ns = 1000000;
+  pr->extra_per_event = calib_extra_ticks;
+  pr->bp = bt_prof_new(zones);
+  pthread_mutex_init(&pr->rss_lock, NULL);
+  pthread_cond_init(&pr->rss_wake, NULL);
+}
+
+static void prof_release(lbt_prof *pr) {
+  for (size_t i = 0; i < pr->nfns; i++) {
+    free(pr->fns[i].name);
+    free(pr->fns[i].source);
+  }
+  free(pr->fns);
+  free(pr->edges);
+  for (size_t i = 0; i < pr->nthreads; i++) free(pr->threads[i].frames);
+  free(pr->threads);
+  free(pr->chain);
+  free(pr->samples);
+  free(pr->stack_pool);
+  free(pr->timeline);
+  map_free(&pr->by_pointer);
+  map_free(&pr->by_proto);
+  map_free(&pr->edge_map);
+  map_free(&pr->thread_map);
+  map_free(&pr->sample_map);
+  bt_prof_free(pr->bp);
+  pthread_mutex_destroy(&pr->rss_lock);
+  pthread_cond_destroy(&pr->rss_wake);
+  memset(pr, 0, sizeof *pr);
+}
+
+static lbt_prof *check_prof(lua_State *L, int idx) {
+  lbt_prof *pr = (lbt_prof *)luaL_checkudata(L, idx, BT_PROF_METATABLE);
+  if (pr->bp == NULL) luaL_error(L, "prof: profiler already released");
+  return pr;
+}
+
+bt_prof *bt_lua_checkprof(lua_State *L, int idx) {
+  return check_prof(L, idx)->bp;
+}
+
+bt_prof *bt_lua_optprof(lua_State *L, int idx) {
+  if (lua_isnoneornil(L, idx)) return NULL;
+  lbt_prof *pr = check_prof(L, idx);
+  if (pr->mode == MODE_NONE && !pr->zones) return NULL;
+  return pr->bp;
+}
+
+lua_State *bt_prof_newstate(void) {
+  lua_State *L = luaL_newstate();
+  if (L != NULL) luaL_openlibs(L);
+  return L;
+}
+
+static int opt_field_int(lua_State *L, int idx, const char *key, int def) {
+  lua_getfield(L, idx, key);
+  int value = lua_isnil(L, -1) ? def : (int)luaL_checkinteger(L, -1);
+  lua_pop(L, 1);
+  return value;
+}
+
+/* prof.new{ mode=, interval_ms=, zones= } -> Profiler */
+static int prof_new(lua_State *L) {
+  int mode = MODE_CYCLES, zones = 1, interval_ms = 1;
+  if (!lua_isnoneornil(L, 1)) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "mode");
+    mode = luaL_checkoption(L, -1, "cycles", MODE_NAMES);
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "zones");
+    if (!lua_isnil(L, -1)) zones = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    interval_ms = opt_field_int(L, 1, "interval_ms", 1);
+    if (interval_ms < 1 || interval_ms > 60000)
+      return luaL_error(L, "prof.new: interval_ms must be 1..60000, not %d",
+                        interval_ms);
+  }
+  if (mode == MODE_CYCLES) pthread_once(&calib_once, calibrate_hooks);
+  lbt_prof *pr = (lbt_prof *)lua_newuserdatauv(L, sizeof *pr, 0);
+  prof_init(pr, mode, zones);
+  pr->interval_ns = (uint64_t)interval_ms * 1000000u;
+  luaL_setmetatable(L, BT_PROF_METATABLE);
+  if (pr->bp == NULL) return luaL_error(L, "prof.new: out of memory");
+  lua_newtable(L);
+  pr->funcs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 1;
+}
+
+static void stop_everything(lbt_prof *pr, uint64_t now) {
+  if (pr->mode == MODE_CYCLES) {
+    lua_sethook(pr->L, NULL, 0, 0);
+    close_everything(pr, now);
+  } else if (pr->mode == MODE_SAMPLE) {
+    sampler_stop(pr);
+  } else if (pr->mode == MODE_MEMORY) {
+    memory_stop(pr);
+  }
+  pr->running = 0;
+  bt_prof_run_end(pr->bp);
+  if (tls_prof == pr) tls_prof = NULL;
+}
+
+/* p:start([thread]) */
+static int prof_start(lua_State *L) {
+  lbt_prof *pr = check_prof(L, 1);
+  lua_State *target = lua_isnoneornil(L, 2) ? L : lua_tothread(L, 2);
+  if (target == NULL) return luaL_argerror(L, 2, "thread expected");
+  if (pr->started) return luaL_error(L, "prof: a profiler starts only once");
+  if (tls_prof != NULL)
+    return luaL_error(L, "prof: another profiler is running on this thread");
+  pr->started = 1;
+  pr->L = target;
+  pr->start_unix_ns = (uint64_t)time(NULL) * 1000000000u;
+  tls_prof = pr;
+  pr->running = 1;
+  bt_prof_run_begin(pr->bp);
+  if (pr->mode == MODE_CYCLES)
+    lua_sethook(target, cycles_hook, LUA_MASKCALL | LUA_MASKRET, 0);
+  else if (pr->mode == MODE_SAMPLE)
+    sampler_start(pr, target);
+  else if (pr->mode == MODE_MEMORY)
+    memory_start(pr, target);
+  return 0;
+}
+
+/* p:stop() */
+static int prof_stop(lua_State *L) {
+  lbt_prof *pr = check_prof(L, 1);
+  if (!pr->running) return 0;
+  uint64_t now = bt_prof_pticks(pr->bp);
+  stop_everything(pr, now);
+  return 0;
+}
+
+static int prof_gc(lua_State *L) {
+  lbt_prof *pr = (lbt_prof *)luaL_checkudata(L, 1, BT_PROF_METATABLE);
+  if (pr->bp == NULL) return 0;
+  if (pr->running) stop_everything(pr, bt_prof_pticks(pr->bp));
+  if (pr->funcs_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, pr->funcs_ref);
+  prof_release(pr);
+  return 0;
+}
+
+static int zone_arg(lua_State *L, int idx) {
+  const char *name = luaL_checkstring(L, idx);
+  int zone = bt_prof_zone_find(name);
+  if (zone < 0) return luaL_argerror(L, idx, "unknown zone name");
+  return zone;
+}
+
+static int prof_zone_begin(lua_State *L) {
+  lbt_prof *pr = check_prof(L, 1);
+  bt_prof_zone_begin(pr->bp, (bt_zone_id)zone_arg(L, 2));
+  return 0;
+}
+
+static int prof_zone_end(lua_State *L) {
+  lbt_prof *pr = check_prof(L, 1);
+  bt_prof_zone_end(pr->bp, (bt_zone_id)zone_arg(L, 2));
+  return 0;
+}
+
+static int prof_mode(lua_State *L) {
+  lua_pushstring(L, MODE_NAMES[check_prof(L, 1)->mode]);
+  return 1;
+}
+
+static int prof_running(lua_State *L) {
+  lua_pushboolean(L, check_prof(L, 1)->running);
+  return 1;
+}
+
+/* ---- p:data(): the profile table ------------------------------------ */
+
+static void set_num(lua_State *L, const char *key, double value) {
+  lua_pushnumber(L, value);
+  lua_setfield(L, -2, key);
+}
+
+static void set_int(lua_State *L, const char *key, uint64_t value) {
+  lua_pushinteger(L, (lua_Integer)value);
+  lua_setfield(L, -2, key);
+}
+
+static void set_str(lua_State *L, const char *key, const char *value) {
+  lua_pushstring(L, value);
+  lua_setfield(L, -2, key);
+}
+
+static uint64_t to_ns(uint64_t ticks) {
+  return (uint64_t)(bt_prof_ticks_to_ns(ticks) + 0.5);
+}
+
+static void cpu_model(char *out, size_t size) {
+  snprintf(out, size, "unknown");
+  FILE *file = fopen("/proc/cpuinfo", "r");
+  if (file == NULL) return;
+  char line[512];
+  while (fgets(line, sizeof line, file)) {
+    if (strncmp(line, "model name", 10) == 0) {
+      char *colon = strchr(line, ':');
+      if (colon) {
+        colon += colon[1] == ' ' ? 2 : 1;
+        colon[strcspn(colon, "\n")] = '\0';
+        snprintf(out, size, "%s", colon);
+      }
+      break;
+    }
+  }
+  fclose(file);
+}
+
+static void push_meta(lua_State *L, lbt_prof *pr, int user_meta) {
+  lua_newtable(L);
+  char text[256];
+  set_str(L, "version", BTLUA_VERSION);
+  set_str(L, "lua_flavour", BT_LUA_FLAVOUR);
+  set_str(L, "build_type", BTLUA_BUILD_TYPE);
+  struct utsname name;
+  set_str(L, "host", uname(&name) == 0 ? name.nodename : "unknown");
+  cpu_model(text, sizeof text);
+  set_str(L, "cpu", text);
+  set_str(L, "clock", bt_prof_clock_name());
+  set_num(L, "tsc_hz", bt_prof_ticks_per_ns() * 1e9);
+  time_t start = (time_t)(pr->start_unix_ns / 1000000000u);
+  struct tm tm;
+  gmtime_r(&start, &tm);
+  strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  set_str(L, "start_time", text);
+  set_int(L, "wall_ns", pr->started ? bt_prof_run_wall_ns(pr->bp) : 0);
+  set_int(L, "total_ticks", pr->started ? bt_prof_run_ticks(pr->bp) : 0);
+  set_str(L, "profiler", MODE_NAMES[pr->mode]);
+  set_int(L, "run", 1);
+  set_int(L, "hook_events", pr->events);
+  set_num(L, "hook_pair_ns", calib_pair_ns);
+  set_int(L, "hook_extra_ticks", pr->extra_per_event);
+  set_int(L, "zone_mismatch", (uint64_t)pr->bp->mismatch);
+  lua_newtable(L);
+  lua_setfield(L, -2, "params");
+  if (user_meta) { /* the caller's fields win */
+    lua_pushnil(L);
+    while (lua_next(L, user_meta)) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_settable(L, -4);
+    }
+  }
+}
+
+/* Function indices in the table: hidden entries dropped, 1-based. */
+static int *visible_index(lbt_prof *pr) {
+  int *remap = (int *)malloc((pr->nfns + 1) * sizeof *remap);
+  if (remap == NULL) return NULL;
+  int next = 1;
+  for (size_t i = 0; i < pr->nfns; i++)
+    remap[i] = pr->fns[i].hidden ? 0 : next++;
+  return remap;
+}
+
+static void push_functions(lua_State *L, lbt_prof *pr, const int *remap) {
+  lua_newtable(L);
+  for (size_t i = 0; i < pr->nfns; i++) {
+    const fn_entry *fn = &pr->fns[i];
+    if (!remap[i]) continue;
+    lua_newtable(L);
+    set_str(L, "name", fn->name ? fn->name : "?");
+    set_str(L, "source", fn->source ? fn->source : "?");
+    set_int(L, "line", (uint64_t)fn->line);
+    set_int(L, "ncalls", fn->ncalls);
+    set_int(L, "primcalls", fn->primcalls);
+    set_int(L, "self_ns", to_ns(fn->self));
+    set_int(L, "cum_ns", to_ns(fn->cum));
+    if (pr->mode == MODE_MEMORY) set_int(L, "alloc_bytes", fn->alloc_bytes);
+    lua_newtable(L);
+    lua_setfield(L, -2, "callers");
+    lua_rawseti(L, -2, remap[i]);
+  }
+  for (size_t i = 0; i < pr->nedges; i++) {
+    const edge_entry *e = &pr->edges[i];
+    if (!remap[e->caller] || !remap[e->callee]) continue;
+    lua_rawgeti(L, -1, remap[e->callee]);
+    lua_getfield(L, -1, "callers");
+    lua_newtable(L);
+    set_int(L, "ncalls", e->ncalls);
+    set_int(L, "primcalls", e->primcalls);
+    set_int(L, "self_ns", to_ns(e->self));
+    set_int(L, "cum_ns", to_ns(e->cum));
+    lua_rawseti(L, -2, remap[e->caller]);
+    lua_pop(L, 2);
+  }
+}
+
+static void push_zones(lua_State *L, lbt_prof *pr) {
+  lua_newtable(L);
+  for (int z = 0; z < BT_ZONE_COUNT; z++) {
+    const bt_prof_zone_stats *s = bt_prof_zone_stats_of(pr->bp, (bt_zone_id)z);
+    lua_newtable(L);
+    set_str(L, "name", bt_prof_zone_name((bt_zone_id)z));
+    set_int(L, "count", s->count);
+    set_int(L, "self_ns", to_ns(s->self_ticks));
+    set_int(L, "incl_ns", to_ns(s->incl_ticks));
+    if (pr->mode == MODE_MEMORY) {
+      set_int(L, "alloc_bytes", s->alloc_bytes);
+      set_int(L, "free_bytes", s->free_bytes);
+    }
+    lua_rawseti(L, -2, z + 1);
+  }
+}
+
+static void push_memory(lua_State *L, lbt_prof *pr, const int *remap) {
+  const bt_prof_mem *mem = bt_prof_mem_stats(pr->bp);
+  lua_newtable(L);
+  uint64_t peak = 0, sum = 0;
+  for (size_t i = 0; i < pr->ntimeline; i++) {
+    if (pr->timeline[i].rss > peak) peak = pr->timeline[i].rss;
+    sum += pr->timeline[i].rss;
+  }
+  set_int(L, "peak_rss", peak);
+  set_int(L, "mean_rss", pr->ntimeline ? sum / pr->ntimeline : 0);
+  set_int(L, "alloc_bytes", mem->alloc_bytes);
+  set_int(L, "free_bytes", mem->free_bytes);
+  set_int(L, "peak_lua_bytes", (uint64_t)pr->lua_peak);
+  lua_newtable(L);
+  for (int z = 0; z < BT_ZONE_COUNT; z++)
+    set_int(L, bt_prof_zone_name((bt_zone_id)z), pr->bp->zone[z].alloc_bytes);
+  lua_setfield(L, -2, "by_zone");
+  lua_newtable(L);
+  for (size_t i = 0; i < pr->nfns; i++) {
+    if (!remap[i] || pr->fns[i].alloc_bytes == 0) continue;
+    lua_pushinteger(L, (lua_Integer)pr->fns[i].alloc_bytes);
+    lua_rawseti(L, -2, remap[i]);
+  }
+  lua_setfield(L, -2, "by_function");
+  lua_newtable(L);
+  for (size_t i = 0; i < pr->ntimeline; i++) {
+    lua_newtable(L);
+    set_int(L, "t_ns", pr->timeline[i].t_ns);
+    set_int(L, "rss", pr->timeline[i].rss);
+    lua_rawseti(L, -2, (int)i + 1);
+  }
+  lua_setfield(L, -2, "timeline");
+}
+
+static void push_samples(lua_State *L, lbt_prof *pr, const int *remap) {
+  lua_newtable(L);
+  int n = 0;
+  for (size_t i = 0; i < pr->nsamples; i++) {
+    const sample_entry *s = &pr->samples[i];
+    lua_newtable(L);
+    lua_newtable(L);
+    int depth = 0;
+    for (size_t k = 0; k < s->depth; k++) {
+      int fn = pr->stack_pool[s->first + k];
+      if (!remap[fn]) continue;
+      lua_pushinteger(L, remap[fn]);
+      lua_rawseti(L, -2, ++depth);
+    }
+    lua_setfield(L, -2, "stack");
+    if (s->zone >= 0) set_str(L, "zone", bt_prof_zone_name((bt_zone_id)s->zone));
+    set_int(L, "count", s->count);
+    lua_rawseti(L, -2, ++n);
+  }
+  for (int z = 0; z < BT_ZONE_COUNT; z++) {
+    if (pr->zone_samples[z] == 0) continue;
+    lua_newtable(L);
+    lua_newtable(L);
+    lua_setfield(L, -2, "stack");
+    set_str(L, "zone", bt_prof_zone_name((bt_zone_id)z));
+    set_int(L, "count", pr->zone_samples[z]);
+    lua_rawseti(L, -2, ++n);
+  }
+}
+
+/* runs[1]: this run's totals keyed by zone name and "source:line(name)". */
+static void push_runs(lua_State *L, lbt_prof *pr, const int *remap) {
+  lua_newtable(L);
+  lua_newtable(L);
+  set_int(L, "wall_ns", pr->started ? bt_prof_run_wall_ns(pr->bp) : 0);
+  set_int(L, "total_ticks", pr->started ? bt_prof_run_ticks(pr->bp) : 0);
+  lua_newtable(L);
+  for (int z = 0; z < BT_ZONE_COUNT; z++)
+    set_int(L, bt_prof_zone_name((bt_zone_id)z),
+            to_ns(pr->bp->zone[z].incl_ticks));
+  lua_setfield(L, -2, "zones");
+  lua_newtable(L);
+  for (size_t i = 0; i < pr->nfns; i++) {
+    const fn_entry *fn = &pr->fns[i];
+    if (!remap[i]) continue;
+    lua_pushfstring(L, "%s:%d(%s)", fn->source, fn->line, fn->name);
+    lua_pushvalue(L, -1);
+    lua_rawget(L, -3);
+    lua_Integer before = lua_isnil(L, -1) ? 0 : lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    lua_pushinteger(L, before + (lua_Integer)to_ns(fn->self));
+    lua_rawset(L, -3);
+  }
+  lua_setfield(L, -2, "functions");
+  lua_rawseti(L, -2, 1);
+}
+
+/* p:data([meta]) -> the profile table */
+static int prof_data(lua_State *L) {
+  lbt_prof *pr = check_prof(L, 1);
+  int user_meta = 0;
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    user_meta = 2;
+  }
+  int *remap = visible_index(pr);
+  if (remap == NULL) return luaL_error(L, "prof: out of memory");
+  lua_newtable(L);
+  push_meta(L, pr, user_meta);
+  lua_setfield(L, -2, "meta");
+  push_functions(L, pr, remap);
+  lua_setfield(L, -2, "functions");
+  push_zones(L, pr);
+  lua_setfield(L, -2, "zones");
+  if (pr->mode == MODE_MEMORY) {
+    push_memory(L, pr, remap);
+    lua_setfield(L, -2, "memory");
+  }
+  push_samples(L, pr, remap);
+  lua_setfield(L, -2, "samples");
+  set_int(L, "sample_interval_ns",
+          pr->mode == MODE_SAMPLE ? pr->interval_ns : 0);
+  push_runs(L, pr, remap);
+  lua_setfield(L, -2, "runs");
+  free(remap);
+  return 1;
+}
+
+/* p:btprof([meta]) -> bytes */
+static int prof_btprof(lua_State *L) {
+  lua_settop(L, 2);
+  prof_data(L);
+  lua_replace(L, 1);
+  lua_settop(L, 1);
+  return prof_encode(L);
+}
+
+static int prof_tostring(lua_State *L) {
+  lbt_prof *pr = (lbt_prof *)luaL_checkudata(L, 1, BT_PROF_METATABLE);
+  lua_pushfstring(L, "btlua.Profiler (%s, %s)", MODE_NAMES[pr->mode],
+                  pr->running ? "running" : "stopped");
+  return 1;
+}
+
+static int prof_spin_ns(lua_State *L) {
+  lua_Number ns = luaL_checknumber(L, 1);
+  bt_prof_spin_ns(ns > 0 ? (uint64_t)ns : 0);
+  return 0;
+}
+
+static int prof_ticks_per_ns(lua_State *L) {
+  lua_pushnumber(L, bt_prof_ticks_per_ns());
+  return 1;
+}
+
+/* ---- profile table <-> bt_profile ----------------------------------- */
+
+static uint64_t field_u64(lua_State *L, int idx, const char *key) {
+  lua_getfield(L, idx, key);
+  uint64_t value = 0;
+  if (lua_type(L, -1) == LUA_TNUMBER) {
+    if (lua_isinteger(L, -1)) {
+      lua_Integer i = lua_tointeger(L, -1);
+      value = i > 0 ? (uint64_t)i : 0;
+    } else {
+      lua_Number n = lua_tonumber(L, -1);
+      value = n > 0 ? (uint64_t)n : 0;
+    }
+  }
+  lua_pop(L, 1);
+  return value;
+}
+
+static char *field_text(lua_State *L, int idx, const char *key) {
+  lua_getfield(L, idx, key);
+  const char *text = lua_tostring(L, -1);
+  char *copy = dup_text(text ? text : "");
+  lua_pop(L, 1);
+  return copy;
+}
+
+/* Appends one meta entry for the value on top (popped). */
+static void meta_add(lua_State *L, bt_profile *pf, size_t *cap,
+                     const char *key) {
+  int type = lua_type(L, -1);
+  if (type != LUA_TSTRING && type != LUA_TNUMBER && type != LUA_TBOOLEAN) {
+    lua_pop(L, 1);
+    return;
+  }
+  if (grow((void **)&pf->meta, cap, pf->nmeta + 1, sizeof(bt_pf_meta))) {
+    lua_pop(L, 1);
+    return;
+  }
+  bt_pf_meta *m = &pf->meta[pf->nmeta++];
+  memset(m, 0, sizeof *m);
+  m->key = dup_text(key);
+  if (type == LUA_TBOOLEAN) {
+    m->type = BT_PF_BOOL;
+    m->integer = lua_toboolean(L, -1);
+  } else if (type == LUA_TSTRING) {
+    m->type = BT_PF_TEXT;
+    m->text = dup_text(lua_tostring(L, -1));
+  } else if (lua_isinteger(L, -1)) {
+    m->type = BT_PF_INT;
+    m->integer = (int64_t)lua_tointeger(L, -1);
+  } else {
+    m->type = BT_PF_REAL;
+    m->real = (double)lua_tonumber(L, -1);
+  }
+  lua_pop(L, 1);
+}
+
+/* Flattens the table at idx into meta entries "prefix.key". */
+static void meta_flatten(lua_State *L, bt_profile *pf, size_t *cap, int idx,
+                         const char *prefix, int depth) {
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    char key[256];
+    if (lua_type(L, -2) == LUA_TSTRING)
+      snprintf(key, sizeof key, "%s%s", prefix, lua_tostring(L, -2));
+    else if (lua_type(L, -2) == LUA_TNUMBER)
+      snprintf(key, sizeof key, "%s%.14g", prefix, (double)lua_tonumber(L, -2));
+    else {
+      lua_pop(L, 1);
+      continue;
+    }
+    if (lua_type(L, -1) == LUA_TTABLE && depth < 4) {
+      char nested[260];
+      snprintf(nested, sizeof nested, "%s.", key);
+      meta_flatten(L, pf, cap, -1, nested, depth + 1);
+      lua_pop(L, 1);
+    } else {
+      meta_add(L, pf, cap, key);
+    }
+  }
+}
+
+static bt_pf_pair *pairs_from(lua_State *L, int idx, size_t *n) {
+  idx = lua_absindex(L, idx);
+  size_t cap = 0;
+  bt_pf_pair *pairs = NULL;
+  *n = 0;
+  if (lua_type(L, idx) != LUA_TTABLE) return NULL;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -1) == LUA_TNUMBER &&
+        grow((void **)&pairs, &cap, *n + 1, sizeof *pairs) == 0) {
+      lua_pushvalue(L, -2);
+      const char *name = lua_tostring(L, -1);
+      lua_Number v = lua_tonumber(L, -2);
+      pairs[*n].name = dup_text(name ? name : "");
+      pairs[*n].value = v > 0 ? (uint64_t)v : 0;
+      (*n)++;
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  return pairs;
+}
+
+static void funcs_from(lua_State *L, int idx, bt_profile *pf) {
+  size_t n = lua_rawlen(L, idx), cap_edges = 0;
+  pf->funcs = (bt_pf_func *)calloc(n ? n : 1, sizeof *pf->funcs);
+  if (pf->funcs == NULL) return;
+  pf->nfuncs = n;
+  for (size_t i = 0; i < n; i++) {
+    lua_rawgeti(L, idx, (int)i + 1);
+    int fn = lua_gettop(L);
+    if (lua_type(L, fn) != LUA_TTABLE) luaL_error(L, "functions[%d] is not a table", (int)i + 1);
+    bt_pf_func *f = &pf->funcs[i];
+    f->name = field_text(L, fn, "name");
+    f->source = field_text(L, fn, "source");
+    f->line = (int64_t)field_u64(L, fn, "line");
+    f->ncalls = field_u64(L, fn, "ncalls");
+    f->primcalls = field_u64(L, fn, "primcalls");
+    f->self_ns = field_u64(L, fn, "self_ns");
+    f->cum_ns = field_u64(L, fn, "cum_ns");
+    f->alloc_bytes = field_u64(L, fn, "alloc_bytes");
+    lua_getfield(L, fn, "callers");
+    if (lua_type(L, -1) == LUA_TTABLE) {
+      lua_pushnil(L);
+      while (lua_next(L, -2)) {
+        lua_Number caller = lua_tonumber(L, -2);
+        if (lua_type(L, -1) == LUA_TTABLE && caller >= 1 && caller <= (lua_Number)n &&
+            grow((void **)&pf->edges, &cap_edges, pf->nedges + 1,
+                 sizeof(bt_pf_edge)) == 0) {
+          bt_pf_edge *e = &pf->edges[pf->nedges++];
+          int at = lua_gettop(L);
+          e->caller = (uint32_t)caller - 1;
+          e->callee = (uint32_t)i;
+          e->ncalls = field_u64(L, at, "ncalls");
+          e->primcalls = field_u64(L, at, "primcalls");
+          e->self_ns = field_u64(L, at, "self_ns");
+          e->cum_ns = field_u64(L, at, "cum_ns");
+        }
+        lua_pop(L, 1);
+      }
+    }
+    lua_settop(L, fn - 1);
+  }
+}
+
+static void zones_from(lua_State *L, int idx, bt_profile *pf) {
+  size_t n = lua_rawlen(L, idx);
+  pf->zones = (bt_pf_zone *)calloc(n ? n : 1, sizeof *pf->zones);
+  if (pf->zones == NULL) return;
+  pf->nzones = n;
+  for (size_t i = 0; i < n; i++) {
+    lua_rawgeti(L, idx, (int)i + 1);
+    int z = lua_gettop(L);
+    if (lua_type(L, z) == LUA_TTABLE) {
+      bt_pf_zone *zone = &pf->zones[i];
+      zone->name = field_text(L, z, "name");
+      zone->count = field_u64(L, z, "count");
+      zone->self_ns = field_u64(L, z, "self_ns");
+      zone->incl_ns = field_u64(L, z, "incl_ns");
+      zone->alloc_bytes = field_u64(L, z, "alloc_bytes");
+      zone->free_bytes = field_u64(L, z, "free_bytes");
+    } else {
+      pf->zones[i].name = dup_text("?");
+    }
+    lua_pop(L, 1);
+  }
+}
+
+static void memory_from(lua_State *L, int idx, bt_profile *pf) {
+  bt_pf_memory *m = &pf->memory;
+  m->present = 1;
+  m->peak_rss = field_u64(L, idx, "peak_rss");
+  m->mean_rss = field_u64(L, idx, "mean_rss");
+  m->alloc_bytes = field_u64(L, idx, "alloc_bytes");
+  m->free_bytes = field_u64(L, idx, "free_bytes");
+  m->peak_lua_bytes = field_u64(L, idx, "peak_lua_bytes");
+  lua_getfield(L, idx, "by_zone");
+  m->by_zone = pairs_from(L, -1, &m->nby_zone);
+  lua_pop(L, 1);
+  lua_getfield(L, idx, "by_function");
+  m->by_function = pairs_from(L, -1, &m->nby_function);
+  lua_pop(L, 1);
+  lua_getfield(L, idx, "timeline");
+  if (lua_type(L, -1) == LUA_TTABLE) {
+    size_t n = lua_rawlen(L, -1);
+    m->timeline = (bt_pf_rss *)calloc(n ? n : 1, sizeof *m->timeline);
+    for (size_t i = 0; m->timeline && i < n; i++) {
+      lua_rawgeti(L, -1, (int)i + 1);
+      if (lua_type(L, -1) == LUA_TTABLE) {
+        m->timeline[m->ntimeline].t_ns = field_u64(L, -1, "t_ns");
+        m->timeline[m->ntimeline++].rss = field_u64(L, -1, "rss");
+      }
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+}
+
+static void samples_from(lua_State *L, int idx, bt_profile *pf) {
+  size_t n = lua_rawlen(L, idx);
+  pf->samples = (bt_pf_sample *)calloc(n ? n : 1, sizeof *pf->samples);
+  if (pf->samples == NULL) return;
+  for (size_t i = 0; i < n; i++) {
+    lua_rawgeti(L, idx, (int)i + 1);
+    int s = lua_gettop(L);
+    if (lua_type(L, s) == LUA_TTABLE) {
+      bt_pf_sample *sample = &pf->samples[pf->nsamples++];
+      lua_getfield(L, s, "zone");
+      if (lua_type(L, -1) == LUA_TSTRING)
+        sample->zone = dup_text(lua_tostring(L, -1));
+      lua_pop(L, 1);
+      sample->count = field_u64(L, s, "count");
+      lua_getfield(L, s, "stack");
+      size_t depth = lua_type(L, -1) == LUA_TTABLE ? lua_rawlen(L, -1) : 0;
+      sample->stack = (uint32_t *)calloc(depth ? depth : 1, sizeof(uint32_t));
+      for (size_t k = 0; sample->stack && k < depth; k++) {
+        lua_rawgeti(L, -1, (int)k + 1);
+        lua_Number fn = lua_tonumber(L, -1);
+        sample->stack[sample->depth++] =
+            fn >= 1 && fn <= (lua_Number)pf->nfuncs ? (uint32_t)fn - 1 : 0;
+        lua_pop(L, 1);
+      }
+    }
+    lua_settop(L, s - 1);
+  }
+}
+
+static void runs_from(lua_State *L, int idx, bt_profile *pf) {
+  size_t n = lua_rawlen(L, idx);
+  pf->runs = (bt_pf_run *)calloc(n ? n : 1, sizeof *pf->runs);
+  if (pf->runs == NULL) return;
+  for (size_t i = 0; i < n; i++) {
+    lua_rawgeti(L, idx, (int)i + 1);
+    int r = lua_gettop(L);
+    if (lua_type(L, r) == LUA_TTABLE) {
+      bt_pf_run *run = &pf->runs[pf->nruns++];
+      run->wall_ns = field_u64(L, r, "wall_ns");
+      run->total_ticks = field_u64(L, r, "total_ticks");
+      lua_getfield(L, r, "zones");
+      run->zones = pairs_from(L, -1, &run->nzones);
+      lua_getfield(L, r, "functions");
+      run->functions = pairs_from(L, -1, &run->nfunctions);
+    }
+    lua_settop(L, r - 1);
+  }
+}
+
+/* The profile table at idx as a bt_profile (freed by the caller). */
+static void profile_from_table(lua_State *L, int idx, bt_profile *pf) {
+  memset(pf, 0, sizeof *pf);
+  size_t cap_meta = 0;
+  lua_getfield(L, idx, "meta");
+  if (lua_type(L, -1) == LUA_TTABLE)
+    meta_flatten(L, pf, &cap_meta, -1, "", 0);
+  lua_pop(L, 1);
+  lua_getfield(L, idx, "functions");
+  if (lua_type(L, -1) == LUA_TTABLE) funcs_from(L, lua_gettop(L), pf);
+  lua_pop(L, 1);
+  lua_getfield(L, idx, "zones");
+  if (lua_type(L, -1) == LUA_TTABLE) zones_from(L, lua_gettop(L), pf);
+  lua_pop(L, 1);
+  lua_getfield(L, idx, "memory");
+  if (lua_type(L, -1) == LUA_TTABLE) memory_from(L, lua_gettop(L), pf);
+  lua_pop(L, 1);
+  lua_getfield(L, idx, "samples");
+  if (lua_type(L, -1) == LUA_TTABLE) samples_from(L, lua_gettop(L), pf);
+  lua_pop(L, 1);
+  pf->sample_interval_ns = field_u64(L, idx, "sample_interval_ns");
+  lua_getfield(L, idx, "runs");
+  if (lua_type(L, -1) == LUA_TTABLE) runs_from(L, lua_gettop(L), pf);
+  lua_pop(L, 1);
+}
+
+/* Sets t[key] = value on the table on top, descending into "a.b" keys. */
+static void meta_set(lua_State *L, const char *key) {
+  const char *dot = strchr(key, '.');
+  if (dot == NULL) {
+    lua_setfield(L, -2, key);
+    return;
+  }
+  lua_pushlstring(L, key, (size_t)(dot - key));
+  lua_pushvalue(L, -1);
+  lua_rawget(L, -4);
+  if (lua_type(L, -1) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -2);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, -6);
+  }
+  lua_remove(L, -2);   /* t value sub */
+  lua_insert(L, -2);   /* t sub value */
+  meta_set(L, dot + 1);
+  lua_pop(L, 1);
+}
+
+static void push_pairs(lua_State *L, const bt_pf_pair *pairs, size_t n) {
+  lua_createtable(L, 0, (int)n);
+  for (size_t i = 0; i < n; i++) {
+    lua_pushinteger(L, (lua_Integer)pairs[i].value);
+    lua_setfield(L, -2, pairs[i].name);
+  }
+}
+
+static void push_profile_funcs(lua_State *L, const bt_profile *pf) {
+  lua_createtable(L, (int)pf->nfuncs, 0);
+  for (size_t i = 0; i < pf->nfuncs; i++) {
+    const bt_pf_func *f = &pf->funcs[i];
+    lua_createtable(L, 0, 9);
+    set_str(L, "name", f->name);
+    set_str(L, "source", f->source);
+    set_int(L, "line", (uint64_t)f->line);
+    set_int(L, "ncalls", f->ncalls);
+    set_int(L, "primcalls", f->primcalls);
+    set_int(L, "self_ns", f->self_ns);
+    set_int(L, "cum_ns", f->cum_ns);
+    if (f->alloc_bytes) set_int(L, "alloc_bytes", f->alloc_bytes);
+    lua_newtable(L);
+    lua_setfield(L, -2, "callers");
+    lua_rawseti(L, -2, (int)i + 1);
+  }
+  for (size_t i = 0; i < pf->nedges; i++) {
+    const bt_pf_edge *e = &pf->edges[i];
+    lua_rawgeti(L, -1, (int)e->callee + 1);
+    lua_getfield(L, -1, "callers");
+    lua_createtable(L, 0, 4);
+    set_int(L, "ncalls", e->ncalls);
+    set_int(L, "primcalls", e->primcalls);
+    set_int(L, "self_ns", e->self_ns);
+    set_int(L, "cum_ns", e->cum_ns);
+    lua_rawseti(L, -2, (int)e->caller + 1);
+    lua_pop(L, 2);
+  }
+}
+
+static void push_profile_memory(lua_State *L, const bt_pf_memory *m) {
+  lua_newtable(L);
+  set_int(L, "peak_rss", m->peak_rss);
+  set_int(L, "mean_rss", m->mean_rss);
+  set_int(L, "alloc_bytes", m->alloc_bytes);
+  set_int(L, "free_bytes", m->free_bytes);
+  set_int(L, "peak_lua_bytes", m->peak_lua_bytes);
+  push_pairs(L, m->by_zone, m->nby_zone);
+  lua_setfield(L, -2, "by_zone");
+  lua_newtable(L);
+  for (size_t i = 0; i < m->nby_function; i++) {
+    lua_pushinteger(L, (lua_Integer)m->by_function[i].value);
+    lua_rawseti(L, -2, atoi(m->by_function[i].name));
+  }
+  lua_setfield(L, -2, "by_function");
+  lua_createtable(L, (int)m->ntimeline, 0);
+  for (size_t i = 0; i < m->ntimeline; i++) {
+    lua_createtable(L, 0, 2);
+    set_int(L, "t_ns", m->timeline[i].t_ns);
+    set_int(L, "rss", m->timeline[i].rss);
+    lua_rawseti(L, -2, (int)i + 1);
+  }
+  lua_setfield(L, -2, "timeline");
+}
+
+static void push_profile(lua_State *L, const bt_profile *pf) {
+  lua_newtable(L);
+  lua_newtable(L);
+  for (size_t i = 0; i < pf->nmeta; i++) {
+    const bt_pf_meta *m = &pf->meta[i];
+    if (m->type == BT_PF_TEXT) lua_pushstring(L, m->text);
+    else if (m->type == BT_PF_BOOL) lua_pushboolean(L, (int)m->integer);
+    else if (m->type == BT_PF_INT) lua_pushinteger(L, (lua_Integer)m->integer);
+    else lua_pushnumber(L, m->real);
+    meta_set(L, m->key);
+  }
+  lua_setfield(L, -2, "meta");
+  push_profile_funcs(L, pf);
+  lua_setfield(L, -2, "functions");
+  lua_createtable(L, (int)pf->nzones, 0);
+  for (size_t i = 0; i < pf->nzones; i++) {
+    const bt_pf_zone *z = &pf->zones[i];
+    lua_createtable(L, 0, 6);
+    set_str(L, "name", z->name);
+    set_int(L, "count", z->count);
+    set_int(L, "self_ns", z->self_ns);
+    set_int(L, "incl_ns", z->incl_ns);
+    if (z->alloc_bytes || z->free_bytes) {
+      set_int(L, "alloc_bytes", z->alloc_bytes);
+      set_int(L, "free_bytes", z->free_bytes);
+    }
+    lua_rawseti(L, -2, (int)i + 1);
+  }
+  lua_setfield(L, -2, "zones");
+  if (pf->memory.present) {
+    push_profile_memory(L, &pf->memory);
+    lua_setfield(L, -2, "memory");
+  }
+  lua_createtable(L, (int)pf->nsamples, 0);
+  for (size_t i = 0; i < pf->nsamples; i++) {
+    const bt_pf_sample *s = &pf->samples[i];
+    lua_createtable(L, 0, 3);
+    lua_createtable(L, (int)s->depth, 0);
+    for (uint32_t k = 0; k < s->depth; k++) {
+      lua_pushinteger(L, (lua_Integer)s->stack[k] + 1);
+      lua_rawseti(L, -2, (int)k + 1);
+    }
+    lua_setfield(L, -2, "stack");
+    if (s->zone) set_str(L, "zone", s->zone);
+    set_int(L, "count", s->count);
+    lua_rawseti(L, -2, (int)i + 1);
+  }
+  lua_setfield(L, -2, "samples");
+  set_int(L, "sample_interval_ns", pf->sample_interval_ns);
+  lua_createtable(L, (int)pf->nruns, 0);
+  for (size_t i = 0; i < pf->nruns; i++) {
+    const bt_pf_run *r = &pf->runs[i];
+    lua_createtable(L, 0, 4);
+    set_int(L, "wall_ns", r->wall_ns);
+    set_int(L, "total_ticks", r->total_ticks);
+    push_pairs(L, r->zones, r->nzones);
+    lua_setfield(L, -2, "zones");
+    push_pairs(L, r->functions, r->nfunctions);
+    lua_setfield(L, -2, "functions");
+    lua_rawseti(L, -2, (int)i + 1);
+  }
+  lua_setfield(L, -2, "runs");
+}
+
+/* prof.encode(profile_table) -> .btprof bytes */
+static int prof_encode(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  bt_profile pf;
+  profile_from_table(L, 1, &pf);
+  unsigned char *bytes;
+  size_t len;
+  bt_err err = {0};
+  int status = bt_proffile_encode(&pf, &bytes, &len, &err);
+  bt_profile_free(&pf);
+  if (status != 0) return luaL_error(L, "%s", err.msg);
+  lua_pushlstring(L, (const char *)bytes, len);
+  free(bytes);
+  return 1;
+}
+
+/* prof.load(path_or_bytes [, name]) -> profile table | nil, message. Text
+ * that starts with the .btprof magic is taken as the bytes themselves. */
+static int prof_load(lua_State *L) {
+  size_t len;
+  const char *arg = luaL_checklstring(L, 1, &len);
+  const char *name = luaL_optstring(L, 2, NULL);
+  bt_profile pf;
+  bt_err err = {0};
+  int status;
+  if (len >= 8 && memcmp(arg, "BTPROF\r\n", 8) == 0)
+    status = bt_proffile_decode((const unsigned char *)arg, len,
+                                name ? name : "profile", &pf, &err);
+  else
+    status = bt_proffile_read(arg, &pf, &err);
+  if (status != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, err.msg);
+    return 2;
+  }
+  push_profile(L, &pf);
+  bt_profile_free(&pf);
+  return 1;
+}
+
+static const luaL_Reg prof_methods[] = {
+  {"start", prof_start},
+  {"stop", prof_stop},
+  {"data", prof_data},
+  {"btprof", prof_btprof},
+  {"zone_begin", prof_zone_begin},
+  {"zone_end", prof_zone_end},
+  {"mode", prof_mode},
+  {"running", prof_running},
+  {NULL, NULL},
+};
+
+static const luaL_Reg prof_meta[] = {
+  {"__gc", prof_gc},
+  {"__tostring", prof_tostring},
+  {NULL, NULL},
+};
+
+static const luaL_Reg prof_funcs[] = {
+  {"new", prof_new},
+  {"encode", prof_encode},
+  {"load", prof_load},
+  {"ticks_per_ns", prof_ticks_per_ns},
+  {"_spin_ns", prof_spin_ns},
+  {NULL, NULL},
+};
+
+int luaopen_btlua_prof(lua_State *L) {
+  luaL_newmetatable(L, BT_PROF_METATABLE);
+  luaL_setfuncs(L, prof_meta, 0);
+  luaL_newlib(L, prof_methods);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  luaL_newlib(L, prof_funcs);
+  lua_newtable(L);
+  for (int z = 0; z < BT_ZONE_COUNT; z++) {
+    lua_pushstring(L, bt_prof_zone_name((bt_zone_id)z));
+    lua_rawseti(L, -2, z + 1);
+  }
+  lua_setfield(L, -2, "zones");
+  lua_pushstring(L, bt_prof_clock_name());
+  lua_setfield(L, -2, "clock");
+  return 1;
+}
