@@ -20,9 +20,16 @@
 #if LUA_VERSION_NUM < 502
 #define BT_HOOK_TAILCALL (-1) /* LuaJIT reports tail calls as calls */
 #define BT_LUAJIT_STACK 1     /* C functions get no return events */
+/* Hooks do not fire inside compiled traces: cycles mode runs interpreted. */
+#define jit_engine(L, on)                                                      \
+  luaJIT_setmode((L), 0,                                                       \
+                 LUAJIT_MODE_ENGINE | ((on) ? LUAJIT_MODE_ON : LUAJIT_MODE_OFF))
+#define jit_flush(L) luaJIT_setmode((L), 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_FLUSH)
 #else
 #define BT_HOOK_TAILCALL LUA_HOOKTAILCALL
 #define BT_LUAJIT_STACK 0
+#define jit_engine(L, on) ((void)(L), (void)(on))
+#define jit_flush(L) ((void)(L))
 #endif
 
 enum { MODE_NONE, MODE_CYCLES, MODE_SAMPLE, MODE_MEMORY };
@@ -116,6 +123,7 @@ typedef struct fn_entry {
   uint64_t alloc_bytes;
   int active; /* open frames on any shadow stack */
   int hidden; /* the profiler's own stop() */
+  int is_c;
   int name_tries; /* > 0: no name yet; calls left to look for one */
   char *name, *source;
   int line;
@@ -241,15 +249,20 @@ static void describe(fn_entry *fn, const lua_Debug *ar) {
 /* Index of the function on top of L's stack (popped by the caller), whose
  * activation is `ar`; registers it on first sight (once per closure: keeps
  * it alive so its address is never reused, names it once). -1 on ENOMEM. */
-static int fn_index(lbt_prof *pr, lua_State *L, lua_Debug *ar) {
+static int fn_index_named(lbt_prof *pr, lua_State *L, lua_Debug *ar,
+                          int may_name) {
   const void *ptr = lua_topointer(L, -1);
   int32_t idx = map_get(&pr->by_pointer, (uint64_t)(uintptr_t)ptr);
   if (idx >= 0) return idx;
-  lua_getinfo(L, "Sn", ar);
+  lua_getinfo(L, may_name ? "Sn" : "S", ar);
+  if (!may_name) ar->name = NULL;
   uint64_t proto;
+  int is_c = ar->what[0] == 'C';
   lua_CFunction cfn = lua_tocfunction(L, -1);
-  if (cfn != NULL)
-    proto = (uint64_t)(uintptr_t)cfn;
+  if (is_c)
+    /* LuaJIT's builtins have no lua_CFunction: tell them by object. */
+    proto = BT_LUAJIT_STACK || cfn == NULL ? (uint64_t)(uintptr_t)ptr
+                                           : (uint64_t)(uintptr_t)cfn;
   else
     proto = mix64((uint64_t)(uintptr_t)ar->source ^
                   ((uint64_t)(unsigned)ar->linedefined << 40) ^
@@ -257,7 +270,7 @@ static int fn_index(lbt_prof *pr, lua_State *L, lua_Debug *ar) {
   idx = map_get(&pr->by_proto, proto);
   if (idx >= 0) {
     fn_entry *same = &pr->fns[idx];
-    if (cfn == NULL && (same->proto_source != ar->source ||
+    if (!is_c && (same->proto_source != ar->source ||
                         same->proto_line != ar->linedefined ||
                         same->proto_last != ar->lastlinedefined))
       idx = -1; /* a hash collision: a distinct prototype */
@@ -269,7 +282,8 @@ static int fn_index(lbt_prof *pr, lua_State *L, lua_Debug *ar) {
     fn_entry *fn = &pr->fns[idx];
     memset(fn, 0, sizeof *fn);
     describe(fn, ar);
-    fn->proto_source = cfn ? NULL : ar->source;
+    fn->proto_source = is_c ? NULL : ar->source;
+    fn->is_c = is_c;
     fn->proto_line = ar->linedefined;
     fn->proto_last = ar->lastlinedefined;
     fn->hidden = cfn == prof_stop;
@@ -281,6 +295,10 @@ static int fn_index(lbt_prof *pr, lua_State *L, lua_Debug *ar) {
   lua_rawseti(L, -2, (int)lua_rawlen(L, -2) + 1);
   lua_pop(L, 1);
   return idx;
+}
+
+static int fn_index(lbt_prof *pr, lua_State *L, lua_Debug *ar) {
+  return fn_index_named(pr, L, ar, 1);
 }
 
 /* Index of the function at stack level `level` of L, or -1. */
@@ -454,28 +472,38 @@ static void name_again(fn_entry *fn, lua_State *L, lua_Debug *ar, int tail) {
 #if BT_LUAJIT_STACK
 /* LuaJIT: C functions and tail-replaced frames never report a return, so
  * before a call, frames above the real caller are closed. */
-static void reconcile(lbt_prof *pr, thread_state *ts, lua_State *L,
-                      uint64_t at) {
-  if (ts->depth == 0) return;
+static int reconcile(lbt_prof *pr, thread_state *ts, lua_State *L,
+                     uint64_t at) {
+  if (ts->depth == 0) return 0;
   int parent = fn_at_level(pr, L, 1);
-  if (parent < 0 || ts->frames[ts->depth - 1].fn == parent) return;
+  if (parent < 0 || ts->frames[ts->depth - 1].fn == parent) return 0;
   long k = find_frame(ts, parent);
-  if (k < 0) return;
-  while ((long)ts->depth > k + 1) frame_close(pr, ts, at);
+  if (k < 0) return 0;
+  int replaced = 0;
+  while ((long)ts->depth > k + 1) {
+    replaced |= !pr->fns[ts->frames[ts->depth - 1].fn].is_c;
+    frame_close(pr, ts, at);
+  }
+  return replaced;
 }
 #endif
 
 static void on_call(lbt_prof *pr, thread_state *ts, lua_State *L,
                     lua_Debug *ar, uint64_t now, int tail) {
-  lua_getinfo(L, "f", ar);
-  int fn = fn_index(pr, L, ar);
-  lua_pop(L, 1);
-  if (fn < 0) return;
-  if (pr->fns[fn].name_tries > 0) name_again(&pr->fns[fn], L, ar, tail);
   uint64_t at = thread_ticks(ts, now);
 #if BT_LUAJIT_STACK
-  reconcile(pr, ts, L, at);
+  /* Frames closed here were replaced by a tail call (or were C functions
+   * that returned); LuaJIT then names the callee after the caller's call
+   * site, so no name is taken from this event. */
+  int replaced = reconcile(pr, ts, L, at);
+#else
+  int replaced = tail;
 #endif
+  lua_getinfo(L, "f", ar);
+  int fn = fn_index_named(pr, L, ar, !replaced);
+  lua_pop(L, 1);
+  if (fn < 0) return;
+  if (pr->fns[fn].name_tries > 0) name_again(&pr->fns[fn], L, ar, replaced);
   /* A tail call ends the calling frame: the callee is shown as called by
    * the frame below (as on LuaJIT, which cannot tell tail calls apart). */
   if (tail && ts->depth > 0) frame_close(pr, ts, at);
@@ -569,6 +597,7 @@ static void calibrate_hooks(void) {
     return;
   }
   lua_call(L, 0, 1);
+  jit_engine(L, 0);
   lbt_prof probe;
   prof_init(&probe, MODE_CYCLES, 0);
   lua_newtable(L);
@@ -644,6 +673,7 @@ static void sample_stack(lbt_prof *pr, lua_State *L, int zone,
   sample_add(pr, stack, depth, zone, count);
 }
 
+#if LUA_VERSION_NUM >= 502
 static void sample_hook(lua_State *L, lua_Debug *ar) {
   uint64_t t_in = bt_prof_ticks();
   (void)ar;
@@ -678,6 +708,8 @@ static void sample_signal(int sig, siginfo_t *info, void *context) {
   pr->pending_zone = zone;
   lua_sethook(pr->L, sample_hook, LUA_MASKCOUNT, 1);
 }
+
+#endif
 
 #if LUA_VERSION_NUM < 502
 static void jit_sample_cb(void *data, lua_State *L, int samples, int vmstate) {
@@ -787,10 +819,8 @@ static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   return block;
 }
 
-static void *rss_main(void *arg) {
-  lbt_prof *pr = (lbt_prof *)arg;
-  pthread_mutex_lock(&pr->rss_lock);
-  while (!pr->rss_stop) {
+/* Appends one RSS point (rss_lock held). */
+static void rss_point_add(lbt_prof *pr) {
     uint64_t rss = bt_prof_rss_bytes();
     uint64_t t = bt_prof_now_ns() - pr->bp->wall_begin_ns;
     if (pr->ntimeline == TIMELINE_MAX) {
@@ -804,12 +834,19 @@ static void *rss_main(void *arg) {
     if (grow((void **)&pr->timeline, &pr->cap_timeline, pr->ntimeline + 1,
              sizeof(rss_point)) == 0)
       pr->timeline[pr->ntimeline++] = (rss_point){t, rss};
+}
+
+static void *rss_main(void *arg) {
+  lbt_prof *pr = (lbt_prof *)arg;
+  pthread_mutex_lock(&pr->rss_lock);
+  while (!pr->rss_stop) {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     uint64_t ns = (uint64_t)until.tv_nsec + pr->rss_every_ns;
     until.tv_sec += (time_t)(ns / 1000000000u);
     until.tv_nsec = (long)(ns % 1000000000u);
     pthread_cond_timedwait(&pr->rss_wake, &pr->rss_lock, &until);
+    if (!pr->rss_stop) rss_point_add(pr);
   }
   pthread_mutex_unlock(&pr->rss_lock);
   return NULL;
@@ -824,6 +861,7 @@ static void memory_start(lbt_prof *pr, lua_State *L) {
   pr->alloc_wrapped = 1;
   pr->rss_every_ns = pr->interval_ns;
   pr->rss_stop = 0;
+  rss_point_add(pr); /* the start point; the thread adds the rest */
   if (pthread_create(&pr->rss_thread, NULL, rss_main, pr) == 0)
     pr->rss_on = 1;
 }
@@ -843,6 +881,7 @@ static void memory_stop(lbt_prof *pr) {
     pthread_join(pr->rss_thread, NULL);
     pr->rss_on = 0;
   }
+  rss_point_add(pr); /* the end point */
 }
 
 /* ---- the profiler object -------------------------------------------- */
@@ -943,6 +982,7 @@ static int prof_new(lua_State *L) {
 static void stop_everything(lbt_prof *pr, uint64_t now) {
   if (pr->mode == MODE_CYCLES) {
     lua_sethook(pr->L, NULL, 0, 0);
+    jit_engine(pr->L, 1);
     close_everything(pr, now);
   } else if (pr->mode == MODE_SAMPLE) {
     sampler_stop(pr);
@@ -968,8 +1008,11 @@ static int prof_start(lua_State *L) {
   tls_prof = pr;
   pr->running = 1;
   bt_prof_run_begin(pr->bp);
-  if (pr->mode == MODE_CYCLES)
+  if (pr->mode == MODE_CYCLES) {
+    jit_flush(target);
+    jit_engine(target, 0);
     lua_sethook(target, cycles_hook, LUA_MASKCALL | LUA_MASKRET, 0);
+  }
   else if (pr->mode == MODE_SAMPLE)
     sampler_start(pr, target);
   else if (pr->mode == MODE_MEMORY)
@@ -1299,10 +1342,13 @@ static int prof_tostring(lua_State *L) {
   return 1;
 }
 
+/* prof._spin_ns(n) -> ns actually spent (>= n; more if preempted). */
 static int prof_spin_ns(lua_State *L) {
   lua_Number ns = luaL_checknumber(L, 1);
+  uint64_t t0 = bt_prof_now_ns();
   bt_prof_spin_ns(ns > 0 ? (uint64_t)ns : 0);
-  return 0;
+  lua_pushinteger(L, (lua_Integer)(bt_prof_now_ns() - t0));
+  return 1;
 }
 
 static int prof_ticks_per_ns(lua_State *L) {

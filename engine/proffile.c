@@ -12,14 +12,19 @@ static const unsigned char MAGIC[8] = {'B', 'T', 'P', 'R', 'O', 'F', '\r', '\n'}
 
 /* ---- crc32 ---------------------------------------------------------- */
 
-uint32_t bt_proffile_crc32(const unsigned char *data, size_t len) {
-  uint32_t crc = 0xffffffffu;
+static uint32_t crc_update(uint32_t crc, const unsigned char *data,
+                           size_t len) {
+  crc = ~crc;
   for (size_t i = 0; i < len; i++) {
     crc ^= data[i];
     for (int bit = 0; bit < 8; bit++)
       crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
   }
   return ~crc;
+}
+
+uint32_t bt_proffile_crc32(const unsigned char *data, size_t len) {
+  return crc_update(0, data, len);
 }
 
 /* ---- freeing -------------------------------------------------------- */
@@ -257,12 +262,17 @@ static void encode_runs(buf *b, strtab *t, const bt_profile *pf) {
   }
 }
 
+/* A section; its checksum covers the 16-byte header and the payload. */
 static void put_section(buf *out, const char tag[4], const buf *payload) {
+  size_t header = out->len;
   put_bytes(out, tag, 4);
   put_u32(out, 0);
   put_u64(out, payload->len);
   put_bytes(out, payload->data, payload->len);
-  put_u32(out, bt_proffile_crc32(payload->data, payload->len));
+  uint32_t crc = 0;
+  if (!out->failed)
+    crc = crc_update(0, out->data + header, 16 + payload->len);
+  put_u32(out, crc);
   if (payload->failed) out->failed = 1;
 }
 
@@ -553,17 +563,19 @@ static void free_strings(reader *r) {
 }
 
 static int decode_sections(reader *file, bt_profile *pf, const char *name,
-                           bt_err *err) {
+                           uint32_t sections, bt_err *err) {
   reader body = {0};
-  for (;;) {
+  for (uint32_t seen = 1;; seen++) {
     if (file->len - file->pos < 16)
       return bt_err_set(err, BT_EFORMAT,
                         "%s: truncated .btprof file (ends at byte %zu before "
                         "its end marker)",
                         name, file->len);
     char tag[5] = {0};
+    size_t header = file->pos;
     memcpy(tag, file->data + file->pos, 4);
-    file->pos += 8;
+    file->pos += 4;
+    uint32_t reserved = get_u32(file);
     uint64_t length = get_u64(file);
     if (length > file->len - file->pos || file->len - file->pos - length < 4)
       return bt_err_set(err, BT_EFORMAT,
@@ -574,12 +586,21 @@ static int decode_sections(reader *file, bt_profile *pf, const char *name,
     const unsigned char *payload = file->data + file->pos;
     file->pos += (size_t)length;
     uint32_t crc = get_u32(file);
-    if (crc != bt_proffile_crc32(payload, (size_t)length))
+    if (crc != crc_update(0, file->data + header, 16 + (size_t)length) ||
+        reserved != 0)
       return bt_err_set(err, BT_EFORMAT,
                         "%s: corrupt .btprof file (checksum mismatch in "
                         "section %s)",
                         name, tag);
-    if (strcmp(tag, "END!") == 0) return 0;
+
+    if (strcmp(tag, "END!") == 0) {
+      if (seen != sections)
+        return bt_err_set(err, BT_EFORMAT,
+                          "%s: corrupt .btprof file (%u sections, header "
+                          "says %u)",
+                          name, seen, sections);
+      return 0;
+    }
     body = *file;
     body.data = payload;
     body.len = (size_t)length;
@@ -615,13 +636,13 @@ int bt_proffile_decode(const unsigned char *data, size_t len, const char *name,
   }
   reader file = {data, len, 8, 0, NULL, 0};
   uint32_t version = get_u32(&file);
-  get_u32(&file); /* section count: informative */
+  uint32_t sections = get_u32(&file);
   if (version != BT_PROFFILE_VERSION)
     return bt_err_set(err, BT_EFORMAT,
                       "%s: unsupported .btprof version %u (this btlua reads "
                       "version %d)",
                       name, version, BT_PROFFILE_VERSION);
-  int status = decode_sections(&file, pf, name, err);
+  int status = decode_sections(&file, pf, name, sections, err);
   free_strings(&file);
   if (status == 0 && !indices_valid(pf))
     status = bt_err_set(err, BT_EFORMAT,

@@ -1,0 +1,255 @@
+-- prof_test.lua: btlua.core.prof: exact call counts and a consistent call
+-- tree on a workload of known shape (recursion, tail call, pcall unwinding,
+-- a coroutine yielding mid-call), accuracy on C spins of measured length,
+-- the .btprof round trip and its refusal of damaged files, sampling and
+-- memory modes, Lua-side zones.
+local t = require "tap"
+local core = require "btlua.core"
+local prof = core.prof
+
+local jit_build = type(rawget(_G, "jit")) == "table"
+local this_file = debug.getinfo(1, "S").source:sub(2)
+
+-- The workload. Line numbers matter: functions are found by line.
+local function g(n) if n > 0 then return g(n - 1) + 0 end return 0 end
+local function leaf() return 1 end
+local function tail_caller(x) return leaf(x) end
+local function f() for _ = 1, 3 do g(2) end local r = tail_caller(1) return r end
+local function bad() error("boom") end
+local function mid() bad() end
+local function co_body(a) local x = coroutine.yield(a) leaf() return x end
+local function workload()
+  f()
+  pcall(mid)
+  local co = coroutine.create(co_body)
+  coroutine.resume(co, 1)
+  coroutine.resume(co, 2)
+end
+
+local function line_of(fn) return debug.getinfo(fn, "S").linedefined end
+
+local function index_by(data)
+  local by_line, by_name = {}, {}
+  for i, fn in ipairs(data.functions) do
+    if fn.source == this_file then by_line[fn.line] = i end
+    if fn.source == "[C]" then by_name[fn.name] = i end
+  end
+  return by_line, by_name
+end
+
+-- cycles: exact counts ----------------------------------------------------
+do
+  local p = prof.new { mode = "cycles" }
+  t.is(p:mode(), "cycles", "mode")
+  p:start()
+  workload()
+  p:stop()
+  t.ok(not p:running(), "stopped")
+  local data = p:data()
+  local by_line, by_c = index_by(data)
+  local fns = data.functions
+  local function fn(func) return fns[by_line[line_of(func)]] end
+  local function calls(func) local e = fn(func) return e and e.ncalls, e and e.primcalls end
+  t.is_deeply({ calls(f) }, { 1, 1 }, "f called once")
+  t.is_deeply({ calls(g) }, { 9, 3 }, "g: 9 calls, 3 primitive (recursion)")
+  local gi, fi = by_line[line_of(g)], by_line[line_of(f)]
+  t.is_deeply({ fns[gi].callers[fi].ncalls, fns[gi].callers[fi].primcalls },
+    { 3, 3 }, "f -> g: 3 calls")
+  t.is_deeply({ fns[gi].callers[gi].ncalls, fns[gi].callers[gi].primcalls },
+    { 6, 3 }, "g -> g: 6 calls, 3 primitive (cProfile's rule)")
+  t.is_deeply({ calls(tail_caller) }, { 1, 1 }, "tail caller once")
+  t.is_deeply({ calls(leaf) }, { 2, 2 }, "leaf: tail-called once + once in the coroutine")
+  local wi = by_line[line_of(workload)]
+  t.ok(fn(leaf).callers[wi] == nil and fn(leaf).callers[fi] ~= nil,
+    "a tail call ends the caller: leaf is shown called by f")
+  t.is_deeply({ calls(mid) }, { 1, 1 }, "mid once")
+  t.is_deeply({ calls(bad) }, { 1, 1 }, "bad once")
+  t.is(fns[by_c.pcall].ncalls, 1, "pcall once")
+  t.is(fns[by_c.error].ncalls, 1, "error once")
+  t.ok(fns[by_c.pcall].cum_ns >= fn(mid).cum_ns, "pcall cum covers the unwound frames")
+  t.is(fns[by_c.resume].ncalls, 2, "resume twice")
+  t.is(fns[by_c.yield].ncalls, 1, "yield once")
+  t.is_deeply({ calls(co_body) }, { 1, 1 }, "coroutine body once")
+  t.ok(fn(co_body).callers[by_c.resume] ~= nil, "coroutine body called by resume")
+  t.ok(fns[by_c.yield].callers[by_line[line_of(co_body)]] ~= nil, "yield called by the body")
+  t.is(fn(workload).ncalls, 1, "workload once")
+
+  -- The tree: a caller's cum covers what it called; self <= cum.
+  local sound, why = true, nil
+  for i, callee in ipairs(fns) do
+    if callee.self_ns < 0 or (callee.primcalls == callee.ncalls and callee.self_ns > callee.cum_ns) then
+      sound, why = false, "self of " .. callee.name
+    end
+    for caller_index, edge in pairs(callee.callers) do
+      if caller_index ~= i and fns[caller_index].cum_ns < edge.cum_ns then
+        sound, why = false, fns[caller_index].name .. " -> " .. callee.name
+      end
+    end
+  end
+  t.ok(sound, "caller cum >= callee's cum from that caller; self <= cum " .. (why or ""))
+  local sums = {}
+  for _, callee in ipairs(fns) do
+    for caller_index, edge in pairs(callee.callers) do
+      sums[caller_index] = (sums[caller_index] or 0) + edge.cum_ns
+    end
+  end
+  local covered = true
+  for i, total in pairs(sums) do
+    local recursive = fns[i].callers[i] ~= nil
+    if not recursive and fns[i].cum_ns < total then covered = false end
+  end
+  t.ok(covered, "a caller's cum >= the sum over its callees from it")
+  t.is(data.meta.profiler, "cycles", "meta.profiler")
+  t.ok(data.meta.tsc_hz > 0 and data.meta.wall_ns > 0, "meta clock and wall")
+  t.is(#data.zones, 9, "nine zones")
+  t.is(data.zones[4].name, "strategy", "zone order")
+  t.is(#data.runs, 1, "one run")
+end
+
+-- accuracy: C spins of measured length ---------------------------------
+do
+  local truth = { outer = 0, inner = 0 }
+  local function inner() truth.inner = truth.inner + prof._spin_ns(1e6) end
+  local function outer()
+    truth.outer = truth.outer + prof._spin_ns(2e6)
+    inner()
+  end
+  local ratios_spin, ratios_inner, ratios_outer_self = {}, {}, {}
+  for round = 1, 5 do
+    truth.outer, truth.inner = 0, 0
+    local p = prof.new { mode = "cycles" }
+    p:start()
+    for _ = 1, 3 do outer() end
+    p:stop()
+    local data = p:data()
+    local by_line, by_c = index_by(data)
+    local fns = data.functions
+    ratios_spin[round] = fns[by_c._spin_ns].self_ns / (truth.outer + truth.inner)
+    ratios_inner[round] = fns[by_line[line_of(inner)]].cum_ns / truth.inner
+    ratios_outer_self[round] = fns[by_line[line_of(outer)]].self_ns
+  end
+  local function median(list)
+    table.sort(list)
+    return list[math.floor((#list + 1) / 2)]
+  end
+  local r_spin, r_inner = median(ratios_spin), median(ratios_inner)
+  t.ok(r_spin > 0.9 and r_spin < 1.1, ("spin self within 10%% of measured (%.4f)"):format(r_spin))
+  t.ok(r_inner > 0.9 and r_inner < 1.1, ("inner cum within 10%% (%.4f)"):format(r_inner))
+  t.ok(median(ratios_outer_self) < 0.1 * 9e6,
+    ("outer's own self is small (%d ns of ~9 ms)"):format(median(ratios_outer_self)))
+end
+
+-- .btprof round trip and damaged files ------------------------------------
+do
+  local p = prof.new { mode = "cycles" }
+  p:start()
+  workload()
+  p:stop()
+  local data = p:data { scenario = "minute", params = { window = 20, k = 2 } }
+  local bytes = p:btprof { scenario = "minute", params = { window = 20, k = 2 } }
+  t.like(bytes, "^BTPROF\r\n", "magic")
+  local back, err = prof.load(bytes)
+  t.ok(back, "decodes " .. tostring(err))
+  t.is(back.meta.scenario, "minute", "meta.scenario")
+  t.is(back.meta.params.window, 20, "meta.params.window")
+  t.is(back.meta.profiler, "cycles", "meta.profiler")
+  t.is(#back.functions, #data.functions, "same function count")
+  local same = true
+  for i, fn in ipairs(data.functions) do
+    local other = back.functions[i]
+    if other.name ~= fn.name or other.ncalls ~= fn.ncalls or other.self_ns ~= fn.self_ns
+      or other.source ~= fn.source or other.line ~= fn.line then same = false end
+    for caller, edge in pairs(fn.callers) do
+      if not other.callers[caller] or other.callers[caller].ncalls ~= edge.ncalls then same = false end
+    end
+  end
+  t.ok(same, "functions and call edges survive the round trip")
+  t.is(back.zones[4].name, "strategy", "zones survive")
+  t.is(#back.runs, 1, "runs survive")
+  t.is(prof.encode(back), prof.encode(back), "encoding is deterministic for one table")
+
+  local cut, msg = prof.load(bytes:sub(1, #bytes - 30), "x.btprof")
+  t.is(cut, nil, "truncated file refused")
+  t.like(msg, "^x%.btprof: truncated %.btprof file", "truncation named")
+  local flipped = bytes:sub(1, 200) .. string.char((bytes:byte(201) + 1) % 256) .. bytes:sub(202)
+  local bad, msg2 = prof.load(flipped, "y.btprof")
+  t.is(bad, nil, "corrupt file refused")
+  t.like(msg2, "^y%.btprof: corrupt %.btprof file %(checksum mismatch in section", "corruption named")
+  local _, msg3 = prof.load("/nonexistent/z.btprof")
+  t.like(msg3, "z%.btprof: cannot open", "missing file")
+  local dir = os.tmpname()
+  local file = io.open(dir, "wb") file:write("hello, not a profile") file:close()
+  local _, msg4 = prof.load(dir)
+  t.like(msg4, "not a %.btprof file", "foreign file")
+  os.remove(dir)
+end
+
+-- zones driven from Lua ----------------------------------------------------
+do
+  local p = prof.new { mode = "none", zones = true }
+  p:start()
+  for _ = 1, 5 do
+    p:zone_begin("strategy")
+    p:zone_begin("data")
+    p:zone_end("data")
+    p:zone_end("strategy")
+  end
+  p:stop()
+  local zones = p:data().zones
+  t.is(zones[4].count, 5, "strategy zone count")
+  t.is(zones[2].count, 5, "data zone count")
+  t.ok(zones[4].incl_ns >= zones[2].incl_ns, "nesting")
+  t.error_like(function() p:zone_begin("nope") end, "unknown zone name", "bad zone name")
+end
+
+-- sampling ------------------------------------------------------------------
+do
+  local function busy(n) local s = 0 for i = 1, n do s = s + i % 7 end return s end
+  local p = prof.new { mode = "sample", interval_ms = 1 }
+  p:start()
+  local t0 = core.hrtime()
+  while core.hrtime() - t0 < 3e8 do busy(10000) end
+  p:stop()
+  local data = p:data()
+  local total, in_busy = 0, 0
+  local bl = line_of(busy)
+  for _, s in ipairs(data.samples) do
+    total = total + s.count
+    local leaf_fn = data.functions[s.stack[#s.stack]]
+    if leaf_fn and leaf_fn.line == bl then in_busy = in_busy + s.count end
+  end
+  t.ok(total > 0, "samples taken: " .. total)
+  -- LuaJIT inlines busy() into the loop's trace: its samples land on the caller.
+  t.ok(in_busy > 0 or jit_build, "busy() seen as a leaf (" .. in_busy .. " of " .. total .. ")")
+  t.is(data.sample_interval_ns, 1000000, "interval recorded")
+  t.is(data.meta.profiler, "sample", "meta.profiler")
+  local back = prof.load(p:btprof())
+  t.is(#back.samples, #data.samples, "samples survive the round trip")
+end
+
+-- memory --------------------------------------------------------------------
+do
+  local keep = {}
+  local function allocate() for i = 1, 2000 do keep[i] = string.rep("x", 1000) .. i end end
+  local p = prof.new { mode = "memory", interval_ms = 1 }
+  p:start()
+  allocate()
+  p:stop()
+  local data = p:data()
+  local mem = data.memory
+  t.ok(mem.alloc_bytes >= 2000 * 1000, "allocated bytes counted (" .. mem.alloc_bytes .. ")")
+  t.ok(mem.peak_lua_bytes >= 2000 * 1000, "peak Lua bytes")
+  t.ok(#mem.timeline >= 1 and mem.peak_rss > 0, "RSS timeline")
+  local attributed = 0
+  for index, bytes in pairs(mem.by_function) do
+    if data.functions[index].line == line_of(allocate) then attributed = bytes end
+  end
+  t.ok(attributed > 1000000 or jit_build,
+    "allocations attributed to the allocating function (" .. attributed .. ")")
+  local back = prof.load(p:btprof())
+  t.is(back.memory.alloc_bytes, mem.alloc_bytes, "memory survives the round trip")
+  keep = nil
+end
+
+t.error_like(function() prof.new { mode = "bogus" } end, "invalid option", "bad mode")
+t.done_testing()

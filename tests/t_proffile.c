@@ -1,0 +1,121 @@
+/* t_proffile.c: .btprof encode/decode round trip, and refusal of every
+ * truncation and of flipped bytes with a message naming the file. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proffile.h"
+#include "tap.h"
+
+static char *text(const char *s) {
+  char *copy = malloc(strlen(s) + 1);
+  strcpy(copy, s);
+  return copy;
+}
+
+static void build(bt_profile *pf) {
+  memset(pf, 0, sizeof *pf);
+  pf->nmeta = 3;
+  pf->meta = calloc(3, sizeof *pf->meta);
+  pf->meta[0] = (bt_pf_meta){text("scenario"), BT_PF_TEXT, text("minute"), 0, 0};
+  pf->meta[1] = (bt_pf_meta){text("params.window"), BT_PF_INT, NULL, 20, 0};
+  pf->meta[2] = (bt_pf_meta){text("tsc_hz"), BT_PF_REAL, NULL, 0, 2.5e9};
+  pf->nfuncs = 2;
+  pf->funcs = calloc(2, sizeof *pf->funcs);
+  pf->funcs[0] = (bt_pf_func){text("main"), text("a.lua"), 1, 1, 1, 100, 900, 0};
+  pf->funcs[1] = (bt_pf_func){text("g"), text("a.lua"), 7, 9, 3, 800, 800, 64};
+  pf->nedges = 2;
+  pf->edges = calloc(2, sizeof *pf->edges);
+  pf->edges[0] = (bt_pf_edge){0, 1, 3, 3, 500, 800};
+  pf->edges[1] = (bt_pf_edge){1, 1, 6, 3, 300, 400};
+  pf->nzones = 1;
+  pf->zones = calloc(1, sizeof *pf->zones);
+  pf->zones[0] = (bt_pf_zone){text("strategy"), 43200, 1000, 2000, 0, 0};
+  pf->memory.present = 1;
+  pf->memory.peak_rss = 1 << 20;
+  pf->memory.ntimeline = 2;
+  pf->memory.timeline = calloc(2, sizeof *pf->memory.timeline);
+  pf->memory.timeline[1] = (bt_pf_rss){1000, 4096};
+  pf->nsamples = 1;
+  pf->samples = calloc(1, sizeof *pf->samples);
+  pf->samples[0].zone = text("strategy");
+  pf->samples[0].count = 5;
+  pf->samples[0].depth = 2;
+  pf->samples[0].stack = calloc(2, sizeof(uint32_t));
+  pf->samples[0].stack[1] = 1;
+  pf->sample_interval_ns = 1000000;
+  pf->nruns = 1;
+  pf->runs = calloc(1, sizeof *pf->runs);
+  pf->runs[0].wall_ns = 12345;
+  pf->runs[0].nzones = 1;
+  pf->runs[0].zones = calloc(1, sizeof(bt_pf_pair));
+  pf->runs[0].zones[0] = (bt_pf_pair){text("strategy"), 2000};
+}
+
+int main(void) {
+  bt_profile pf, back;
+  bt_err err = {0};
+  unsigned char *bytes;
+  size_t len;
+  build(&pf);
+  is_int(bt_proffile_encode(&pf, &bytes, &len, &err), 0, "encode");
+  is_int(bt_proffile_decode(bytes, len, "p.btprof", &back, &err), 0,
+         "decode");
+  is_str(back.meta[0].text, "minute", "meta text");
+  is_str(back.meta[1].key, "params.window", "meta key");
+  is_int(back.meta[1].integer, 20, "meta int");
+  ok(back.meta[2].real == 2.5e9, "meta real");
+  is_int((long long)back.nfuncs, 2, "two functions");
+  is_str(back.funcs[1].name, "g", "function name");
+  is_int((long long)back.funcs[1].primcalls, 3, "primcalls");
+  is_int((long long)back.edges[1].ncalls, 6, "edge calls");
+  is_int((long long)back.zones[0].count, 43200, "zone count");
+  is_int((long long)back.memory.timeline[1].rss, 4096, "timeline");
+  is_int((long long)back.samples[0].stack[1], 1, "sample stack");
+  is_str(back.samples[0].zone, "strategy", "sample zone");
+  is_int((long long)back.runs[0].zones[0].value, 2000, "run zone");
+  bt_profile_free(&back);
+
+  int all_refused = 1, all_named = 1;
+  for (size_t cut = 0; cut < len; cut++) {
+    if (bt_proffile_decode(bytes, cut, "p.btprof", &back, &err) != BT_EFORMAT)
+      all_refused = 0;
+    if (strncmp(err.msg, "p.btprof: ", 10) != 0) all_named = 0;
+  }
+  ok(all_refused, "every truncation of %zu bytes refused", len);
+  ok(all_named, "with the file named");
+  bt_proffile_decode(bytes, len - 5, "p.btprof", &back, &err);
+  ok(strstr(err.msg, "truncated .btprof file") != NULL, "says truncated: %s",
+     err.msg);
+  int flips_refused = 1;
+  for (size_t at = 8; at < len; at++) {
+    bytes[at] ^= 0x5a;
+    if (bt_proffile_decode(bytes, len, "p.btprof", &back, &err) == 0) {
+      flips_refused = 0;
+      bt_profile_free(&back);
+    }
+    bytes[at] ^= 0x5a;
+  }
+  ok(flips_refused, "every flipped byte refused");
+  bytes[0] = 'X';
+  bt_proffile_decode(bytes, len, "p.btprof", &back, &err);
+  is_str(err.msg, "p.btprof: not a .btprof file (bad magic)", "bad magic");
+  bytes[0] = 'B';
+  bytes[8] = 9;
+  bt_proffile_decode(bytes, len, "p.btprof", &back, &err);
+  is_str(err.msg,
+         "p.btprof: unsupported .btprof version 9 (this btlua reads version 1)",
+         "version");
+  free(bytes);
+
+  char path[] = "/tmp/t_proffile.XXXXXX";
+  int fd = mkstemp(path);
+  close(fd);
+  is_int(bt_proffile_write(path, &pf, &err), 0, "write file");
+  is_int(bt_proffile_read(path, &back, &err), 0, "read file");
+  is_int((long long)back.funcs[0].cum_ns, 900, "file round trip");
+  bt_profile_free(&back);
+  remove(path);
+  bt_profile_free(&pf);
+  return done_testing();
+}
