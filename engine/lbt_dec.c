@@ -12,24 +12,43 @@ static const char MT_KEY = 'D'; /* registry: lightuserdata -> metatable */
 /* LuaJIT numbers are doubles: integers are exact up to 2^53 only. */
 #define EXACT_DOUBLE_INT 9007199254740992.0
 
+/* Every function of this module has the Dec metatable as upvalue 1, so
+ * the hot paths (metamethods) never look it up in the registry. */
+#define MT lua_upvalueindex(1)
+
 static void push_metatable(lua_State *L);
 
 /* ---- conversions -------------------------------------------------------- */
 
-bt_dec *bt_lua_testdec(lua_State *L, int idx) {
+/* The Dec at idx or NULL; mt is a fixed (absolute or upvalue) index of the
+ * Dec metatable. */
+static bt_dec *testdec_at(lua_State *L, int idx, int mt) {
   bt_dec *p = (bt_dec *)lua_touserdata(L, idx);
   if (p == NULL || !lua_getmetatable(L, idx)) return NULL;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &MT_KEY);
-  int same = lua_rawequal(L, -1, -2);
-  lua_pop(L, 2);
+  int same = lua_rawequal(L, -1, mt);
+  lua_pop(L, 1);
   return same ? p : NULL;
 }
 
-void bt_lua_pushdec(lua_State *L, bt_dec v) {
+static void pushdec_at(lua_State *L, bt_dec v, int mt) {
   bt_dec *p = (bt_dec *)lua_newuserdatauv(L, sizeof *p, 0);
   *p = v;
-  push_metatable(L);
+  lua_pushvalue(L, mt);
   lua_setmetatable(L, -2);
+}
+
+bt_dec *bt_lua_testdec(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  push_metatable(L);
+  bt_dec *p = testdec_at(L, idx, lua_gettop(L));
+  lua_pop(L, 1);
+  return p;
+}
+
+void bt_lua_pushdec(lua_State *L, bt_dec v) {
+  push_metatable(L);
+  pushdec_at(L, v, lua_gettop(L));
+  lua_remove(L, -2);
 }
 
 /* Pushes and returns how an operand reads in a message: a Dec or a number
@@ -63,8 +82,9 @@ static int64_t lua_int64(lua_State *L, int idx) {
 
 /* Converts the value at idx; returns a BT_E* status and, for a value that
  * is not a decimal at all, BT_EINVAL with *why saying what it is. */
-static int to_dec(lua_State *L, int idx, bt_dec *out, const char **why) {
-  bt_dec *p = bt_lua_testdec(L, idx);
+static int to_dec(lua_State *L, int idx, bt_dec *out, const char **why,
+                  int mt) {
+  bt_dec *p = testdec_at(L, idx, mt);
   *why = NULL;
   if (p != NULL) {
     *out = *p;
@@ -89,7 +109,10 @@ static int to_dec(lua_State *L, int idx, bt_dec *out, const char **why) {
 bt_dec bt_lua_checkdec(lua_State *L, int idx) {
   bt_dec value = 0;
   const char *why;
-  int status = to_dec(L, idx, &value, &why);
+  idx = lua_absindex(L, idx);
+  push_metatable(L);
+  int status = to_dec(L, idx, &value, &why, lua_gettop(L));
+  lua_pop(L, 1);
   if (status == BT_OK) return value;
   if (status == BT_EOVERFLOW)
     luaL_argerror(L, idx, lua_pushfstring(L, "decimal overflow in %s",
@@ -113,7 +136,7 @@ static int op_error(lua_State *L, const char *what, dec_op op) {
 static bt_dec operand(lua_State *L, int idx, dec_op op) {
   bt_dec value = 0;
   const char *why;
-  int status = to_dec(L, idx, &value, &why);
+  int status = to_dec(L, idx, &value, &why, MT);
   if (status == BT_OK) return value;
   if (status == BT_EOVERFLOW) op_error(L, "decimal overflow", op);
   lua_pushfstring(L, "decimal arithmetic on %s", why);
@@ -139,7 +162,7 @@ static int dec_arith(lua_State *L, dec_op op) {
   case OP_MOD: status = floor_mod(a, b, &result); break;
   }
   if (status != BT_OK) op_error(L, bt_strerror(status), op);
-  bt_lua_pushdec(L, result);
+  pushdec_at(L, result, MT);
   return 1;
 }
 
@@ -154,15 +177,15 @@ static int dec_unm(lua_State *L) {
   if (bt_dec_neg(value, &result) != BT_OK)
     return luaL_error(L, "decimal overflow in -(%s)",
                       show(L, 1));
-  bt_lua_pushdec(L, result);
+  pushdec_at(L, result, MT);
   return 1;
 }
 
 /* Comparisons accept the same operands as arithmetic. */
 static int compare(lua_State *L, const char *symbol, bt_dec *a, bt_dec *b) {
   const char *why;
-  int status = to_dec(L, 1, a, &why);
-  if (status == BT_OK) status = to_dec(L, 2, b, &why);
+  int status = to_dec(L, 1, a, &why, MT);
+  if (status == BT_OK) status = to_dec(L, 2, b, &why, MT);
   if (status == BT_OK) return 0;
   const char *left = show(L, 1);
   const char *right = show(L, 2);
@@ -173,7 +196,7 @@ static int compare(lua_State *L, const char *symbol, bt_dec *a, bt_dec *b) {
 }
 
 static int dec_eq(lua_State *L) {
-  bt_dec *a = bt_lua_testdec(L, 1), *b = bt_lua_testdec(L, 2);
+  bt_dec *a = testdec_at(L, 1, MT), *b = testdec_at(L, 2, MT);
   lua_pushboolean(L, a != NULL && b != NULL && *a == *b);
   return 1;
 }
@@ -212,7 +235,9 @@ static int dec_concat(lua_State *L) {
 /* ---- methods ------------------------------------------------------------ */
 
 static bt_dec check_self(lua_State *L) {
-  return *(bt_dec *)luaL_checkudata(L, 1, BT_DEC_TYPE);
+  bt_dec *p = testdec_at(L, 1, MT);
+  if (p == NULL) luaL_argerror(L, 1, BT_DEC_TYPE " expected");
+  return *p;
 }
 
 static bt_round check_mode(lua_State *L, int idx) {
@@ -240,7 +265,7 @@ static int dec_quantize(lua_State *L) {
   if (bt_dec_quantize(value, places, mode, &result) != BT_OK)
     return luaL_error(L, "decimal overflow in quantize(%s, %d, %s)",
                       show(L, 1), places, bt_round_name(mode));
-  bt_lua_pushdec(L, result);
+  pushdec_at(L, result, MT);
   return 1;
 }
 
@@ -280,7 +305,7 @@ static int dec_abs(lua_State *L) {
   if (bt_dec_abs(check_self(L), &result) != BT_OK)
     return luaL_error(L, "decimal overflow in abs(%s)",
                       show(L, 1));
-  bt_lua_pushdec(L, result);
+  pushdec_at(L, result, MT);
   return 1;
 }
 
@@ -290,7 +315,7 @@ static int dec_sqrt(lua_State *L) {
   if (bt_dec_sqrt(value, &result) != BT_OK)
     return luaL_error(L, "square root of negative decimal %s",
                       show(L, 1));
-  bt_lua_pushdec(L, result);
+  pushdec_at(L, result, MT);
   return 1;
 }
 
@@ -326,8 +351,11 @@ static void push_metatable(lua_State *L) {
   if (!lua_isnil(L, -1)) return;
   lua_pop(L, 1);
   luaL_newmetatable(L, BT_DEC_TYPE);
-  luaL_setfuncs(L, DEC_METAMETHODS, 0);
-  luaL_newlib(L, DEC_METHODS);
+  lua_pushvalue(L, -1);
+  luaL_setfuncs(L, DEC_METAMETHODS, 1);
+  luaL_newlibtable(L, DEC_METHODS);
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, DEC_METHODS, 1);
   lua_setfield(L, -2, "__index");
   lua_pushliteral(L, BT_DEC_TYPE);
   lua_setfield(L, -2, "__name");
@@ -351,7 +379,7 @@ static int parse_error(lua_State *L, const char *text, size_t len) {
 /* dec(x [, mode]): x a Dec (returned as is), an integer or decimal text;
  * text with more than 8 places needs a rounding mode. Floats raise. */
 static int dec_call(lua_State *L) {
-  if (bt_lua_testdec(L, 2) != NULL) {
+  if (testdec_at(L, 2, MT) != NULL) {
     lua_settop(L, 2);
     return 1;
   }
@@ -377,7 +405,7 @@ static int dec_call(lua_State *L) {
   if (status == BT_EOVERFLOW)
     return luaL_error(L, "decimal overflow in dec(%s)",
                       show(L, 2));
-  bt_lua_pushdec(L, value);
+  pushdec_at(L, value, MT);
   return 1;
 }
 
@@ -396,7 +424,7 @@ static int dec_parse(lua_State *L) {
                     text);
     return 2;
   }
-  bt_lua_pushdec(L, value);
+  pushdec_at(L, value, MT);
   return 1;
 }
 
@@ -410,7 +438,7 @@ static int dec_from_float(lua_State *L) {
                       status == BT_EOVERFLOW ? "decimal overflow"
                                              : "not a number",
                       show(L, 1));
-  bt_lua_pushdec(L, value);
+  pushdec_at(L, value, MT);
   return 1;
 }
 
@@ -419,25 +447,25 @@ static int dec_from_raw(lua_State *L) {
   luaL_checknumber(L, 1);
   if (!bt_isinteger(L, 1))
     return luaL_argerror(L, 1, "integer expected (within 2^53 on LuaJIT)");
-  bt_lua_pushdec(L, (bt_dec)lua_int64(L, 1));
+  pushdec_at(L, (bt_dec)lua_int64(L, 1), MT);
   return 1;
 }
 
 /* dec.is(x) -> true if x is a Dec. */
 static int dec_is(lua_State *L) {
-  lua_pushboolean(L, bt_lua_testdec(L, 1) != NULL);
+  lua_pushboolean(L, testdec_at(L, 1, MT) != NULL);
   return 1;
 }
 
 static int dec_min(lua_State *L) {
   bt_dec a = bt_lua_checkdec(L, 1), b = bt_lua_checkdec(L, 2);
-  bt_lua_pushdec(L, bt_dec_min(a, b));
+  pushdec_at(L, bt_dec_min(a, b), MT);
   return 1;
 }
 
 static int dec_max(lua_State *L) {
   bt_dec a = bt_lua_checkdec(L, 1), b = bt_lua_checkdec(L, 2);
-  bt_lua_pushdec(L, bt_dec_max(a, b));
+  pushdec_at(L, bt_dec_max(a, b), MT);
   return 1;
 }
 
@@ -454,11 +482,14 @@ static const luaL_Reg DEC_FUNCS[] = {
 
 int luaopen_btlua_dec(lua_State *L) {
   push_metatable(L);
-  lua_pop(L, 1);
-  luaL_newlib(L, DEC_FUNCS);
+  luaL_newlibtable(L, DEC_FUNCS);
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, DEC_FUNCS, 1);
   lua_newtable(L);
-  lua_pushcfunction(L, dec_call);
+  lua_pushvalue(L, -3);
+  lua_pushcclosure(L, dec_call, 1);
   lua_setfield(L, -2, "__call");
   lua_setmetatable(L, -2);
+  lua_remove(L, -2); /* the metatable */
   return 1;
 }
