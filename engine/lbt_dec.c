@@ -123,8 +123,8 @@ bt_dec bt_lua_checkdec(lua_State *L, int idx) {
 
 /* ---- arithmetic metamethods --------------------------------------------- */
 
-typedef enum dec_op { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MOD } dec_op;
-static const char *const OP_SYMBOL[] = {"+", "-", "*", "/", "%"};
+typedef enum dec_op { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MOD, OP_IDIV } dec_op;
+static const char *const OP_SYMBOL[] = {"+", "-", "*", "/", "%", "//"};
 
 /* Raises "<what> in A op B" naming both operands as Lua prints them. */
 static int op_error(lua_State *L, const char *what, dec_op op) {
@@ -151,6 +151,15 @@ static int floor_mod(bt_dec a, bt_dec b, bt_dec *out) {
   return status;
 }
 
+/* a // b = floor(a / b), a whole number (Lua 5.4 only). */
+static int floor_div(bt_dec a, bt_dec b, bt_dec *out) {
+  if (b == 0) return BT_EDIVZERO;
+  if (a == BT_DEC_MIN && b == -1) return BT_EOVERFLOW;
+  int64_t q = a / b; /* same scale: the quotient of raws is the quotient */
+  if (a % b != 0 && ((a < 0) != (b < 0))) q--;
+  return bt_dec_from_int(q, out);
+}
+
 static int dec_arith(lua_State *L, dec_op op) {
   bt_dec a = operand(L, 1, op), b = operand(L, 2, op), result = 0;
   int status = BT_OK;
@@ -160,6 +169,7 @@ static int dec_arith(lua_State *L, dec_op op) {
   case OP_MUL: status = bt_dec_mul(a, b, &result); break;
   case OP_DIV: status = bt_dec_div(a, b, &result); break;
   case OP_MOD: status = floor_mod(a, b, &result); break;
+  case OP_IDIV: status = floor_div(a, b, &result); break;
   }
   if (status != BT_OK) op_error(L, bt_strerror(status), op);
   pushdec_at(L, result, MT);
@@ -171,6 +181,7 @@ static int dec_sub(lua_State *L) { return dec_arith(L, OP_SUB); }
 static int dec_mul(lua_State *L) { return dec_arith(L, OP_MUL); }
 static int dec_div(lua_State *L) { return dec_arith(L, OP_DIV); }
 static int dec_mod(lua_State *L) { return dec_arith(L, OP_MOD); }
+static int dec_idiv(lua_State *L) { return dec_arith(L, OP_IDIV); }
 
 static int dec_unm(lua_State *L) {
   bt_dec value = *(bt_dec *)lua_touserdata(L, 1), result;
@@ -335,6 +346,7 @@ static const luaL_Reg DEC_METAMETHODS[] = {
   {"__mul", dec_mul},
   {"__div", dec_div},
   {"__mod", dec_mod},
+  {"__idiv", dec_idiv},
   {"__unm", dec_unm},
   {"__eq", dec_eq},
   {"__lt", dec_lt},

@@ -81,6 +81,14 @@ t.is(err(function() return dec(1) * "x" end), "decimal arithmetic on not decimal
 t.is(err(function() return 2 * dec("92233720368") end),
   "decimal overflow in 2 * 92233720368", "overflow names operands in order")
 
+if not luajit then -- no // operator in Lua 5.1
+  local idiv = load("local a, b = ... return a // b")
+  t.is(tostring(idiv(dec("7.5"), 2)), "3", "floor division")
+  t.is(tostring(idiv(dec("-7.5"), 2)), "-4", "floor division floors")
+  t.is(tostring(idiv(dec("0.3"), dec("0.1"))), "3", "exact floor division")
+  t.is(err(idiv, dec(1), 0), "division by zero in 1 // 0", "floor division by zero")
+end
+
 -- Comparison.
 t.ok(dec(3) < dec(4) and dec(4) <= dec(4) and not (dec(5) < dec(4)), "dec < dec")
 t.ok(dec(3) ~= dec(4) and dec("1.0") == dec(1), "equality by value")
