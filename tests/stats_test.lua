@@ -69,6 +69,7 @@ t.ok(math.abs(ratio_lo - 22 / 14) < 1e-12, "CI low = 22/14")
 t.ok(math.abs(ratio_hi - 25 / 11) < 1e-12, "CI high = 25/11")
 ratio, ratio_lo = stats.ratio_ci({ 1, 2 }, { 3, 4 })
 t.is(ratio_lo, nil, "2 + 2 runs: no 95% CI for the ratio")
+t.is(stats.ratio_ci({ 0, 1 }, { 1, 2 }), nil, "a zero time: no ratio")
 
 local adjusted = stats.holm({ 0.01, 0.04, 0.03, 0.005 })
 t.is_deeply(adjusted, { 0.03, 0.06, 0.06, 0.02 }, "Holm adjustment")

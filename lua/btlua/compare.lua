@@ -614,13 +614,17 @@ local function read_file(path)
   return text
 end
 
-local function default_loader(path)
+-- btlua.profile.load, or the core reader while that module is missing.
+function compare.load_profile(path)
   local found, profile = pcall(require, "btlua.profile")
-  if not found then
-    return nil, "cannot read " .. path .. ": btlua.profile is not available"
+  if found and type(profile) == "table" and profile.load then
+    return profile.load(path)
   end
-  return profile.load(path)
+  local core = require "btlua.core"
+  if core.prof and core.prof.load then return core.prof.load(path) end
+  return nil, "cannot read " .. path .. ": this build has no profile reader"
 end
+local default_loader = compare.load_profile
 
 -- The scenario names S of every S.btprof in dir, sorted; nil, msg when the
 -- directory cannot be listed.

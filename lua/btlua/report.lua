@@ -351,11 +351,7 @@ end
 function report.bottlenecks(path, opts)
   opts = opts or {}
   local compare = require "btlua.compare"
-  local loader = opts.load_profile or function(file)
-    local found, profile = pcall(require, "btlua.profile")
-    if not found then return nil, file .. ": btlua.profile is not available" end
-    return profile.load(file)
-  end
+  local loader = opts.load_profile or compare.load_profile
   local files = {}
   if path:match("%.btprof$") then
     files[1] = path

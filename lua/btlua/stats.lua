@@ -182,10 +182,15 @@ end
 
 -- Hodges-Lehmann estimate of after/before as a ratio (the median of all
 -- pairwise ratios a/b) with the Moses distribution-free confidence interval
--- that goes with the Mann-Whitney test. Values must be > 0. Returns ratio,
--- lo, hi (lo and hi nil when the samples are too small for conf).
+-- that goes with the Mann-Whitney test. Returns ratio, lo, hi (lo and hi
+-- nil when the samples are too small for conf); nil unless all values > 0.
 function stats.ratio_ci(before, after, conf)
   conf = conf or 0.95
+  for _, side in ipairs({ before, after }) do
+    for i = 1, #side do
+      if not (side[i] > 0) then return nil end
+    end
+  end
   local diffs = {}
   for i = 1, #before do
     for j = 1, #after do
