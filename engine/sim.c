@@ -10,10 +10,68 @@
 #include <string.h>
 #include <time.h>
 
-#define MISSING INT64_MIN /* store.h BT_BAR_MISSING */
+#include "calendar.h"
+#include "store.h"
+
+#define MISSING BT_BAR_MISSING
 
 static const bt_dec *column(const bt_sim *sim, int32_t asset, int field) {
   return sim->market.columns[asset * BT_SIM_FIELDS + field];
+}
+
+/* ---- markets ---------------------------------------------------------- */
+
+static bool has_weekend(const int64_t *times, size_t count) {
+  for (size_t i = 0; i < count; i++) {
+    int64_t days = times[i] / BT_NS_PER_DAY;
+    if (times[i] < 0 && times[i] % BT_NS_PER_DAY != 0) days--;
+    int weekday = (int)(((days % 7) + 11) % 7); /* 1970-01-01: Thursday */
+    if (weekday == 0 || weekday == 6) return true; /* Sunday, Saturday */
+  }
+  return false;
+}
+
+int bt_sim_market_from_store(const struct bt_store *store,
+                             bt_sim_market *out, bt_err *err) {
+  *out = (bt_sim_market){0};
+  size_t assets = bt_store_asset_count(store);
+  size_t bars = bt_store_session_count(store);
+  int64_t bar_ns = 0;
+  int rc = bt_frequency_parse(bt_store_frequency(store), &bar_ns, err);
+  if (rc != BT_OK) return rc;
+  const bt_dec **columns = calloc(assets * BT_SIM_FIELDS + 1, sizeof *columns);
+  bt_asset_class *classes = calloc(assets + 1, sizeof *classes);
+  const char **symbols = calloc(assets + 1, sizeof *symbols);
+  if (!columns || !classes || !symbols) {
+    free(columns);
+    free(classes);
+    free(symbols);
+    return bt_err_set(err, BT_ENOMEM, "sim: out of memory");
+  }
+  for (size_t a = 0; a < assets; a++) {
+    for (int f = 0; f < BT_SIM_FIELDS; f++)
+      columns[a * BT_SIM_FIELDS + f] = bt_store_column(store, a, (bt_field)f);
+    classes[a] = bt_store_asset_class(store, a);
+    symbols[a] = bt_store_symbol(store, a);
+  }
+  const char *calendar = bt_store_calendar(store);
+  if (calendar == NULL || *calendar == '\0')
+    calendar = has_weekend(bt_store_sessions(store), bars) ? "24/7"
+                                                           : "weekdays";
+  *out = (bt_sim_market){.asset_count = (int32_t)assets,
+                         .bar_count = (int64_t)bars,
+                         .times = bt_store_sessions(store),
+                         .columns = columns, .classes = classes,
+                         .symbols = symbols, .calendar = calendar,
+                         .bar_ns = bar_ns};
+  return BT_OK;
+}
+
+void bt_sim_market_free(bt_sim_market *market) {
+  free((void *)market->columns);
+  free((void *)market->classes);
+  free((void *)market->symbols);
+  *market = (bt_sim_market){0};
 }
 
 /* ---- life cycle ------------------------------------------------------- */

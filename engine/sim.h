@@ -41,6 +41,15 @@ typedef struct bt_sim_market {
   int64_t bar_ns;                /* bar length */
 } bt_sim_market;
 
+/* A market over an open store (borrowed: keep it open while the market is
+ * used). The calendar is the store's; a store without one counts as "24/7"
+ * when a session falls on a weekend, else "weekdays". Release with
+ * bt_sim_market_free (frees the arrays, not the store). */
+struct bt_store;
+int bt_sim_market_from_store(const struct bt_store *store,
+                             bt_sim_market *out, bt_err *err);
+void bt_sim_market_free(bt_sim_market *market);
+
 typedef struct bt_sim_config {
   bt_dec capital;
   bt_blotter_config blotter;

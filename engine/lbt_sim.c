@@ -1,0 +1,1257 @@
+/* lbt_sim.c: core.sim: a backtest run (btlua.Sim) over a Bundle, and the
+ * zipline-style strategy API: the ctx and data objects, orders, indicators,
+ * history views (btlua.History), and the fast path: per-bar values kept in
+ * preallocated Lua arrays (asset index 1..N) that C refreshes in place, so
+ * a strategy reads data.close[i] or ctx.position[i] as a plain table read.
+ *
+ *   local sim = core.sim.new(bundle, {capital=, fill=, slippage=,
+ *                                     commission=, allow_margin=, prof=})
+ *   local ctx, data = sim:context()
+ *   strategy.initialize(ctx)
+ *   sim:run(strategy.handle_data [, progress])
+ *   local results = sim:results(name)
+ *
+ * Numbers in: quantities and money are integers, decimal text or btlua.Dec
+ * (a float raises); prices of limit/stop styles, percents and model
+ * parameters may also be floats, converted explicitly to the nearest
+ * 10^-8. Numbers out: doubles converted from the exact decimals (NaN for a
+ * missing bar or an indicator that is not ready yet). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lbt_core.h"
+#include "lbt_dec.h"
+#include "lbt_store.h"
+#include "sim.h"
+
+#if defined(__has_include)
+#if __has_include("lbt_prof.h")
+#include "lbt_prof.h"
+#define BT_HAVE_LBT_PROF 1
+#endif
+#endif
+
+#define SIM_TYPE "btlua.Sim"
+#define HISTORY_TYPE "btlua.History"
+
+enum { PUB_DOUBLE, PUB_BOOL };
+
+typedef struct pub {
+  int kind;
+  const void *src; /* asset_count doubles or bools, owned by the bt_sim */
+} pub;
+
+/* Stack slots of a running sim:run, from `base`. */
+enum { SLOT_TRACEBACK = 1, SLOT_HANDLE, SLOT_PROGRESS, SLOT_CTX, SLOT_DATA,
+       SLOT_PUBS, SLOT_POSITION, SLOT_PENDING, SLOT_ERROR, SLOT_COUNT };
+
+typedef struct lsim {
+  bt_sim *sim;
+  bt_sim_market market;
+  int bundle_ref, ctx_ref, data_ref, pubs_ref, position_ref, pending_ref;
+  int symbols_ref, env_ref;
+  pub *pubs;
+  int pub_count, pub_cap;
+  lua_State *L; /* the running state, during sim:run */
+  int base;     /* stack slot before SLOT_TRACEBACK, during sim:run */
+  int64_t progress_every;
+  int64_t rejections_seen;
+  bool pending_dirty;
+} lsim;
+
+static lsim *check_sim(lua_State *L, int idx) {
+  lsim *s = (lsim *)luaL_checkudata(L, idx, SIM_TYPE);
+  if (s->sim == NULL) luaL_error(L, "simulation is closed");
+  return s;
+}
+
+/* The sim of a ctx/data method: its first upvalue. */
+static lsim *up_sim(lua_State *L) {
+  return (lsim *)lua_touserdata(L, lua_upvalueindex(1));
+}
+
+static void push_ref(lua_State *L, int ref) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+}
+
+/* ---- arguments ---------------------------------------------------------- */
+
+/* A decimal from an integer, text, Dec, or (explicitly converted) float. */
+static bt_dec check_price(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TNUMBER && !bt_isinteger(L, idx)) {
+    bt_dec v;
+    if (bt_dec_from_double(lua_tonumber(L, idx), &v) != BT_OK)
+      luaL_argerror(L, idx, "number out of the decimal range");
+    return v;
+  }
+  return bt_lua_checkdec(L, idx);
+}
+
+/* 0-based asset of an index 1..N or a symbol. */
+static int32_t check_asset(lua_State *L, lsim *s, int idx) {
+  int32_t n = s->market.asset_count;
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    push_ref(L, s->symbols_ref);
+    lua_pushvalue(L, idx);
+    lua_rawget(L, -2);
+    lua_Integer a = lua_isnil(L, -1) ? 0 : lua_tointeger(L, -1);
+    lua_pop(L, 2);
+    if (a == 0)
+      luaL_argerror(L, idx, lua_pushfstring(L, "no asset '%s'",
+                                            lua_tostring(L, idx)));
+    return (int32_t)a - 1;
+  }
+  lua_Integer a = luaL_checkinteger(L, idx);
+  if (a < 1 || a > n)
+    luaL_argerror(L, idx, lua_pushfstring(L, "asset index %d out of 1..%d",
+                                          (int)a, (int)n));
+  return (int32_t)a - 1;
+}
+
+static const char *const FIELD_NAMES[] = {"open", "high", "low", "close",
+                                          "volume", "price", NULL};
+
+static int check_field(lua_State *L, int idx) {
+  int f = luaL_checkoption(L, idx, "close", FIELD_NAMES);
+  return f == 5 ? BT_SIM_CLOSE : f;
+}
+
+static void raise_err(lua_State *L, const bt_err *err, int rc) {
+  luaL_error(L, "%s", err->msg[0] ? err->msg : bt_strerror(rc));
+}
+
+/* ---- configuration ------------------------------------------------------ */
+
+/* Decimal field `name` of the table at idx, or `fallback` when absent. */
+static bt_dec dec_field(lua_State *L, int idx, const char *what,
+                        const char *name, bt_dec fallback) {
+  lua_getfield(L, idx, name);
+  bt_dec v = fallback;
+  if (!lua_isnil(L, -1)) {
+    if (lua_type(L, -1) == LUA_TNUMBER && !bt_isinteger(L, -1)) {
+      if (bt_dec_from_double(lua_tonumber(L, -1), &v) != BT_OK)
+        luaL_error(L, "%s.%s: out of range", what, name);
+    } else if (lua_type(L, -1) == LUA_TSTRING) {
+      if (bt_dec_parse(lua_tostring(L, -1), (size_t)-1, &v) != BT_OK)
+        luaL_error(L, "%s.%s: not a decimal: '%s'", what, name,
+                   lua_tostring(L, -1));
+    } else {
+      bt_dec *d = bt_lua_testdec(L, -1);
+      if (d == NULL && !bt_isinteger(L, -1))
+        luaL_error(L, "%s.%s: decimal expected, got %s", what, name,
+                   luaL_typename(L, -1));
+      v = d ? *d : bt_lua_checkdec(L, lua_gettop(L));
+    }
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+static void check_slippage(lua_State *L, int cfg, bt_slippage *out) {
+  lua_getfield(L, cfg, "slippage");
+  int idx = lua_gettop(L);
+  *out = (bt_slippage){0};
+  if (lua_isnil(L, idx) ||
+      (lua_type(L, idx) == LUA_TSTRING && strcmp(lua_tostring(L, idx),
+                                                 "none") == 0)) {
+    lua_pop(L, 1);
+    return;
+  }
+  const char *model = NULL;
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    model = lua_tostring(L, idx);
+    lua_newtable(L);
+    lua_replace(L, idx);
+  } else if (lua_istable(L, idx)) {
+    lua_getfield(L, idx, "model");
+    model = lua_tostring(L, -1);
+    lua_pop(L, 1);
+  }
+  if (model && strcmp(model, "none") == 0) {
+  } else if (model && strcmp(model, "fixed_bps") == 0) {
+    out->model = BT_SLIPPAGE_FIXED_BPS;
+    out->bps = dec_field(L, idx, "slippage", "bps", BT_DEC_SCALE * 5);
+    out->volume_limit = dec_field(L, idx, "slippage", "volume_limit", 0);
+  } else if (model && strcmp(model, "volume_share") == 0) {
+    out->model = BT_SLIPPAGE_VOLUME_SHARE;
+    out->volume_limit = dec_field(L, idx, "slippage", "volume_limit",
+                                  BT_DEC_SCALE / 40);
+    out->price_impact = dec_field(L, idx, "slippage", "price_impact",
+                                  BT_DEC_SCALE / 10);
+  } else {
+    luaL_error(L, "slippage: unknown model '%s' (none, fixed_bps, "
+                  "volume_share)", model ? model : "?");
+  }
+  if (out->volume_limit < 0 || out->bps < 0 || out->price_impact < 0)
+    luaL_error(L, "slippage: parameters must be >= 0");
+  lua_pop(L, 1);
+}
+
+static void check_commission(lua_State *L, int cfg, bt_commission *out) {
+  lua_getfield(L, cfg, "commission");
+  int idx = lua_gettop(L);
+  *out = (bt_commission){0};
+  const char *model = NULL;
+  if (lua_type(L, idx) == LUA_TSTRING) model = lua_tostring(L, idx);
+  else if (lua_istable(L, idx)) {
+    lua_getfield(L, idx, "model");
+    model = lua_tostring(L, -1);
+    lua_pop(L, 1);
+  }
+  if (lua_isnil(L, idx) || (model && strcmp(model, "none") == 0)) {
+  } else if (model && lua_istable(L, idx) && strcmp(model, "per_share") == 0) {
+    out->model = BT_COMMISSION_PER_SHARE;
+    out->cost = dec_field(L, idx, "commission", "cost", 0);
+    out->min_per_order = dec_field(L, idx, "commission", "min_per_order", 0);
+  } else if (model && lua_istable(L, idx) && strcmp(model, "per_trade") == 0) {
+    out->model = BT_COMMISSION_PER_TRADE;
+    out->cost = dec_field(L, idx, "commission", "cost", 0);
+  } else if (model && lua_istable(L, idx) &&
+             strcmp(model, "per_dollar") == 0) {
+    out->model = BT_COMMISSION_PER_DOLLAR;
+    out->rate = dec_field(L, idx, "commission", "rate", 0);
+  } else {
+    luaL_error(L, "commission: unknown model '%s' (none, or a table with "
+                  "model = per_share, per_trade, per_dollar)",
+               model ? model : "?");
+  }
+  if (out->cost < 0 || out->min_per_order < 0 || out->rate < 0)
+    luaL_error(L, "commission: parameters must be >= 0");
+  lua_pop(L, 1);
+}
+
+static void check_config(lua_State *L, int cfg, bt_sim_config *config) {
+  *config = (bt_sim_config){0};
+  luaL_checktype(L, cfg, LUA_TTABLE);
+  config->capital = dec_field(L, cfg, "config", "capital", 0);
+  if (config->capital <= 0) luaL_error(L, "capital: must be > 0");
+  lua_getfield(L, cfg, "fill");
+  const char *fill = luaL_optstring(L, -1, "next_open");
+  if (strcmp(fill, "next_open") == 0) config->blotter.fill = BT_FILL_NEXT_OPEN;
+  else if (strcmp(fill, "next_close") == 0)
+    config->blotter.fill = BT_FILL_NEXT_CLOSE;
+  else luaL_error(L, "fill: '%s' is not next_open or next_close", fill);
+  lua_pop(L, 1);
+  check_slippage(L, cfg, &config->blotter.slippage);
+  check_commission(L, cfg, &config->blotter.commission);
+  lua_getfield(L, cfg, "allow_margin");
+  config->allow_margin = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  lua_getfield(L, cfg, "prof");
+#ifdef BT_HAVE_LBT_PROF
+  if (!lua_isnil(L, -1)) config->prof = bt_lua_checkprof(L, lua_gettop(L));
+#endif
+  lua_pop(L, 1);
+}
+
+/* ---- core.sim.new ------------------------------------------------------- */
+
+static int sim_new(lua_State *L) {
+  bt_store *store = bt_lua_checkbundle(L, 1);
+  bt_sim_config config;
+  check_config(L, 2, &config);
+  lsim *s = (lsim *)lua_newuserdatauv(L, sizeof *s, 0);
+  memset(s, 0, sizeof *s);
+  s->bundle_ref = s->ctx_ref = s->data_ref = s->pubs_ref = LUA_NOREF;
+  s->position_ref = s->pending_ref = s->symbols_ref = s->env_ref = LUA_NOREF;
+  luaL_setmetatable(L, SIM_TYPE);
+  bt_err err = {0};
+  int rc = bt_sim_market_from_store(store, &s->market, &err);
+  if (rc == BT_OK) rc = bt_sim_new(&s->market, &config, &s->sim, &err);
+  if (rc != BT_OK) {
+    bt_sim_market_free(&s->market);
+    raise_err(L, &err, rc);
+  }
+  lua_pushvalue(L, 1);
+  bt_lua_bundle_pin(L, -1, +1);
+  s->bundle_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_createtable(L, 0, s->market.asset_count); /* symbol -> index */
+  for (int32_t a = 0; a < s->market.asset_count; a++) {
+    lua_pushinteger(L, a + 1);
+    lua_setfield(L, -2, s->market.symbols[a]);
+  }
+  s->symbols_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_newtable(L);
+  s->pubs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_createtable(L, 1, 0); /* env of history views: keeps the sim alive */
+  lua_pushvalue(L, -2);
+  lua_rawseti(L, -2, 1);
+  s->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 1;
+}
+
+static int sim_gc(lua_State *L) {
+  lsim *s = (lsim *)luaL_checkudata(L, 1, SIM_TYPE);
+  if (s->sim == NULL) return 0;
+  bt_sim_free(s->sim);
+  s->sim = NULL;
+  bt_sim_market_free(&s->market);
+  free(s->pubs);
+  s->pubs = NULL;
+  push_ref(L, s->bundle_ref);
+  if (!lua_isnil(L, -1)) bt_lua_bundle_pin(L, -1, -1);
+  lua_pop(L, 1);
+  int refs[] = {s->bundle_ref, s->ctx_ref, s->data_ref, s->pubs_ref,
+                s->position_ref, s->pending_ref, s->symbols_ref, s->env_ref};
+  for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++)
+    luaL_unref(L, LUA_REGISTRYINDEX, refs[i]);
+  return 0;
+}
+
+/* ---- published arrays --------------------------------------------------- */
+
+/* A new array of n values from src (NaN/false where there is none). */
+static void push_array(lua_State *L, int32_t n, int kind, const void *src) {
+  lua_createtable(L, n, 0);
+  for (int32_t a = 0; a < n; a++) {
+    if (kind == PUB_BOOL) lua_pushboolean(L, src && ((const bool *)src)[a]);
+    else lua_pushnumber(L, src ? ((const double *)src)[a] : NAN);
+    lua_rawseti(L, -2, a + 1);
+  }
+}
+
+/* Registers the array on top of the stack for refreshing every bar. */
+static void publish(lua_State *L, lsim *s, int kind, const void *src) {
+  if (s->pub_count == s->pub_cap) {
+    int cap = s->pub_cap ? s->pub_cap * 2 : 8;
+    pub *bigger = realloc(s->pubs, (size_t)cap * sizeof *bigger);
+    if (bigger == NULL) luaL_error(L, "out of memory");
+    s->pubs = bigger;
+    s->pub_cap = cap;
+  }
+  s->pubs[s->pub_count++] = (pub){kind, src};
+  push_ref(L, s->pubs_ref);
+  lua_pushvalue(L, -2);
+  lua_rawseti(L, -2, s->pub_count);
+  lua_pop(L, 1);
+}
+
+static void refresh(lua_State *L, int table, int32_t n, const pub *p) {
+  if (p->kind == PUB_BOOL) {
+    const bool *src = p->src;
+    for (int32_t a = 0; a < n; a++) {
+      lua_pushboolean(L, src[a]);
+      lua_rawseti(L, table, a + 1);
+    }
+    return;
+  }
+  const double *src = p->src;
+  for (int32_t a = 0; a < n; a++) {
+    lua_pushnumber(L, src[a]);
+    lua_rawseti(L, table, a + 1);
+  }
+}
+
+static void refresh_positions(lua_State *L, lsim *s, int table) {
+  const bt_ledger *l = &s->sim->ledger;
+  for (int32_t a = 0; a < s->market.asset_count; a++) {
+    lua_pushnumber(L, bt_dec_to_double(l->positions[a].quantity));
+    lua_rawseti(L, table, a + 1);
+  }
+}
+
+static void refresh_pending(lua_State *L, lsim *s, int table) {
+  const bt_blotter *b = &s->sim->blotter;
+  for (int32_t a = 0; a < s->market.asset_count; a++) {
+    lua_pushnumber(L, bt_dec_to_double(b->open_quantity[a]));
+    lua_rawseti(L, table, a + 1);
+  }
+}
+
+/* After an order or a cancel: ctx.pending[asset] now. */
+static void update_pending(lua_State *L, lsim *s, int32_t asset) {
+  push_ref(L, s->pending_ref);
+  lua_pushnumber(L, bt_dec_to_double(s->sim->blotter.open_quantity[asset]));
+  lua_rawseti(L, -2, asset + 1);
+  lua_pop(L, 1);
+}
+
+/* ---- ctx: orders -------------------------------------------------------- */
+
+static bt_dec last_price(lua_State *L, lsim *s, int32_t asset,
+                         const char *what) {
+  bt_dec p = s->sim->ledger.positions[asset].last_price;
+  if (s->sim->bar < 0 || p <= 0)
+    luaL_error(L, "%s: no price yet for %s", what, s->market.symbols[asset]);
+  return p;
+}
+
+/* style at idx: nil (market) or {limit=, stop=}. */
+static bt_order_type check_style(lua_State *L, int idx, bt_dec *limit,
+                                 bt_dec *stop) {
+  *limit = *stop = 0;
+  if (lua_isnoneornil(L, idx)) return BT_ORDER_MARKET;
+  luaL_checktype(L, idx, LUA_TTABLE);
+  lua_getfield(L, idx, "limit");
+  if (!lua_isnil(L, -1)) *limit = check_price(L, lua_gettop(L));
+  lua_getfield(L, idx, "stop");
+  if (!lua_isnil(L, -1)) *stop = check_price(L, lua_gettop(L));
+  lua_pop(L, 2);
+  if (*limit != 0 && *stop != 0) return BT_ORDER_STOP_LIMIT;
+  if (*limit != 0) return BT_ORDER_LIMIT;
+  if (*stop != 0) return BT_ORDER_STOP;
+  return BT_ORDER_MARKET;
+}
+
+/* Places quantity on asset with the style at style_idx; pushes the order
+ * id, or nil when the quantity rounds to nothing. */
+static int place(lua_State *L, lsim *s, int32_t asset, bt_dec quantity,
+                 int style_idx) {
+  bt_dec limit, stop;
+  bt_order_type type = check_style(L, style_idx, &limit, &stop);
+  if (s->sim->bar < 0 || s->sim->done)
+    return luaL_error(L, "order: only while the backtest runs");
+  int64_t id = 0;
+  bt_err err = {0};
+  int rc = bt_sim_order(s->sim, asset, quantity, type, limit, stop, &id, &err);
+  if (rc != BT_OK) raise_err(L, &err, rc);
+  if (id == 0) {
+    lua_pushnil(L);
+    return 1;
+  }
+  update_pending(L, s, asset);
+  lua_pushinteger(L, id);
+  return 1;
+}
+
+/* ctx:order(asset, amount [, style]) -> id | nil */
+static int ctx_order(lua_State *L) {
+  lsim *s = up_sim(L);
+  int32_t asset = check_asset(L, s, 2);
+  return place(L, s, asset, bt_lua_checkdec(L, 3), 4);
+}
+
+static bt_dec value_quantity(lua_State *L, lsim *s, int32_t asset,
+                             bt_dec value, const char *what) {
+  bt_dec q;
+  if (bt_sim_quantity_for_value(s->sim, asset, value,
+                                last_price(L, s, asset, what), &q) != BT_OK)
+    luaL_error(L, "%s: quantity out of range", what);
+  return q;
+}
+
+static bt_dec portfolio_value(lua_State *L, lsim *s) {
+  bt_dec v;
+  if (bt_ledger_value(&s->sim->ledger, &v) != BT_OK)
+    luaL_error(L, "portfolio value overflows");
+  return v;
+}
+
+static bt_dec percent_value(lua_State *L, lsim *s, int idx) {
+  bt_dec pct = check_price(L, idx), v;
+  if (bt_dec_mul(portfolio_value(L, s), pct, &v) != BT_OK)
+    luaL_error(L, "order_percent: value out of range");
+  return v;
+}
+
+/* ctx:order_value(asset, value [, style]): value / price units, rounded
+ * toward zero to the asset's places. */
+static int ctx_order_value(lua_State *L) {
+  lsim *s = up_sim(L);
+  int32_t asset = check_asset(L, s, 2);
+  bt_dec q = value_quantity(L, s, asset, bt_lua_checkdec(L, 3),
+                            "order_value");
+  return place(L, s, asset, q, 4);
+}
+
+/* ctx:order_percent(asset, percent [, style]): percent of the portfolio
+ * value (0.1 = 10%). */
+static int ctx_order_percent(lua_State *L) {
+  lsim *s = up_sim(L);
+  int32_t asset = check_asset(L, s, 2);
+  bt_dec q = value_quantity(L, s, asset, percent_value(L, s, 3),
+                            "order_percent");
+  return place(L, s, asset, q, 4);
+}
+
+static int order_to(lua_State *L, lsim *s, int32_t asset, bt_dec target) {
+  bt_dec q;
+  if (bt_dec_sub(target, s->sim->ledger.positions[asset].quantity, &q) !=
+      BT_OK)
+    return luaL_error(L, "order_target: quantity out of range");
+  return place(L, s, asset, q, 4);
+}
+
+/* ctx:order_target(asset, quantity [, style]): open orders not counted
+ * (zipline's rule). */
+static int ctx_order_target(lua_State *L) {
+  lsim *s = up_sim(L);
+  int32_t asset = check_asset(L, s, 2);
+  return order_to(L, s, asset, bt_lua_checkdec(L, 3));
+}
+
+static int ctx_order_target_value(lua_State *L) {
+  lsim *s = up_sim(L);
+  int32_t asset = check_asset(L, s, 2);
+  return order_to(L, s, asset,
+                  value_quantity(L, s, asset, bt_lua_checkdec(L, 3),
+                                 "order_target_value"));
+}
+
+static int ctx_order_target_percent(lua_State *L) {
+  lsim *s = up_sim(L);
+  int32_t asset = check_asset(L, s, 2);
+  return order_to(L, s, asset,
+                  value_quantity(L, s, asset, percent_value(L, s, 3),
+                                 "order_target_percent"));
+}
+
+/* ctx:cancel(id) -> true | false, reason */
+static int ctx_cancel(lua_State *L) {
+  lsim *s = up_sim(L);
+  int64_t id = (int64_t)luaL_checkinteger(L, 2);
+  const bt_order *o = bt_blotter_order(&s->sim->blotter, id);
+  int rc = bt_sim_cancel(s->sim, id);
+  if (rc != BT_OK) {
+    lua_pushboolean(L, 0);
+    lua_pushstring(L, rc == BT_ENOTFOUND ? "no such order" : "not open");
+    return 2;
+  }
+  update_pending(L, s, o->asset);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* ctx:get_order(id) -> {id=, asset=, status=, type=, amount=, filled=,
+ * limit=, stop=, commission=, reason=} (decimals as Dec) or nil */
+static int ctx_get_order(lua_State *L) {
+  lsim *s = up_sim(L);
+  const bt_order *o = bt_blotter_order(&s->sim->blotter,
+                                       (int64_t)luaL_checkinteger(L, 2));
+  if (o == NULL) return 0;
+  lua_createtable(L, 0, 10);
+  lua_pushinteger(L, o->id);
+  lua_setfield(L, -2, "id");
+  lua_pushstring(L, s->market.symbols[o->asset]);
+  lua_setfield(L, -2, "asset");
+  lua_pushstring(L, bt_order_status_name(o->status));
+  lua_setfield(L, -2, "status");
+  lua_pushstring(L, bt_order_type_name(o->type));
+  lua_setfield(L, -2, "type");
+  bt_lua_pushdec(L, o->quantity);
+  lua_setfield(L, -2, "amount");
+  bt_lua_pushdec(L, o->filled);
+  lua_setfield(L, -2, "filled");
+  bt_lua_pushdec(L, o->commission);
+  lua_setfield(L, -2, "commission");
+  if (o->limit) {
+    bt_lua_pushdec(L, o->limit);
+    lua_setfield(L, -2, "limit");
+  }
+  if (o->stop) {
+    bt_lua_pushdec(L, o->stop);
+    lua_setfield(L, -2, "stop");
+  }
+  if (o->reason[0]) {
+    lua_pushstring(L, o->reason);
+    lua_setfield(L, -2, "reason");
+  }
+  return 1;
+}
+
+/* ctx:units(asset, value [, parts]) -> floor(value / (parts * price)) whole
+ * units at the asset's current (last) close, exact. */
+static int ctx_units(lua_State *L) {
+  lsim *s = up_sim(L);
+  int32_t asset = check_asset(L, s, 2);
+  bt_dec value = bt_lua_checkdec(L, 3);
+  lua_Integer parts = luaL_optinteger(L, 4, 1);
+  int64_t units;
+  if (parts < 1) return luaL_argerror(L, 4, "parts must be >= 1");
+  if (bt_sim_units(value, (int64_t)parts, last_price(L, s, asset, "units"),
+                   &units) != BT_OK)
+    return luaL_error(L, "units: out of range");
+  lua_pushinteger(L, (lua_Integer)units);
+  return 1;
+}
+
+/* ctx:record(name, number) */
+static int ctx_record(lua_State *L) {
+  lsim *s = up_sim(L);
+  const char *name = luaL_checkstring(L, 2);
+  double v;
+  bt_dec *d = bt_lua_testdec(L, 3);
+  v = d ? bt_dec_to_double(*d) : (double)luaL_checknumber(L, 3);
+  if (bt_sim_record(s->sim, name, v) != BT_OK)
+    return luaL_error(L, "record: only while the backtest runs");
+  return 0;
+}
+
+static int ctx_cash(lua_State *L) {
+  bt_lua_pushdec(L, up_sim(L)->sim->ledger.cash);
+  return 1;
+}
+
+static int ctx_value(lua_State *L) {
+  lsim *s = up_sim(L);
+  bt_lua_pushdec(L, portfolio_value(L, s));
+  return 1;
+}
+
+/* ---- ctx: indicators ---------------------------------------------------- */
+
+static int add_indicator(lua_State *L, lsim *s, int kind, int period_idx,
+                         bt_dec k, int field_idx) {
+  lua_Integer period = luaL_checkinteger(L, period_idx);
+  int field = check_field(L, field_idx);
+  int index;
+  bt_err err = {0};
+  int rc = bt_sim_add_indicator(s->sim, kind, field, (int)period, k, &index,
+                                &err);
+  if (rc != BT_OK) raise_err(L, &err, rc);
+  return index;
+}
+
+/* ctx:indicator(kind, n [, field]) -> array (NaN until ready) */
+static int make_indicator(lua_State *L, int kind, int period_idx,
+                          int field_idx) {
+  lsim *s = up_sim(L);
+  int index = add_indicator(L, s, kind, period_idx, 0, field_idx);
+  const double *src = s->sim->indicators[index].doubles[0];
+  push_array(L, s->market.asset_count, PUB_DOUBLE, src);
+  publish(L, s, PUB_DOUBLE, src);
+  return 1;
+}
+
+static int ctx_indicator(lua_State *L) {
+  const char *name = luaL_checkstring(L, 2);
+  int kind = bt_ind_kind_from_name(name);
+  if (kind < 0)
+    return luaL_argerror(L, 2, lua_pushfstring(L, "unknown indicator '%s'",
+                                               name));
+  return make_indicator(L, kind, 3, 4);
+}
+
+#define INDICATOR_METHOD(name, kind)                                           \
+  static int ctx_##name(lua_State *L) { return make_indicator(L, kind, 2, 3); }
+INDICATOR_METHOD(sma, BT_IND_SMA)
+INDICATOR_METHOD(ema, BT_IND_EMA)
+INDICATOR_METHOD(stddev, BT_IND_STDDEV)
+INDICATOR_METHOD(min, BT_IND_MIN)
+INDICATOR_METHOD(max, BT_IND_MAX)
+INDICATOR_METHOD(momentum, BT_IND_MOMENTUM)
+
+/* ctx:bands(n, k [, field]) -> {lower=, mean=, upper=} arrays: see sim.h
+ * (x < lower and x > upper are the exact comparisons with m -+ k*s). */
+static int ctx_bands(lua_State *L) {
+  lsim *s = up_sim(L);
+  bt_dec k = check_price(L, 3);
+  int index = add_indicator(L, s, BT_SIM_BANDS, 2, k, 4);
+  static const char *const names[3] = {"lower", "mean", "upper"};
+  lua_createtable(L, 0, 3);
+  for (int i = 0; i < 3; i++) {
+    const double *src = s->sim->indicators[index].doubles[i];
+    push_array(L, s->market.asset_count, PUB_DOUBLE, src);
+    publish(L, s, PUB_DOUBLE, src);
+    lua_setfield(L, -2, names[i]);
+  }
+  return 1;
+}
+
+static const luaL_Reg CTX_METHODS[] = {
+  {"order", ctx_order},
+  {"order_value", ctx_order_value},
+  {"order_percent", ctx_order_percent},
+  {"order_target", ctx_order_target},
+  {"order_target_value", ctx_order_target_value},
+  {"order_target_percent", ctx_order_target_percent},
+  {"cancel", ctx_cancel},
+  {"get_order", ctx_get_order},
+  {"units", ctx_units},
+  {"record", ctx_record},
+  {"cash", ctx_cash},
+  {"value", ctx_value},
+  {"indicator", ctx_indicator},
+  {"sma", ctx_sma},
+  {"ema", ctx_ema},
+  {"stddev", ctx_stddev},
+  {"min", ctx_min},
+  {"max", ctx_max},
+  {"momentum", ctx_momentum},
+  {"bands", ctx_bands},
+  {NULL, NULL},
+};
+
+/* ---- ctx.portfolio ------------------------------------------------------ */
+
+static void push_positions(lua_State *L, lsim *s) {
+  lua_newtable(L);
+  for (int32_t a = 0; a < s->market.asset_count; a++) {
+    const bt_position *p = &s->sim->ledger.positions[a];
+    if (p->quantity == 0) continue;
+    lua_createtable(L, 0, 4);
+    lua_pushnumber(L, bt_dec_to_double(p->quantity));
+    lua_setfield(L, -2, "amount");
+    bt_dec basis = 0;
+    bt_dec_div(p->cost, p->quantity, &basis);
+    lua_pushnumber(L, bt_dec_to_double(basis));
+    lua_setfield(L, -2, "cost_basis");
+    lua_pushnumber(L, bt_dec_to_double(p->last_price));
+    lua_setfield(L, -2, "last_sale_price");
+    lua_pushstring(L, s->market.symbols[a]);
+    lua_setfield(L, -2, "asset");
+    lua_setfield(L, -2, s->market.symbols[a]);
+  }
+}
+
+/* portfolio.cash, .value (= .portfolio_value), .positions_value, .pnl,
+ * .returns, .starting_cash, .positions (symbol -> {amount, cost_basis,
+ * last_sale_price}): doubles computed on access. */
+static int portfolio_index(lua_State *L) {
+  lsim *s = up_sim(L);
+  const char *key = luaL_checkstring(L, 2);
+  const bt_ledger *l = &s->sim->ledger;
+  bt_dec v = 0;
+  if (strcmp(key, "cash") == 0) v = l->cash;
+  else if (strcmp(key, "value") == 0 || strcmp(key, "portfolio_value") == 0)
+    v = portfolio_value(L, s);
+  else if (strcmp(key, "positions_value") == 0)
+    bt_ledger_positions_value(l, &v);
+  else if (strcmp(key, "starting_cash") == 0) v = l->capital;
+  else if (strcmp(key, "pnl") == 0) v = portfolio_value(L, s) - l->capital;
+  else if (strcmp(key, "returns") == 0) {
+    lua_pushnumber(L, bt_dec_to_double(portfolio_value(L, s)) /
+                          bt_dec_to_double(l->capital) - 1.0);
+    return 1;
+  } else if (strcmp(key, "positions") == 0) {
+    push_positions(L, s);
+    return 1;
+  } else {
+    return 0;
+  }
+  lua_pushnumber(L, bt_dec_to_double(v));
+  return 1;
+}
+
+/* ---- data --------------------------------------------------------------- */
+
+/* data:current(asset [, field]) -> number (NaN when the bar is missing) */
+static int data_current(lua_State *L) {
+  lsim *s = up_sim(L);
+  int32_t asset = check_asset(L, s, 2);
+  int field = check_field(L, 3);
+  if (s->sim->bar < 0) return luaL_error(L, "current: no bar yet");
+  bt_dec v = bt_sim_value(s->sim, asset, field);
+  lua_pushnumber(L, v == BT_BAR_MISSING ? NAN : bt_dec_to_double(v));
+  return 1;
+}
+
+/* data:current_dec(asset [, field]) -> Dec or nil: the exact value. */
+static int data_current_dec(lua_State *L) {
+  lsim *s = up_sim(L);
+  int32_t asset = check_asset(L, s, 2);
+  int field = check_field(L, 3);
+  if (s->sim->bar < 0) return luaL_error(L, "current: no bar yet");
+  bt_dec v = bt_sim_value(s->sim, asset, field);
+  if (v == BT_BAR_MISSING) return 0;
+  bt_lua_pushdec(L, v);
+  return 1;
+}
+
+static int data_can_trade(lua_State *L) {
+  lsim *s = up_sim(L);
+  int32_t asset = check_asset(L, s, 2);
+  lua_pushboolean(L, s->sim->bar >= 0 && bt_sim_present(s->sim, asset));
+  return 1;
+}
+
+/* data:now() -> ISO-8601 text of the current bar's time */
+static int data_now(lua_State *L) {
+  lsim *s = up_sim(L);
+  char buf[40];
+  if (s->sim->bar < 0) return 0;
+  bt_sim_format_time(s->sim->time, buf);
+  lua_pushstring(L, buf);
+  return 1;
+}
+
+typedef struct history {
+  const bt_dec *values; /* oldest first */
+  int64_t n;
+} history;
+
+/* data:history(asset, field, n) -> a view of the last n values up to the
+ * current bar (fewer at the start): view[1] oldest, view[#view] current;
+ * no copy is made. */
+static int data_history(lua_State *L) {
+  lsim *s = up_sim(L);
+  int32_t asset = check_asset(L, s, 2);
+  int field = check_field(L, 3);
+  lua_Integer n = luaL_checkinteger(L, 4);
+  if (n < 1) return luaL_argerror(L, 4, "n must be >= 1");
+  if (s->sim->bar < 0) return luaL_error(L, "history: no bar yet");
+  int64_t end = s->sim->bar + 1;
+  if (n > end) n = end;
+  history *h = (history *)lua_newuserdatauv(L, sizeof *h, 1);
+  h->values = s->market.columns[asset * BT_SIM_FIELDS + field] + (end - n);
+  h->n = n;
+  luaL_setmetatable(L, HISTORY_TYPE);
+  push_ref(L, s->env_ref);
+#if LUA_VERSION_NUM >= 504
+  lua_setiuservalue(L, -2, 1);
+#else
+  lua_setfenv(L, -2);
+#endif
+  return 1;
+}
+
+static const luaL_Reg DATA_METHODS[] = {
+  {"current", data_current},
+  {"current_dec", data_current_dec},
+  {"can_trade", data_can_trade},
+  {"history", data_history},
+  {"now", data_now},
+  {NULL, NULL},
+};
+
+/* data.open/high/low/close/volume/price (arrays of the current bar's
+ * values) and data.tradable (booleans) appear on first use and are
+ * refreshed every bar from then on; other keys are the methods. */
+static int data_index(lua_State *L) {
+  lsim *s = up_sim(L);
+  const char *key = lua_tostring(L, 2);
+  if (key == NULL) return 0;
+  int32_t n = s->market.asset_count;
+  if (strcmp(key, "tradable") == 0) {
+    push_array(L, n, PUB_BOOL, s->sim->bar >= 0 ? s->sim->present : NULL);
+    publish(L, s, PUB_BOOL, s->sim->present);
+  } else {
+    int field = -1;
+    for (int f = 0; FIELD_NAMES[f]; f++)
+      if (strcmp(key, FIELD_NAMES[f]) == 0) field = f == 5 ? BT_SIM_CLOSE : f;
+    if (field < 0) {
+      lua_pushvalue(L, lua_upvalueindex(2)); /* methods */
+      lua_getfield(L, -1, key);
+      return 1;
+    }
+    bt_sim_want_field(s->sim, field);
+    const double *src = s->sim->fields[field];
+    if (src == NULL) return luaL_error(L, "out of memory");
+    push_array(L, n, PUB_DOUBLE, src);
+    publish(L, s, PUB_DOUBLE, src);
+  }
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, 1);
+  return 1;
+}
+
+/* ---- history views ------------------------------------------------------ */
+
+static int history_values_next(lua_State *L) {
+  history *h = (history *)luaL_checkudata(L, 1, HISTORY_TYPE);
+  lua_Integer i = luaL_checkinteger(L, 2) + 1;
+  if (i > h->n) return 0;
+  bt_dec v = h->values[i - 1];
+  lua_pushinteger(L, i);
+  lua_pushnumber(L, v == BT_BAR_MISSING ? NAN : bt_dec_to_double(v));
+  return 2;
+}
+
+/* for i, v in view:values() do ... end (ipairs also works on Lua 5.4) */
+static int history_values(lua_State *L) {
+  luaL_checkudata(L, 1, HISTORY_TYPE);
+  lua_pushcfunction(L, history_values_next);
+  lua_pushvalue(L, 1);
+  lua_pushinteger(L, 0);
+  return 3;
+}
+
+/* view:dec(i) -> Dec (exact) or nil for a missing bar */
+static int history_dec(lua_State *L) {
+  history *h = (history *)luaL_checkudata(L, 1, HISTORY_TYPE);
+  lua_Integer i = luaL_checkinteger(L, 2);
+  if (i < 1 || i > h->n || h->values[i - 1] == BT_BAR_MISSING) return 0;
+  bt_lua_pushdec(L, h->values[i - 1]);
+  return 1;
+}
+
+static int history_index(lua_State *L) {
+  history *h = (history *)luaL_checkudata(L, 1, HISTORY_TYPE);
+  if (lua_type(L, 2) == LUA_TNUMBER) {
+    lua_Integer i = lua_tointeger(L, 2);
+    if (i < 1 || i > h->n) return 0;
+    bt_dec v = h->values[i - 1];
+    lua_pushnumber(L, v == BT_BAR_MISSING ? NAN : bt_dec_to_double(v));
+    return 1;
+  }
+  const char *key = lua_tostring(L, 2);
+  if (key && strcmp(key, "values") == 0) lua_pushcfunction(L, history_values);
+  else if (key && strcmp(key, "dec") == 0) lua_pushcfunction(L, history_dec);
+  else lua_pushnil(L);
+  return 1;
+}
+
+static int history_len(lua_State *L) {
+  history *h = (history *)luaL_checkudata(L, 1, HISTORY_TYPE);
+  lua_pushinteger(L, (lua_Integer)h->n);
+  return 1;
+}
+
+static int history_tostring(lua_State *L) {
+  history *h = (history *)luaL_checkudata(L, 1, HISTORY_TYPE);
+  lua_pushfstring(L, "btlua.History (%d values)", (int)h->n);
+  return 1;
+}
+
+/* ---- sim:context -------------------------------------------------------- */
+
+static void push_assets(lua_State *L, lsim *s) {
+  lua_createtable(L, s->market.asset_count, 0);
+  for (int32_t a = 0; a < s->market.asset_count; a++) {
+    lua_pushstring(L, s->market.symbols[a]);
+    lua_rawseti(L, -2, a + 1);
+  }
+}
+
+/* A table of functions with the sim as upvalue 1. */
+static void push_methods(lua_State *L, int sim_idx, const luaL_Reg *fns) {
+  lua_newtable(L);
+  for (; fns->name; fns++) {
+    lua_pushvalue(L, sim_idx);
+    lua_pushcclosure(L, fns->func, 1);
+    lua_setfield(L, -2, fns->name);
+  }
+}
+
+static void make_ctx(lua_State *L, lsim *s, int sim_idx) {
+  int32_t n = s->market.asset_count;
+  lua_createtable(L, 0, 8);
+  push_assets(L, s);
+  lua_setfield(L, -2, "assets");
+  bt_lua_pushdec(L, s->sim->config.capital);
+  lua_setfield(L, -2, "capital_base");
+  push_array(L, n, PUB_DOUBLE, NULL);
+  for (int32_t a = 0; a < n; a++) {
+    lua_pushnumber(L, 0);
+    lua_rawseti(L, -2, a + 1);
+  }
+  lua_pushvalue(L, -1);
+  s->position_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_setfield(L, -2, "position");
+  push_array(L, n, PUB_DOUBLE, NULL);
+  for (int32_t a = 0; a < n; a++) {
+    lua_pushnumber(L, 0);
+    lua_rawseti(L, -2, a + 1);
+  }
+  lua_pushvalue(L, -1);
+  s->pending_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_setfield(L, -2, "pending");
+  lua_newtable(L); /* portfolio proxy */
+  lua_newtable(L);
+  lua_pushvalue(L, sim_idx);
+  lua_pushcclosure(L, portfolio_index, 1);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, -2);
+  lua_setfield(L, -2, "portfolio");
+  lua_newtable(L); /* metatable: methods */
+  push_methods(L, sim_idx, CTX_METHODS);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, -2);
+}
+
+static void make_data(lua_State *L, lsim *s, int sim_idx) {
+  lua_createtable(L, 0, 8);
+  push_assets(L, s);
+  lua_setfield(L, -2, "assets");
+  lua_pushinteger(L, 0);
+  lua_setfield(L, -2, "time");
+  lua_pushinteger(L, 0);
+  lua_setfield(L, -2, "bar");
+  lua_newtable(L); /* metatable */
+  lua_pushvalue(L, sim_idx);
+  push_methods(L, sim_idx, DATA_METHODS);
+  lua_pushcclosure(L, data_index, 2);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, -2);
+}
+
+/* sim:context() -> ctx, data (the same tables on every call) */
+static int sim_context(lua_State *L) {
+  lsim *s = check_sim(L, 1);
+  if (s->ctx_ref == LUA_NOREF) {
+    make_ctx(L, s, 1);
+    s->ctx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    make_data(L, s, 1);
+    s->data_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  push_ref(L, s->ctx_ref);
+  push_ref(L, s->data_ref);
+  return 2;
+}
+
+/* ---- sim:run ------------------------------------------------------------ */
+
+static int traceback(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (msg == NULL) msg = lua_pushfstring(L, "(error object is a %s value)",
+                                         luaL_typename(L, 1));
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+/* Calls the function at the top with nargs arguments below it; on error
+ * keeps the message in SLOT_ERROR and returns BT_EINVAL. */
+static int protected_call(lsim *s, int nargs, bt_err *err) {
+  lua_State *L = s->L;
+  if (lua_pcall(L, nargs, 0, s->base + SLOT_TRACEBACK) == LUA_OK) return BT_OK;
+  lua_replace(L, s->base + SLOT_ERROR);
+  return bt_err_set(err, BT_EINVAL, "strategy error");
+}
+
+static int on_bar(bt_sim *sim, void *userdata, bt_err *err) {
+  lsim *s = userdata;
+  lua_State *L = s->L;
+  int base = s->base, data = base + SLOT_DATA, pubs = base + SLOT_PUBS;
+  int32_t n = s->market.asset_count;
+  lua_pushinteger(L, (lua_Integer)sim->time);
+  lua_setfield(L, data, "time");
+  lua_pushinteger(L, (lua_Integer)sim->bar + 1);
+  lua_setfield(L, data, "bar");
+  for (int j = 0; j < s->pub_count; j++) {
+    lua_rawgeti(L, pubs, j + 1);
+    refresh(L, lua_gettop(L), n, &s->pubs[j]);
+    lua_pop(L, 1);
+  }
+  if (sim->fills_this_bar > 0 || sim->blotter.rejections != s->rejections_seen) {
+    refresh_positions(L, s, base + SLOT_POSITION);
+    refresh_pending(L, s, base + SLOT_PENDING);
+    s->rejections_seen = sim->blotter.rejections;
+  }
+  lua_pushvalue(L, base + SLOT_HANDLE);
+  lua_pushvalue(L, base + SLOT_CTX);
+  lua_pushvalue(L, data);
+  int rc = protected_call(s, 2, err);
+  if (rc != BT_OK) return rc;
+  int64_t done = sim->bar + 1;
+  if (!lua_isnil(L, base + SLOT_PROGRESS) &&
+      (done % s->progress_every == 0 || done == sim->market.bar_count)) {
+    lua_pushvalue(L, base + SLOT_PROGRESS);
+    lua_pushinteger(L, (lua_Integer)done);
+    lua_pushinteger(L, (lua_Integer)sim->market.bar_count);
+    rc = protected_call(s, 2, err);
+  }
+  return rc;
+}
+
+/* sim:run(handle_data [, progress]): progress(bars_done, bars_total) is
+ * called about every 1% of the sessions. Errors of handle_data propagate
+ * with their traceback. */
+static int sim_run(lua_State *L) {
+  lsim *s = check_sim(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TFUNCTION);
+  if (s->sim->done || s->L != NULL)
+    return luaL_error(L, "sim:run: a simulation runs once");
+  lua_settop(L, 3);
+  sim_context(L); /* creates ctx and data if needed */
+  lua_settop(L, 3);
+  int base = lua_gettop(L); /* slots from base + 1, in SLOT_* order */
+  lua_pushcfunction(L, traceback);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 3);
+  push_ref(L, s->ctx_ref);
+  push_ref(L, s->data_ref);
+  push_ref(L, s->pubs_ref);
+  push_ref(L, s->position_ref);
+  push_ref(L, s->pending_ref);
+  lua_pushnil(L); /* SLOT_ERROR */
+  luaL_checkstack(L, 32, "sim:run");
+  s->L = L;
+  s->base = base;
+  s->progress_every = s->market.bar_count / 100;
+  if (s->progress_every < 1) s->progress_every = 1;
+  bt_err err = {0};
+  int rc = bt_sim_run(s->sim, on_bar, s, &err);
+  s->L = NULL;
+  if (rc != BT_OK) {
+    if (!lua_isnil(L, base + SLOT_ERROR)) {
+      lua_pushvalue(L, base + SLOT_ERROR);
+      return lua_error(L);
+    }
+    raise_err(L, &err, rc);
+  }
+  return 0;
+}
+
+/* ---- sim:results -------------------------------------------------------- */
+
+static void set_number(lua_State *L, const char *key, double v) {
+  if (isfinite(v)) {
+    lua_pushnumber(L, v);
+    lua_setfield(L, -2, key);
+  }
+}
+
+static void push_metrics(lua_State *L, lsim *s) {
+  const bt_ledger *l = &s->sim->ledger;
+  bt_metrics_trades trades = {.round_trips = l->round_trips,
+                              .winning_trips = l->winning_trips};
+  bt_dec_acc_get(&l->gross_profit, &trades.gross_profit);
+  bt_dec_acc_get(&l->gross_loss, &trades.gross_loss);
+  bt_dec_acc_get(&l->traded, &trades.traded);
+  bt_metrics_summary m;
+  bt_metrics_compute(&s->sim->metrics, s->sim->config.capital,
+                     s->sim->periods_per_year, &trades, &m);
+  lua_createtable(L, 0, 16);
+  set_number(L, "total_return", m.total_return);
+  set_number(L, "cagr", m.cagr);
+  set_number(L, "volatility", m.volatility);
+  set_number(L, "sharpe", m.sharpe);
+  set_number(L, "sortino", m.sortino);
+  set_number(L, "max_drawdown", m.max_drawdown);
+  set_number(L, "calmar", m.calmar);
+  set_number(L, "win_rate", m.win_rate);
+  set_number(L, "profit_factor", m.profit_factor);
+  set_number(L, "exposure", m.exposure);
+  set_number(L, "turnover", m.turnover);
+  set_number(L, "periods_per_year", m.periods_per_year);
+  lua_pushinteger(L, (lua_Integer)m.round_trips);
+  lua_setfield(L, -2, "round_trips");
+  char buf[40];
+  const int64_t times[3] = {m.drawdown_peak, m.drawdown_trough,
+                            m.drawdown_recovery};
+  const char *names[3] = {"max_drawdown_peak", "max_drawdown_trough",
+                          "max_drawdown_recovery"};
+  for (int i = 0; i < 3; i++) {
+    if (times[i] == 0) continue;
+    bt_sim_format_time(times[i], buf);
+    lua_pushstring(L, buf);
+    lua_setfield(L, -2, names[i]);
+  }
+}
+
+typedef int (*text_fn)(const bt_sim *, char **, size_t *);
+
+static void push_text(lua_State *L, int rc, char *text, size_t len,
+                      const char *name) {
+  if (rc != BT_OK) luaL_error(L, "%s: %s", name, bt_strerror(rc));
+  lua_pushlstring(L, text, len);
+  free(text);
+  lua_setfield(L, -2, name);
+}
+
+static void push_dec_text(lua_State *L, bt_dec v, const char *key) {
+  char buf[BT_DEC_FMT_MAX];
+  bt_dec_format(v, buf);
+  lua_pushstring(L, buf);
+  lua_setfield(L, -2, key);
+}
+
+/* sim:results(name) -> {scenario=, bars=, sessions=, final_value=, cash=
+ * (decimal text), orders=, fills=, rejections=, metrics={...}, files={
+ * ["results.json"]=, ["equity.csv"]=, ["fills.csv"]=}} */
+static int sim_results(lua_State *L) {
+  lsim *s = check_sim(L, 1);
+  const char *name = luaL_optstring(L, 2, "");
+  bt_sim *sim = s->sim;
+  if (!sim->done) return luaL_error(L, "sim:results: run the simulation first");
+  bt_prof_zone_begin(sim->config.prof, BT_ZONE_OUTPUT);
+  char *json = NULL, *equity = NULL, *fills = NULL;
+  size_t json_len = 0, equity_len = 0, fills_len = 0;
+  int rc_json = bt_sim_results_json(sim, name, &json, &json_len);
+  int rc_equity = bt_sim_equity_csv(sim, &equity, &equity_len);
+  int rc_fills = bt_sim_fills_csv(sim, &fills, &fills_len);
+  bt_prof_zone_end(sim->config.prof, BT_ZONE_OUTPUT);
+  bt_dec value = 0;
+  bt_sim_final_value(sim, &value);
+  lua_createtable(L, 0, 12);
+  lua_pushstring(L, name);
+  lua_setfield(L, -2, "scenario");
+  lua_pushinteger(L, (lua_Integer)sim->asset_bars);
+  lua_setfield(L, -2, "bars");
+  lua_pushinteger(L, (lua_Integer)sim->market.bar_count);
+  lua_setfield(L, -2, "sessions");
+  push_dec_text(L, value, "final_value");
+  push_dec_text(L, sim->ledger.cash, "cash");
+  lua_pushinteger(L, (lua_Integer)sim->blotter.order_count);
+  lua_setfield(L, -2, "orders");
+  lua_pushinteger(L, (lua_Integer)sim->blotter.fill_count);
+  lua_setfield(L, -2, "fills");
+  lua_pushinteger(L, (lua_Integer)sim->blotter.rejections);
+  lua_setfield(L, -2, "rejections");
+  push_metrics(L, s);
+  lua_setfield(L, -2, "metrics");
+  lua_createtable(L, 0, 3);
+  push_text(L, rc_json, json, json_len, "results.json");
+  push_text(L, rc_equity, equity, equity_len, "equity.csv");
+  push_text(L, rc_fills, fills, fills_len, "fills.csv");
+  lua_setfield(L, -2, "files");
+  return 1;
+}
+
+/* sim:fills() -> list of {time=, asset=, side=, quantity=, price=,
+ * commission=} (decimals as text, time ns) */
+static int sim_fills(lua_State *L) {
+  lsim *s = check_sim(L, 1);
+  const bt_blotter *b = &s->sim->blotter;
+  lua_createtable(L, (int)b->fill_count, 0);
+  for (int64_t i = 0; i < b->fill_count; i++) {
+    const bt_fill *f = &b->fills[i];
+    lua_createtable(L, 0, 7);
+    lua_pushinteger(L, (lua_Integer)f->time);
+    lua_setfield(L, -2, "time");
+    lua_pushstring(L, s->market.symbols[f->asset]);
+    lua_setfield(L, -2, "asset");
+    lua_pushstring(L, f->quantity > 0 ? "buy" : "sell");
+    lua_setfield(L, -2, "side");
+    push_dec_text(L, f->quantity < 0 ? -f->quantity : f->quantity,
+                  "quantity");
+    push_dec_text(L, f->price, "price");
+    push_dec_text(L, f->commission, "commission");
+    lua_pushinteger(L, (lua_Integer)f->order_id);
+    lua_setfield(L, -2, "order");
+    lua_rawseti(L, -2, (int)i + 1);
+  }
+  return 1;
+}
+
+static int sim_tostring(lua_State *L) {
+  lsim *s = (lsim *)luaL_checkudata(L, 1, SIM_TYPE);
+  if (s->sim == NULL) lua_pushliteral(L, "btlua.Sim (closed)");
+  else lua_pushfstring(L, "btlua.Sim (%d assets, %d bars)",
+                       (int)s->market.asset_count,
+                       (int)s->market.bar_count);
+  return 1;
+}
+
+static const luaL_Reg SIM_METHODS[] = {
+  {"context", sim_context},
+  {"run", sim_run},
+  {"results", sim_results},
+  {"fills", sim_fills},
+  {"close", sim_gc},
+  {NULL, NULL},
+};
+
+static const luaL_Reg SIM_META[] = {
+  {"__gc", sim_gc},
+  {"__tostring", sim_tostring},
+  {NULL, NULL},
+};
+
+static const luaL_Reg HISTORY_META[] = {
+  {"__index", history_index},
+  {"__len", history_len},
+  {"__tostring", history_tostring},
+  {NULL, NULL},
+};
+
+static const luaL_Reg SIM_FUNCS[] = {
+  {"new", sim_new},
+  {NULL, NULL},
+};
+
+int luaopen_btlua_sim(lua_State *L) {
+  luaL_newmetatable(L, SIM_TYPE);
+  luaL_setfuncs(L, SIM_META, 0);
+  luaL_newlib(L, SIM_METHODS);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  luaL_newmetatable(L, HISTORY_TYPE);
+  luaL_setfuncs(L, HISTORY_META, 0);
+  lua_pop(L, 1);
+  luaL_newlib(L, SIM_FUNCS);
+  return 1;
+}

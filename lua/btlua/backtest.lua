@@ -1,0 +1,84 @@
+-- btlua.backtest: runs one backtest: a strategy (zipline's initialize /
+-- handle_data) over a bundle, through the C bar loop of core.sim.
+--
+--   local results = backtest.run {
+--     name = "minute", bundle = <Bundle>, strategy = "mean_reversion"
+--       | "path/to/file.lua" | { params =, initialize =, handle_data = },
+--     params = { ... }, capital = "100000", fill = "next_open",
+--     slippage = "none" | { model = "fixed_bps", bps =, volume_limit = }
+--       | { model = "volume_share", volume_limit = 0.025, price_impact = 0.1 },
+--     commission = "none" | { model = "per_share", cost =, min_per_order = }
+--       | { model = "per_trade", cost = } | { model = "per_dollar", rate = },
+--     allow_margin = false, prof = <core.prof object>,
+--     progress = function(bars_done, bars_total) end,
+--   }
+--   results: { scenario, bars, sessions, final_value, cash, orders, fills,
+--              rejections, metrics = {...}, files = { ["results.json"],
+--              ["equity.csv"], ["fills.csv"] } }
+local core = require "btlua.core"
+
+local backtest = {}
+
+local BUILTIN = { sma_cross = true, momentum = true, mean_reversion = true }
+backtest.builtin = { "sma_cross", "momentum", "mean_reversion" }
+
+local function check_strategy(strategy, where)
+  if type(strategy) ~= "table" then
+    error("strategy " .. where .. ": must return a table, got "
+      .. type(strategy), 0)
+  end
+  if type(strategy.handle_data) ~= "function" then
+    error("strategy " .. where .. ": handle_data(ctx, data) is missing", 0)
+  end
+  if strategy.initialize ~= nil and type(strategy.initialize) ~= "function" then
+    error("strategy " .. where .. ": initialize must be a function", 0)
+  end
+  return strategy
+end
+
+-- load_strategy(spec) -> table: a table as is; a built-in name
+-- ("sma_cross", "momentum", "mean_reversion", or any module name under
+-- btlua.strategies); else a path to a Lua file returning the table.
+function backtest.load_strategy(spec)
+  if type(spec) == "table" then return check_strategy(spec, "table") end
+  if type(spec) ~= "string" then
+    error("strategy: a name, a file path or a table expected, got "
+      .. type(spec), 0)
+  end
+  if BUILTIN[spec] or (spec:match("^[%w_]+$")
+      and package.searchpath("btlua.strategies." .. spec, package.path)) then
+    return check_strategy(require("btlua.strategies." .. spec), spec)
+  end
+  local chunk, err = loadfile(spec)
+  if not chunk then error("strategy: cannot load " .. spec .. ": " .. err, 0) end
+  return check_strategy(chunk(), spec)
+end
+
+-- Defaults of the strategy overridden by the given params.
+function backtest.merge_params(defaults, overrides)
+  local params = {}
+  for k, v in pairs(defaults or {}) do params[k] = v end
+  for k, v in pairs(overrides or {}) do params[k] = v end
+  return params
+end
+
+function backtest.run(opts)
+  assert(type(opts) == "table", "backtest.run: options table expected")
+  local strategy = backtest.load_strategy(opts.strategy)
+  local sim = core.sim.new(opts.bundle, {
+    capital = opts.capital or "100000",
+    fill = opts.fill, slippage = opts.slippage, commission = opts.commission,
+    allow_margin = opts.allow_margin, prof = opts.prof,
+  })
+  local ctx, data = sim:context()
+  ctx.params = backtest.merge_params(strategy.params, opts.params)
+  if strategy.initialize then strategy.initialize(ctx, data) end
+  sim:run(strategy.handle_data, opts.progress)
+  local results = sim:results(opts.name or "backtest")
+  results.strategy = strategy.name or
+    (type(opts.strategy) == "string" and opts.strategy) or "table"
+  results.sim = sim
+  return results
+end
+
+return backtest
