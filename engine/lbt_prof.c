@@ -691,20 +691,23 @@ static void sample_hook(lua_State *L, lua_Debug *ar) {
  * one-shot count hook that records the stack (lua_sethook is signal-safe). */
 static void sample_signal(int sig, siginfo_t *info, void *context) {
   (void)sig;
-  (void)info;
   (void)context;
   lbt_prof *pr = tls_prof;
   if (pr == NULL || pr->mode != MODE_SAMPLE || !pr->running) return;
+  /* CPU-time timers fire on scheduler ticks: expiries in between are
+   * reported as overruns and count as samples of the same state. */
+  int overrun = info != NULL && info->si_overrun > 0 ? info->si_overrun : 0;
   int zone = bt_prof_zone_current(pr->bp);
   if (zone >= 0 && zone != BT_ZONE_STRATEGY) {
-    pr->zone_samples[zone]++;
+    pr->zone_samples[zone] += 1u + (unsigned)overrun;
     return;
   }
   if (pr->pending) {
-    pr->missed++;
+    pr->missed += 1 + overrun;
     return;
   }
   pr->pending = 1;
+  pr->missed = overrun;
   pr->pending_zone = zone;
   lua_sethook(pr->L, sample_hook, LUA_MASKCOUNT, 1);
 }

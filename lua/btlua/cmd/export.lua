@@ -1,0 +1,71 @@
+-- btlua.cmd.export: `btlua export PROFILE.btprof --format FORMAT [--output
+-- FILE]`: a .btprof as callgrind, folded stacks, speedscope JSON, Chrome
+-- trace events, a flame graph SVG, or the summary/memory text. Returns 0 ok,
+-- 2 bad usage or a missing, truncated or corrupt profile.
+local argparse = require "argparse"
+local profile = require "btlua.profile"
+
+local EXIT_OK, EXIT_BAD_INPUT = 0, 2
+
+local FORMATS = {
+  callgrind = profile.callgrind,
+  folded = profile.folded,
+  speedscope = profile.speedscope,
+  trace = profile.trace,
+  svg = profile.flame_svg,
+  summary = profile.summary,
+  memory = profile.memory_report,
+}
+
+local function parser()
+  local p = argparse("btlua export", "Convert a .btprof profile for other "
+    .. "tools: callgrind (KCachegrind, callgrind_annotate), folded "
+    .. "(flamegraph.pl), speedscope, trace (chrome://tracing, Perfetto), "
+    .. "svg (flame graph), summary, memory.")
+  p:argument("profile", "The .btprof file.")
+  p:option("-f --format", "callgrind|folded|speedscope|trace|svg|summary|memory.")
+    :args(1):count(1)
+  p:option("-o --output", "Write here (default: stdout).")
+  return p
+end
+
+local function fail(message)
+  io.stderr:write("btlua export: ", message, "\n")
+  return EXIT_BAD_INPUT
+end
+
+local function write_atomically(path, text)
+  local tmp = path .. ".tmp"
+  local file, err = io.open(tmp, "wb")
+  if not file then return nil, err end
+  local written, write_err = file:write(text)
+  file:close()
+  if not written then os.remove(tmp) return nil, write_err end
+  local renamed, rename_err = os.rename(tmp, path)
+  if not renamed then os.remove(tmp) return nil, rename_err end
+  return true
+end
+
+return function(words)
+  local p = parser()
+  local ok, args = p:pparse(words)
+  if not ok then
+    io.stderr:write(p:get_usage(), "\n")
+    return fail(args)
+  end
+  local convert = FORMATS[args.format]
+  if not convert then
+    return fail(string.format("unknown format '%s' (callgrind, folded, "
+      .. "speedscope, trace, svg, summary, memory)", tostring(args.format)))
+  end
+  local data, err = profile.load(args.profile)
+  if not data then return fail(err) end
+  local text = convert(data)
+  if not args.output then
+    io.write(text)
+    return EXIT_OK
+  end
+  local done, write_err = write_atomically(args.output, text)
+  if not done then return fail("cannot write " .. tostring(write_err)) end
+  return EXIT_OK
+end

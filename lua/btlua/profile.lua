@@ -1,0 +1,737 @@
+-- btlua.profile: loads .btprof files and turns a profile table into the
+-- reports and exports: summary (pstats-like), memory, callgrind, folded
+-- stacks, speedscope JSON, Chrome trace events and a flame graph SVG.
+--
+-- The profile table (core.prof: p:data(), prof.load):
+--   meta      scenario, params, version, lua_flavour, build_type, host, cpu,
+--             tsc_hz, start_time, wall_ns, total_ticks, bars,
+--             results_digest, profiler, run
+--   functions { name, source, line, ncalls, primcalls, self_ns, cum_ns,
+--               callers = { [caller_index] = { ncalls, primcalls, self_ns,
+--               cum_ns } } }
+--   zones     { name, count, self_ns, incl_ns }
+--   memory    (memory mode) peak_rss, mean_rss, alloc_bytes, free_bytes,
+--             peak_lua_bytes, by_zone, by_function, timeline {t_ns, rss}
+--   samples   { stack = {indices root..leaf}, zone, count },
+--             sample_interval_ns
+--   runs      { wall_ns, total_ticks, zones = {name = incl_ns},
+--               functions = {["source:line(name)"] = self_ns} } per repeat
+--
+-- Stacks for folded/flame/speedscope: a `sample` profile folds its samples
+-- (weight = sample count; engine-zone samples become a "[zone]" frame). A
+-- `cycles` profile has no recorded stacks, so they are rebuilt from the
+-- call graph: from each root, a callee's self time is split over its
+-- callers in proportion to the time each caller spent in it (the method of
+-- gprof2dot/flameprof for cProfile data); recursion is folded into the
+-- outermost frame. Weights are then nanoseconds.
+local profile = {}
+
+local core = require "btlua.core"
+
+local floor, max = math.floor, math.max
+local format, concat = string.format, table.concat
+
+function profile.load(path)
+  local data, err = core.prof.load(path, path)
+  if not data then return nil, err end
+  return data
+end
+
+-- "source:line(name)": the pstats label and the key in runs[i].functions.
+function profile.label(fn)
+  return format("%s:%d(%s)", fn.source, fn.line, fn.name)
+end
+local label = profile.label
+
+local function round(x) return floor(x + 0.5) end
+
+local function total_calls(p)
+  local calls, prim = 0, 0
+  for _, fn in ipairs(p.functions or {}) do
+    calls, prim = calls + (fn.ncalls or 0), prim + (fn.primcalls or 0)
+  end
+  return calls, prim
+end
+
+local function is_sampled(p)
+  return (p.meta or {}).profiler == "sample"
+end
+
+local function wall_ns(p)
+  return (p.meta or {}).wall_ns or 0
+end
+
+-- Per function (index): self and inclusive sample counts.
+local function sample_counts(p)
+  local self, incl, total = {}, {}, 0
+  for _, s in ipairs(p.samples or {}) do
+    total = total + s.count
+    local seen = {}
+    for depth, index in ipairs(s.stack) do
+      if not seen[index] then
+        seen[index] = true
+        incl[index] = (incl[index] or 0) + s.count
+      end
+      if depth == #s.stack then self[index] = (self[index] or 0) + s.count end
+    end
+  end
+  return self, incl, total
+end
+
+-- Summary ---------------------------------------------------------------------
+
+local function header_lines(p, out)
+  local meta = p.meta or {}
+  local calls, prim = total_calls(p)
+  out[#out + 1] = format("btlua profile: scenario %s (profiler %s)",
+    tostring(meta.scenario or "?"), tostring(meta.profiler or "?"))
+  local line = format("wall time: %.6f s", wall_ns(p) / 1e9)
+  if meta.profiler == "cycles" then
+    line = line .. format("   total calls: %d", calls)
+    if prim ~= calls then line = line .. format(" (%d primitive)", prim) end
+  end
+  if meta.bars then line = line .. format("   bars: %s", tostring(meta.bars)) end
+  out[#out + 1] = line
+  out[#out + 1] = format("btlua %s, %s, %s build; %s; clock %.3f GHz",
+    tostring(meta.version or "?"), tostring(meta.lua_flavour or "?"),
+    tostring(meta.build_type or "?"), tostring(meta.cpu or "?"),
+    (meta.tsc_hz or 0) / 1e9)
+  out[#out + 1] = ""
+end
+
+local function calls_cell(fn)
+  if fn.primcalls ~= fn.ncalls then
+    return format("%d/%d", fn.ncalls, fn.primcalls)
+  end
+  return format("%d", fn.ncalls)
+end
+
+local function function_table(p, out, top)
+  local order = {}
+  for i, fn in ipairs(p.functions or {}) do
+    if (fn.ncalls or 0) > 0 then order[#order + 1] = i end
+  end
+  local fns = p.functions
+  table.sort(order, function(a, b)
+    if fns[a].cum_ns ~= fns[b].cum_ns then return fns[a].cum_ns > fns[b].cum_ns end
+    if fns[a].self_ns ~= fns[b].self_ns then return fns[a].self_ns > fns[b].self_ns end
+    return a < b
+  end)
+  out[#out + 1] = format("Ordered by: cumulative time (top %d of %d functions; "
+    .. "times in seconds)", math.min(top, #order), #order)
+  out[#out + 1] = ""
+  out[#out + 1] = format("%12s %11s %11s %11s %11s %s", "ncalls", "tottime",
+    "percall", "cumtime", "percall", "filename:lineno(function)")
+  for rank = 1, math.min(top, #order) do
+    local fn = fns[order[rank]]
+    out[#out + 1] = format("%12s %11.6f %11.6f %11.6f %11.6f %s",
+      calls_cell(fn), fn.self_ns / 1e9, fn.self_ns / 1e9 / fn.ncalls,
+      fn.cum_ns / 1e9, fn.cum_ns / 1e9 / max(fn.primcalls, 1), label(fn))
+  end
+end
+
+local function sample_table(p, out, top)
+  local self, incl, total = sample_counts(p)
+  local order = {}
+  for index in pairs(incl) do order[#order + 1] = index end
+  table.sort(order, function(a, b)
+    if incl[a] ~= incl[b] then return incl[a] > incl[b] end
+    if (self[a] or 0) ~= (self[b] or 0) then return (self[a] or 0) > (self[b] or 0) end
+    return a < b
+  end)
+  local interval = p.sample_interval_ns or 0
+  out[#out + 1] = format("Ordered by: inclusive samples (top %d of %d "
+    .. "functions; %d samples every %.3f ms)", math.min(top, #order), #order,
+    total, interval / 1e6)
+  out[#out + 1] = ""
+  out[#out + 1] = format("%10s %7s %10s %7s %s", "self", "self%", "total",
+    "total%", "filename:lineno(function)")
+  for rank = 1, math.min(top, #order) do
+    local index = order[rank]
+    local s, t = self[index] or 0, incl[index]
+    out[#out + 1] = format("%10d %6.2f%% %10d %6.2f%% %s", s,
+      100 * s / max(total, 1), t, 100 * t / max(total, 1),
+      label(p.functions[index]))
+  end
+end
+
+local function zone_table(p, out)
+  local wall = max(wall_ns(p), 1)
+  out[#out + 1] = ""
+  out[#out + 1] = "Zones (engine stages; times in seconds)"
+  out[#out + 1] = ""
+  out[#out + 1] = format("%-12s %12s %12s %12s %8s", "zone", "count",
+    "self", "inclusive", "% wall")
+  local entered = 0
+  for _, zone in ipairs(p.zones or {}) do
+    if zone.count > 0 then
+      entered = entered + 1
+      out[#out + 1] = format("%-12s %12d %12.6f %12.6f %7.2f%%", zone.name,
+        zone.count, zone.self_ns / 1e9, zone.incl_ns / 1e9,
+        100 * zone.incl_ns / wall)
+    end
+  end
+  if entered == 0 then out[#out + 1] = "(no zone was entered)" end
+end
+
+-- S_summary.txt: header, top `top` (20) functions pstats-style, zones.
+function profile.summary(p, top)
+  top = top or 20
+  local out = {}
+  header_lines(p, out)
+  if is_sampled(p) then
+    sample_table(p, out, top)
+  elseif (p.meta or {}).profiler == "cycles" then
+    function_table(p, out, top)
+  else
+    out[#out + 1] = format("No Lua function profile in a '%s' run.",
+      tostring((p.meta or {}).profiler))
+  end
+  zone_table(p, out)
+  out[#out + 1] = ""
+  return concat(out, "\n")
+end
+
+-- Memory ---------------------------------------------------------------------
+
+local function mib(bytes) return format("%.2f MiB", (bytes or 0) / 2 ^ 20) end
+
+-- S_memory.txt: peak/mean RSS, Lua heap, bytes by zone and function, RSS
+-- timeline (at most `points` evenly spaced points, the peak always kept).
+function profile.memory_report(p, points)
+  points = points or 40
+  local out = {}
+  local meta, mem = p.meta or {}, p.memory
+  out[#out + 1] = format("btlua memory profile: scenario %s",
+    tostring(meta.scenario or "?"))
+  out[#out + 1] = format("wall time: %.6f s", wall_ns(p) / 1e9)
+  out[#out + 1] = ""
+  if not mem then
+    out[#out + 1] = format("No memory profile in a '%s' run (use --profiler "
+      .. "memory).", tostring(meta.profiler))
+    out[#out + 1] = ""
+    return concat(out, "\n")
+  end
+  out[#out + 1] = format("peak RSS:        %s", mib(mem.peak_rss))
+  out[#out + 1] = format("mean RSS:        %s", mib(mem.mean_rss))
+  out[#out + 1] = format("peak Lua heap:   %s", mib(mem.peak_lua_bytes))
+  out[#out + 1] = format("allocated:       %s", mib(mem.alloc_bytes))
+  out[#out + 1] = format("freed:           %s", mib(mem.free_bytes))
+  out[#out + 1] = ""
+  out[#out + 1] = format("%-12s %16s", "zone", "allocated bytes")
+  for _, zone in ipairs(p.zones or {}) do
+    local bytes = (mem.by_zone or {})[zone.name] or 0
+    if bytes > 0 then out[#out + 1] = format("%-12s %16d", zone.name, bytes) end
+  end
+  local order = {}
+  for index, bytes in pairs(mem.by_function or {}) do
+    order[#order + 1] = { index = index, bytes = bytes }
+  end
+  table.sort(order, function(a, b)
+    if a.bytes ~= b.bytes then return a.bytes > b.bytes end
+    return a.index < b.index
+  end)
+  out[#out + 1] = ""
+  out[#out + 1] = "Allocations by Lua function (sampled every 16 KiB, "
+    .. "charged to the running function)"
+  out[#out + 1] = format("%16s %s", "bytes", "filename:lineno(function)")
+  for rank = 1, math.min(20, #order) do
+    local fn = p.functions[order[rank].index]
+    out[#out + 1] = format("%16d %s", order[rank].bytes, fn and label(fn) or "?")
+  end
+  local timeline = mem.timeline or {}
+  out[#out + 1] = ""
+  out[#out + 1] = format("RSS timeline (%d points)", #timeline)
+  out[#out + 1] = format("%12s %14s", "t (s)", "RSS")
+  local step = max(1, #timeline / points)
+  local last = 0
+  for i = 1, #timeline, step do
+    local at = floor(i)
+    if at ~= last then
+      last = at
+      out[#out + 1] = format("%12.3f %14s", timeline[at].t_ns / 1e9,
+        mib(timeline[at].rss))
+    end
+  end
+  out[#out + 1] = ""
+  return concat(out, "\n")
+end
+
+-- Stacks -----------------------------------------------------------------------
+
+local function frame_name(fn)
+  return format("%s (%s:%d)", fn.name, fn.source, fn.line)
+end
+
+-- Callees of each function: callees[caller] = { {callee, cum_ns}, ... },
+-- and each callee's total time over non-recursive callers.
+local function call_graph(p)
+  local callees, into = {}, {}
+  for callee, fn in ipairs(p.functions or {}) do
+    for caller, edge in pairs(fn.callers or {}) do
+      if caller ~= callee then
+        callees[caller] = callees[caller] or {}
+        local list = callees[caller]
+        list[#list + 1] = { callee = callee, cum = edge.cum_ns }
+        into[callee] = (into[callee] or 0) + edge.cum_ns
+      end
+    end
+  end
+  for _, list in pairs(callees) do
+    table.sort(list, function(a, b) return a.callee < b.callee end)
+  end
+  return callees, into
+end
+
+-- Weighted stacks of a cycles profile (see the file comment): a list of
+-- { frames = {function indices root..leaf}, weight = ns }.
+local function graph_stacks(p)
+  local fns = p.functions or {}
+  local callees, into = call_graph(p)
+  local stacks, path, on_path = {}, {}, {}
+  local total = 0
+  for _, fn in ipairs(fns) do total = total + fn.self_ns end
+  local cutoff = total * 1e-5
+  local function walk(index, share)
+    if #path >= 64 then return end
+    path[#path + 1] = index
+    on_path[index] = (on_path[index] or 0) + 1
+    local fn = fns[index]
+    local self = fn.self_ns * share
+    if self >= 0.5 then
+      local frames = {}
+      for i = 1, #path do frames[i] = path[i] end
+      stacks[#stacks + 1] = { frames = frames, weight = round(self) }
+    end
+    for _, call in ipairs(callees[index] or {}) do
+      if not on_path[call.callee] and (into[call.callee] or 0) > 0 then
+        local child = share * call.cum / into[call.callee]
+        if fns[call.callee].cum_ns * child >= cutoff then walk(call.callee, child) end
+      end
+    end
+    on_path[index] = on_path[index] - 1
+    if on_path[index] == 0 then on_path[index] = nil end
+    path[#path] = nil
+  end
+  for index, fn in ipairs(fns) do
+    local has_caller = false
+    for caller in pairs(fn.callers or {}) do
+      if caller ~= index then has_caller = true end
+    end
+    if not has_caller and (fn.ncalls or 0) > 0 then walk(index, 1) end
+  end
+  return stacks
+end
+
+-- Weighted stacks of a sample profile: weight = sample count; the zone of
+-- a sample outside Lua (or inside the strategy zone) is the root frame.
+local function sample_stacks(p)
+  local stacks = {}
+  for _, s in ipairs(p.samples or {}) do
+    local frames = {}
+    if s.zone then frames[1] = "[" .. s.zone .. "]" end
+    for _, index in ipairs(s.stack) do frames[#frames + 1] = index end
+    stacks[#stacks + 1] = { frames = frames, weight = s.count }
+  end
+  return stacks
+end
+
+-- The weighted stacks behind folded/flame/speedscope/trace, with the unit
+-- of their weights ("samples" or "ns").
+function profile.stacks(p)
+  if is_sampled(p) then return sample_stacks(p), "samples" end
+  return graph_stacks(p), "ns"
+end
+
+local function frame_text(p, frame)
+  if type(frame) == "string" then return frame end
+  return frame_name(p.functions[frame])
+end
+
+-- Folded stacks ("a;b;c weight" per line, sorted): the flamegraph.pl input.
+function profile.folded(p)
+  local stacks = profile.stacks(p)
+  local merged, keys = {}, {}
+  for _, stack in ipairs(stacks) do
+    local names = {}
+    for i, frame in ipairs(stack.frames) do
+      names[i] = frame_text(p, frame):gsub(";", ":")
+    end
+    local key = concat(names, ";")
+    if not merged[key] then keys[#keys + 1] = key end
+    merged[key] = (merged[key] or 0) + stack.weight
+  end
+  table.sort(keys)
+  local out = {}
+  for _, key in ipairs(keys) do
+    if merged[key] > 0 then out[#out + 1] = format("%s %d", key, merged[key]) end
+  end
+  return concat(out, "\n") .. (#out > 0 and "\n" or "")
+end
+
+-- Callgrind -----------------------------------------------------------------
+
+-- The callgrind format (callgrind_annotate, KCachegrind): one event "ns"
+-- (or "samples"); per function its self cost and, per callee, the call
+-- count and the inclusive cost of those calls.
+function profile.callgrind(p)
+  local meta = p.meta or {}
+  local fns = p.functions or {}
+  local unit = is_sampled(p) and "samples" or "ns"
+  local self, edges = {}, {}
+  if is_sampled(p) then
+    for _, s in ipairs(p.samples or {}) do
+      local stack = s.stack
+      if #stack > 0 then
+        self[stack[#stack]] = (self[stack[#stack]] or 0) + s.count
+      end
+      for depth = 2, #stack do
+        local caller, callee = stack[depth - 1], stack[depth]
+        edges[caller] = edges[caller] or {}
+        local e = edges[caller][callee] or { calls = 0, cost = 0 }
+        e.calls, e.cost = e.calls + s.count, e.cost + s.count
+        edges[caller][callee] = e
+      end
+    end
+  else
+    for callee, fn in ipairs(fns) do
+      self[callee] = fn.self_ns
+      for caller, edge in pairs(fn.callers or {}) do
+        edges[caller] = edges[caller] or {}
+        edges[caller][callee] = { calls = edge.ncalls, cost = edge.cum_ns }
+      end
+    end
+  end
+  local total = 0
+  for _, cost in pairs(self) do total = total + cost end
+  local out = {
+    "# callgrind format",
+    "version: 1",
+    format("creator: btlua %s", tostring(meta.version or "?")),
+    format("cmd: btlua %s", tostring(meta.scenario or "?")),
+    "part: 1",
+    "positions: line",
+    format("events: %s", unit),
+    format("summary: %d", round(total)),
+    "",
+  }
+  local names, files = {}, {}
+  local function name_ref(index)
+    if names[index] then return format("(%d)", index) end
+    names[index] = true
+    local fn = fns[index]
+    -- "name:line" tells apart same-named functions of one file.
+    if fn.line > 0 then return format("(%d) %s:%d", index, fn.name, fn.line) end
+    return format("(%d) %s", index, fn.name)
+  end
+  local next_file = 0
+  local function file_ref(source)
+    if files[source] then return format("(%d)", files[source]) end
+    next_file = next_file + 1
+    files[source] = next_file
+    return format("(%d) %s", next_file, source)
+  end
+  for index, fn in ipairs(fns) do
+    out[#out + 1] = "fl=" .. file_ref(fn.source)
+    out[#out + 1] = "fn=" .. name_ref(index)
+    out[#out + 1] = format("%d %d", fn.line, round(self[index] or 0))
+    local callees = {}
+    for callee in pairs(edges[index] or {}) do callees[#callees + 1] = callee end
+    table.sort(callees)
+    for _, callee in ipairs(callees) do
+      local e, target = edges[index][callee], fns[callee]
+      out[#out + 1] = "cfl=" .. file_ref(target.source)
+      out[#out + 1] = "cfn=" .. name_ref(callee)
+      out[#out + 1] = format("calls=%d %d", e.calls, target.line)
+      out[#out + 1] = format("%d %d", fn.line, round(e.cost))
+    end
+    out[#out + 1] = ""
+  end
+  return concat(out, "\n")
+end
+
+-- Speedscope ----------------------------------------------------------------
+
+-- The speedscope file format (https://www.speedscope.app/file-format-schema.json):
+-- one "sampled" profile of the weighted stacks.
+function profile.speedscope(p)
+  local cjson = require "cjson"
+  local meta = p.meta or {}
+  local stacks, unit = profile.stacks(p)
+  local frames, frame_of = {}, {}
+  local function frame_index(frame)
+    local key = type(frame) == "string" and frame or ("#" .. frame)
+    if frame_of[key] == nil then
+      local entry
+      if type(frame) == "string" then
+        entry = { name = frame }
+      else
+        local fn = p.functions[frame]
+        entry = { name = fn.name, file = fn.source, line = fn.line }
+      end
+      frames[#frames + 1] = entry
+      frame_of[key] = #frames - 1
+    end
+    return frame_of[key]
+  end
+  local samples, weights, total = {}, {}, 0
+  for _, stack in ipairs(stacks) do
+    local list = {}
+    for i, frame in ipairs(stack.frames) do list[i] = frame_index(frame) end
+    samples[#samples + 1] = list
+    weights[#weights + 1] = stack.weight
+    total = total + stack.weight
+  end
+  if unit == "samples" then
+    -- Sample weights in ns, so speedscope shows times.
+    local interval = p.sample_interval_ns or 0
+    if interval > 0 then
+      for i = 1, #weights do weights[i] = weights[i] * interval end
+      total, unit = total * interval, "ns"
+    end
+  end
+  local empty = setmetatable({}, cjson.empty_array_mt or {})
+  if #samples == 0 then samples, weights = empty, empty end
+  local document = {
+    ["$schema"] = "https://www.speedscope.app/file-format-schema.json",
+    shared = { frames = #frames > 0 and frames or empty },
+    profiles = { {
+      type = "sampled",
+      name = format("%s (%s)", tostring(meta.scenario or "btlua"),
+        tostring(meta.profiler or "?")),
+      unit = unit == "ns" and "nanoseconds" or "none",
+      startValue = 0,
+      endValue = total,
+      samples = samples,
+      weights = weights,
+    } },
+    name = tostring(meta.scenario or "btlua"),
+    activeProfileIndex = 0,
+    exporter = "btlua " .. tostring(meta.version or "?"),
+  }
+  return cjson.encode(document)
+end
+
+-- Chrome trace events -------------------------------------------------------
+
+-- Trace Event Format for chrome://tracing / Perfetto. A profile holds
+-- totals, not a recording, so the call tree is laid out as a flame chart
+-- (each path once, children side by side inside their parent, durations =
+-- time on that path); zones are a second track; the RSS timeline (memory
+-- mode) is a counter with its real times. ts/dur in microseconds.
+function profile.trace(p)
+  local cjson = require "cjson"
+  local meta = p.meta or {}
+  local events = {
+    { name = "process_name", ph = "M", pid = 1, tid = 1,
+      args = { name = "btlua " .. tostring(meta.scenario or "") } },
+    { name = "thread_name", ph = "M", pid = 1, tid = 1,
+      args = { name = "Lua functions (aggregated)" } },
+    { name = "thread_name", ph = "M", pid = 1, tid = 2,
+      args = { name = "engine zones (aggregated)" } },
+  }
+  local scale = 1
+  local stacks, unit = profile.stacks(p)
+  if unit == "samples" then scale = (p.sample_interval_ns or 1e6) end
+  -- A tree of the weighted stacks: node = { children = {key -> node}, order, total, frame }
+  local root = { children = {}, order = {}, total = 0 }
+  for _, stack in ipairs(stacks) do
+    local node = root
+    node.total = node.total + stack.weight
+    for _, frame in ipairs(stack.frames) do
+      local key = tostring(frame)
+      local child = node.children[key]
+      if not child then
+        child = { children = {}, order = {}, total = 0, frame = frame }
+        node.children[key] = child
+        node.order[#node.order + 1] = key
+      end
+      child.total = child.total + stack.weight
+      node = child
+    end
+  end
+  local function emit(node, start_ns)
+    local at = start_ns
+    for _, key in ipairs(node.order) do
+      local child = node.children[key]
+      local dur = child.total * scale
+      events[#events + 1] = { name = frame_text(p, child.frame), ph = "X",
+        pid = 1, tid = 1, ts = at / 1e3, dur = dur / 1e3, cat = "lua" }
+      emit(child, at)
+      at = at + dur
+    end
+  end
+  emit(root, 0)
+  local at = 0
+  for _, zone in ipairs(p.zones or {}) do
+    if zone.count > 0 then
+      events[#events + 1] = { name = zone.name, ph = "X", pid = 1, tid = 2,
+        ts = at / 1e3, dur = zone.self_ns / 1e3, cat = "zone",
+        args = { count = zone.count, incl_ns = zone.incl_ns } }
+      at = at + zone.self_ns
+    end
+  end
+  for _, point in ipairs((p.memory or {}).timeline or {}) do
+    events[#events + 1] = { name = "RSS", ph = "C", pid = 1,
+      ts = point.t_ns / 1e3, args = { bytes = point.rss } }
+  end
+  local other = {}
+  for key, value in pairs(meta) do
+    if type(value) ~= "table" then other[key] = value end
+  end
+  return cjson.encode({ traceEvents = events, displayTimeUnit = "ns",
+    otherData = other })
+end
+
+-- Flame graph SVG -------------------------------------------------------------
+
+local function xml_escape(text)
+  return (tostring(text):gsub("[&<>\"]", { ["&"] = "&amp;", ["<"] = "&lt;",
+    [">"] = "&gt;", ['"'] = "&quot;" }))
+end
+
+local FLAME_SCRIPT = [[
+<script type="text/ecmascript"><![CDATA[
+(function () {
+  var svg = document.documentElement, frames = svg.querySelectorAll("g.f");
+  var width = +svg.getAttribute("data-width"), pad = 10;
+  function fit(g) {
+    var r = g.querySelector("rect"), t = g.querySelector("text");
+    var w = +r.getAttribute("width");
+    var name = g.getAttribute("data-name");
+    var chars = Math.floor((w - 6) / 7);
+    t.textContent = chars < 3 ? "" : (name.length > chars ? name.slice(0, chars - 2) + ".." : name);
+    t.setAttribute("x", +r.getAttribute("x") + 3);
+  }
+  function zoom(target) {
+    var x0 = +target.getAttribute("data-x"), w0 = +target.getAttribute("data-w");
+    var depth0 = +target.getAttribute("data-depth");
+    var scale = (width - 2 * pad) / w0;
+    for (var i = 0; i < frames.length; i++) {
+      var g = frames[i], r = g.querySelector("rect");
+      var x = +g.getAttribute("data-x"), w = +g.getAttribute("data-w");
+      var depth = +g.getAttribute("data-depth");
+      var inside = x >= x0 - 1e-9 && x + w <= x0 + w0 + 1e-9;
+      var above = depth < depth0 && x <= x0 + 1e-9 && x + w >= x0 + w0 - 1e-9;
+      if (inside || above) {
+        g.style.display = "";
+        var nx = inside ? pad + (x - x0) * scale : pad;
+        var nw = inside ? w * scale : width - 2 * pad;
+        r.setAttribute("x", nx); r.setAttribute("width", nw);
+        g.style.opacity = above ? 0.6 : 1;
+        fit(g);
+      } else {
+        g.style.display = "none";
+      }
+    }
+  }
+  for (var i = 0; i < frames.length; i++) {
+    frames[i].addEventListener("click", function (e) { zoom(e.currentTarget); });
+    fit(frames[i]);
+  }
+  svg.querySelector("#reset").addEventListener("click", function () {
+    zoom(svg.querySelector("g.f[data-depth='0']"));
+  });
+})();
+]]..']]>'..[[</script>
+]]
+
+-- A colour from the function name (stable between runs).
+local function colour(name, is_zone)
+  local h = 0
+  for i = 1, #name do h = (h * 31 + name:byte(i)) % 2147483647 end
+  if is_zone then return format("rgb(%d,%d,%d)", 90 + h % 40, 140 + h % 60, 220) end
+  return format("rgb(%d,%d,%d)", 220 + h % 35, 90 + floor(h / 7) % 110, 40 + floor(h / 13) % 40)
+end
+
+-- A self-contained SVG flame graph: <title> on every frame for hovering,
+-- click a frame to zoom into it, "Reset zoom" to go back.
+function profile.flame_svg(p, width)
+  width = width or 1200
+  local meta = p.meta or {}
+  local stacks, unit = profile.stacks(p)
+  local root = { children = {}, order = {}, total = 0, name = "all" }
+  local depth_max = 0
+  for _, stack in ipairs(stacks) do
+    local node = root
+    node.total = node.total + stack.weight
+    for depth, frame in ipairs(stack.frames) do
+      local key = tostring(frame)
+      local child = node.children[key]
+      if not child then
+        child = { children = {}, order = {}, total = 0,
+          name = frame_text(p, frame), zone = type(frame) == "string" }
+        node.children[key] = child
+        node.order[#node.order + 1] = key
+      end
+      child.total = child.total + stack.weight
+      node = child
+      if depth > depth_max then depth_max = depth end
+    end
+  end
+  local row, pad, top = 16, 10, 40
+  local height = top + (depth_max + 1) * row + 2 * pad
+  local total = max(root.total, 1)
+  local scale = (width - 2 * pad) / total
+  local out = {
+    '<?xml version="1.0" standalone="no"?>',
+    format('<svg version="1.1" width="%d" height="%d" viewBox="0 0 %d %d" '
+      .. 'xmlns="http://www.w3.org/2000/svg" data-width="%d">', width, height,
+      width, height, width),
+    '<style>g.f:hover rect { stroke: black; stroke-width: 0.5; } '
+      .. 'text { font-family: monospace; font-size: 12px; pointer-events: none; } '
+      .. 'g.f { cursor: pointer; }</style>',
+    format('<rect x="0" y="0" width="%d" height="%d" fill="rgb(250,250,240)"/>',
+      width, height),
+    format('<text x="%d" y="20" style="font-size:16px">%s</text>', pad,
+      xml_escape(format("btlua flame graph: %s (%s, %s)",
+        tostring(meta.scenario or "?"), tostring(meta.profiler or "?"),
+        unit == "samples" and "samples" or "time"))),
+    format('<text id="reset" x="%d" y="20" style="cursor:pointer;'
+      .. 'pointer-events:all">Reset zoom</text>', width - 100),
+  }
+  local function describe(node)
+    local share = 100 * node.total / total
+    if unit == "samples" then
+      return format("%s (%d samples, %.2f%%)", node.name, node.total, share)
+    end
+    return format("%s (%.3f ms, %.2f%%)", node.name, node.total / 1e6, share)
+  end
+  local function emit(node, x, depth)
+    local w = node.total * scale
+    local y = height - pad - (depth + 1) * row
+    out[#out + 1] = format('<g class="f" data-name="%s" data-x="%.4f" '
+      .. 'data-w="%.4f" data-depth="%d"><title>%s</title>'
+      .. '<rect x="%.4f" y="%d" width="%.4f" height="%d" fill="%s" rx="2"/>'
+      .. '<text x="%.4f" y="%d"></text></g>',
+      xml_escape(node.name), x, w, depth, xml_escape(describe(node)), x, y, w,
+      row - 1, node.zone and colour(node.name, true) or colour(node.name),
+      x + 3, y + row - 4)
+    local at = x
+    for _, key in ipairs(node.order) do
+      local child = node.children[key]
+      if child.total * scale >= 0.1 then emit(child, at, depth + 1) end
+      at = at + child.total * scale
+    end
+  end
+  emit(root, pad, 0)
+  out[#out + 1] = FLAME_SCRIPT
+  out[#out + 1] = "</svg>"
+  return concat(out, "\n") .. "\n"
+end
+
+-- All the per-scenario report files of a profile, by file suffix:
+-- { ["_summary.txt"] = text, ["_memory.txt"] = ..., [".callgrind"] = ...,
+--   [".folded"] = ..., ["_flame.svg"] = ... }.
+function profile.reports(p)
+  local files = {
+    ["_summary.txt"] = profile.summary(p),
+    [".callgrind"] = profile.callgrind(p),
+    [".folded"] = profile.folded(p),
+    ["_flame.svg"] = profile.flame_svg(p),
+  }
+  if p.memory then files["_memory.txt"] = profile.memory_report(p) end
+  return files
+end
+
+return profile
