@@ -144,6 +144,16 @@ function fixtures.write_dir(dir, scenario, profile, results, fills)
   write(scenario .. "_fills.csv", fills or "ts,asset,qty,price\n1,A,10,100.5\n")
 end
 
+-- The same directory with a real .btprof (core.prof.encode), so the
+-- btlua command reads it with its own profile reader.
+function fixtures.write_real_dir(dir, scenario, profile, results, fills)
+  fixtures.write_dir(dir, scenario, profile, results, fills)
+  local bytes = assert(require("btlua.core").prof.encode(profile))
+  local file = assert(io.open(dir .. "/" .. scenario .. ".btprof", "wb"))
+  file:write(bytes)
+  file:close()
+end
+
 function fixtures.load_profile(path)
   local chunk, err = loadfile(path)
   if not chunk then return nil, err end

@@ -259,6 +259,38 @@ t.is(status, 2, "btlua compare with one directory exits 2")
 t.like(stderr, "btlua compare: missing argument 'after_dir'",
   "and names the missing argument")
 
+-- 8. Real .btprof files (core.prof.encode) through the btlua command.
+rng = fx.stats.rng(1)
+local real_base, real_new = dir .. "/real-base", dir .. "/real-new"
+fx.write_real_dir(real_base, "minute", fx.profile({ rng = rng }),
+  fx.results())
+fx.write_real_dir(real_new, "minute",
+  fx.profile({ rng = rng, slow = { handle_data = 1.3 } }), fx.results())
+local out
+status, out, stderr = lib.run({ "compare", real_base, real_new,
+  "--fail-on-regression", "5" })
+t.is(status, 1, "btlua compare on .btprof files: the gate trips (exit 1)")
+t.is(out, "minute: slower, wall time +9.13% (p<0.001) -> " .. real_new
+  .. "/profile_comparison_minute.md\n", "one summary line per scenario")
+t.is(stderr, "btlua compare: wall time regressed significantly by more "
+  .. "than 5%\n", "the gate says why")
+lines = lines_of(lib.read(real_new .. "/profile_comparison_minute.md") or "")
+_, verdict = find_line(lines, "**Verdict")
+t.is(verdict, "**Verdict: slower.** Wall time +9.13% (95% CI +7.69% to "
+  .. "+10.35%, p<0.001, 10+10 runs).", "the same verdict from real files")
+status = lib.run({ "compare", real_base, real_new, "--fail-on-regression",
+  "10", "-q" })
+t.is(status, 0, "btlua compare: gate 10% on a 9% regression: exit 0")
+status, out = lib.run({ "compare", real_base, real_base,
+  "--fail-on-regression", "0", "--output", dir .. "/self.md" })
+t.is(status, 0, "a run against itself: exit 0")
+t.is(out, "minute: no significant change, wall time +0.00% (p=1.000)\n"
+  .. "report -> " .. dir .. "/self.md\n", "and no significant change")
+lib.write(real_new .. "/minute.btprof", "BTPROF truncated")
+status, _, stderr = lib.run({ "compare", real_base, real_new })
+t.is(status, 2, "a corrupt .btprof: exit 2")
+t.like(stderr, "^btlua compare: ", "with a message")
+
 -- scenarios/ci_compare.lua: usage, a missing baseline, a failing run.
 local ci = lib.top .. "/scenarios/ci_compare.lua"
 status, _, stderr = lib.run({ ci })

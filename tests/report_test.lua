@@ -176,5 +176,18 @@ t.is(command({ dir .. "/run", "--scenario", "daily" },
   { load_profile = fx.load_profile }), 2, "unknown scenario: exit 2")
 io.stderr = err_saved
 
+-- The btlua command on a real .btprof (core.prof.encode).
+fx.write_real_dir(dir .. "/real", "minute", profile, nil)
+local real_out = dir .. "/real.md"
+local status_real, stdout = lib.run({ "report", dir .. "/real", "--output",
+  real_out })
+t.is(status_real, 0, "btlua report on a .btprof directory exits 0")
+t.is(stdout, "report -> " .. real_out .. "\n", "and names the file")
+t.is(lib.read(real_out), (expected:gsub("`fixture`", "`" .. dir .. "/real`")),
+  "the report from the real file is the same")
+status_real, stdout = lib.run({ "report", dir .. "/real/minute.btprof" })
+t.is(stdout, (expected:gsub("`fixture`", "`" .. dir .. "/real/minute.btprof`")),
+  "one .btprof file, report on stdout")
+
 os.execute("rm -rf '" .. dir .. "'")
 t.done_testing()
