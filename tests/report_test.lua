@@ -67,13 +67,13 @@ end
 t.is_deeply(listed, {
   "zone strategy: strategy Lua code",
   "function handle_data (" .. STRATEGY .. ":30): strategy Lua code",
-  "function current ([C]:-1): data access",
-  "function __mul ([C]:-1): decimal arithmetic",
+  "function current ([C]): data access",
+  "function __mul ([C]): decimal arithmetic",
   "zone data: data access",
   "function sma_update (" .. STRATEGY .. ":12): indicators",
   "zone blotter: order simulation",
-  "function order_target_percent ([C]:-1): order simulation",
-  "function write ([C]:-1): I/O",
+  "function order_target_percent ([C]): order simulation",
+  "function write ([C]): I/O",
 }, "exactly the items above 5% (5.00% and 4.99% are not), ranked")
 
 local expected = table.concat({
@@ -110,15 +110,15 @@ local expected = table.concat({
   "| zone | strategy | strategy Lua code | 600.000 ms | 60.00% |",
   "| function | `handle_data (" .. STRATEGY .. ":30)` | strategy Lua code "
     .. "| 250.000 ms | 25.00% |",
-  "| function | `current ([C]:-1)` | data access | 120.000 ms | 12.00% |",
-  "| function | `__mul ([C]:-1)` | decimal arithmetic | 90.000 ms | 9.00% |",
+  "| function | `current ([C])` | data access | 120.000 ms | 12.00% |",
+  "| function | `__mul ([C])` | decimal arithmetic | 90.000 ms | 9.00% |",
   "| zone | data | data access | 80.000 ms | 8.00% |",
   "| function | `sma_update (" .. STRATEGY .. ":12)` | indicators | "
     .. "60.000 ms | 6.00% |",
   "| zone | blotter | order simulation | 60.000 ms | 6.00% |",
-  "| function | `order_target_percent ([C]:-1)` | order simulation | "
+  "| function | `order_target_percent ([C])` | order simulation | "
     .. "55.000 ms | 5.50% |",
-  "| function | `write ([C]:-1)` | I/O | 51.000 ms | 5.10% |",
+  "| function | `write ([C])` | I/O | 51.000 ms | 5.10% |",
   "",
   "### Optimisation targets",
   "",
@@ -128,10 +128,10 @@ local expected = table.concat({
   "2. `handle_data (" .. STRATEGY .. ":30)` (function, strategy Lua code, "
     .. "25.00% of wall time): hoist table lookups and closures out of "
     .. "handle_data, avoid allocating per bar; try the LuaJIT build.",
-  "3. `current ([C]:-1)` (function, data access, 12.00% of wall time): read "
+  "3. `current ([C])` (function, data access, 12.00% of wall time): read "
     .. "each value once per bar; prefer the published per-bar arrays to one "
     .. "C call per asset and field.",
-  "4. `__mul ([C]:-1)` (function, decimal arithmetic, 9.00% of wall time): "
+  "4. `__mul ([C])` (function, decimal arithmetic, 9.00% of wall time): "
     .. "keep money math in C; avoid building btlua.dec values per bar in Lua "
     .. "(each one allocates).",
   "5. data (zone, data access, 8.00% of wall time): read each value once "
@@ -143,10 +143,10 @@ local expected = table.concat({
   "7. blotter (zone, order simulation, 6.00% of wall time): place fewer "
     .. "orders (order_target_* only when the target changes); check open "
     .. "orders before adding more.",
-  "8. `order_target_percent ([C]:-1)` (function, order simulation, 5.50% of "
+  "8. `order_target_percent ([C])` (function, order simulation, 5.50% of "
     .. "wall time): place fewer orders (order_target_* only when the target "
     .. "changes); check open orders before adding more.",
-  "9. `write ([C]:-1)` (function, I/O, 5.10% of wall time): write fewer "
+  "9. `write ([C])` (function, I/O, 5.10% of wall time): write fewer "
     .. "output files or exports; cache bundles.",
   "",
 }, "\n")

@@ -29,9 +29,12 @@ local function sorted_keys(map)
 end
 
 -- "source:line(name)", the key of a function in profile.runs[i].functions.
+-- C functions have no line: the profiler writes -1 (a .btprof stores 0).
 function compare.function_key(entry)
-  return string.format("%s:%s(%s)", tostring(entry.source),
-    fmt.int(entry.line or 0), tostring(entry.name))
+  local line = entry.line or 0
+  if entry.source == "[C]" and line <= 0 then line = -1 end
+  return string.format("%s:%s(%s)", tostring(entry.source), fmt.int(line),
+    tostring(entry.name))
 end
 
 -- Per-run samples of one profile: { runs = n, wall = {ns...},

@@ -171,7 +171,12 @@ local function total_wall_ns(profile)
   return require("btlua.stats").median(walls) or 0
 end
 
+-- "name (source:line)"; C functions have no line: "name ([C])".
 local function function_label(entry)
+  if is_c_function(entry) then
+    return string.format("%s (%s)", tostring(entry.name),
+      tostring(entry.source))
+  end
   return string.format("%s (%s:%s)", tostring(entry.name),
     tostring(entry.source), fmt.int(entry.line or 0))
 end
