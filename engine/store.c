@@ -156,17 +156,14 @@ static uint64_t meta_checksum(const unsigned char *map, uint64_t assets_bytes) {
   file_header header;
   memcpy(&header, map, sizeof header);
   header.meta_checksum = 0;
-  header.data_checksum = 0;
   uint64_t h = bt_store_hash(&header, sizeof header, META_SEED);
   return bt_store_hash(map + HEADER_SIZE, assets_bytes, h);
 }
 
-static uint64_t data_checksum(const unsigned char *map, const layout *lay,
-                              uint64_t session_count) {
-  uint64_t h = bt_store_hash(map + lay->sessions_offset, session_count * 8,
-                             DATA_SEED);
-  return bt_store_hash(map + lay->columns_offset,
-                       lay->file_size - lay->columns_offset, h);
+/* Over everything after the asset table: sessions, padding, columns. */
+static uint64_t data_checksum(const unsigned char *map, const layout *lay) {
+  return bt_store_hash(map + lay->sessions_offset,
+                       lay->file_size - lay->sessions_offset, DATA_SEED);
 }
 
 static int has_nul(const char *text, size_t size) {
@@ -326,7 +323,7 @@ int bt_store_verify(const bt_store *s, bt_err *err) {
   const file_header *h = s->header;
   layout lay = {0, 0, 0, 0};
   compute_layout(h->asset_count, h->session_count, &lay);
-  if (data_checksum(s->map, &lay, h->session_count) != h->data_checksum)
+  if (data_checksum(s->map, &lay) != h->data_checksum)
     return bt_err_set(err, BT_EFORMAT,
                       "%s: corrupt bundle (data checksum mismatch)", s->path);
   for (size_t i = 1; i < h->session_count; i++)
@@ -547,7 +544,7 @@ int bt_store_writer_commit(bt_store_writer *w, bt_err *err) {
       present += close[i] != BT_BAR_MISSING;
     records[a].bar_count = present;
   }
-  h->data_checksum = data_checksum(w->map, &w->lay, w->session_count);
+  h->data_checksum = data_checksum(w->map, &w->lay);
   h->meta_checksum = meta_checksum(w->map, w->asset_count * ASSET_RECORD_SIZE);
   int rc = munmap(w->map, w->lay.file_size);
   w->map = NULL;

@@ -15,10 +15,12 @@
  * in every field.
  *
  * Checksums (a 64-bit xxhash-style hash written here, bt_store_hash):
- *   meta_checksum over the header (checksum fields zeroed) and the asset
- *   table: checked by every bt_store_open, so a damaged header or table is
- *   always refused, and open stays O(assets), well under 1 ms at any size.
- *   data_checksum over sessions and columns: checked by bt_store_verify
+ *   meta_checksum over the header (itself zeroed; data_checksum included)
+ *   and the asset table: checked by every bt_store_open, so a damaged
+ *   header or table is always refused, and open stays O(assets), well
+ *   under 1 ms at any size.
+ *   data_checksum over every byte after the asset table (sessions, the
+ *   alignment padding, columns): checked by bt_store_verify
  *   (or bt_store_open_ex with BT_STORE_VERIFY), which also checks that the
  *   sessions increase and every present bar obeys the OHLC rules. The Lua
  *   binding verifies by default; C callers that opened the file themselves
