@@ -872,6 +872,19 @@ static int write_bundle(ingest *in, const char *out, const int64_t *sessions,
   return bt_store_writer_commit(w, in->err);
 }
 
+/* Drops assets left without rows (every row skipped). */
+static void drop_empty_assets(ingest *in) {
+  size_t kept = 0;
+  for (size_t a = 0; a < in->asset_count; a++) {
+    if (in->assets[a].count == 0) {
+      series_free(&in->assets[a]);
+      continue;
+    }
+    in->assets[kept++] = in->assets[a];
+  }
+  in->asset_count = kept;
+}
+
 static int finish(ingest *in, const char *src, const char *out) {
   if (in->stats->rows == 0)
     return bt_err_set(in->err, BT_EINVAL, "%s: no data rows", src);
@@ -881,9 +894,11 @@ static int finish(ingest *in, const char *src, const char *out) {
   if (rc != BT_OK) return rc;
   int64_t *sessions = NULL;
   size_t count = 0;
-  if (in->opts->calendar && in->opts->calendar[0])
+  drop_empty_assets(in);
+  if (in->opts->calendar && in->opts->calendar[0]) {
     rc = calendar_sessions(in, step, &sessions, &count);
-  else if ((rc = union_sessions(in, &sessions, &count)) != BT_OK)
+    drop_empty_assets(in);
+  } else if ((rc = union_sessions(in, &sessions, &count)) != BT_OK)
     rc = bt_err_set(in->err, rc, "out of memory");
   if (rc == BT_OK && in->stats->rows == 0)
     rc = bt_err_set(in->err, BT_EINVAL, "%s: no data rows", src);
