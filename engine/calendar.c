@@ -362,7 +362,9 @@ int bt_time_parse(const char *text, size_t len, int64_t *out_ns) {
       p[7] != '-' || read_digits(p + 8, 2, &day) != 0 || month < 1 ||
       month > 12 || day < 1 || day > days_in_month(year, month))
     return BT_EPARSE;
-  int64_t ns = bt_days_from_civil(year, month, day) * BT_NS_PER_DAY;
+  int64_t days = bt_days_from_civil(year, month, day);
+  if (days < -106749 || days > 106749) return BT_EPARSE; /* ns range */
+  int64_t ns = days * BT_NS_PER_DAY;
   p += 10;
   if (p < end) {
     if (*p != 'T' && *p != 't' && *p != ' ') return BT_EPARSE;

@@ -766,15 +766,15 @@ static int union_sessions(ingest *in, int64_t **out, size_t *count) {
 
 /* Smallest spacing between consecutive rows of an asset (0 if none). */
 static int64_t smallest_step(const ingest *in) {
-  int64_t step = 0;
+  uint64_t step = 0; /* unsigned: times increase, the gap may exceed 2^63 */
   for (size_t a = 0; a < in->asset_count; a++) {
     const series *s = &in->assets[a];
     for (size_t i = 1; i < s->count; i++) {
-      int64_t d = s->time[i] - s->time[i - 1];
+      uint64_t d = (uint64_t)s->time[i] - (uint64_t)s->time[i - 1];
       if (step == 0 || d < step) step = d;
     }
   }
-  return step;
+  return step > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)step;
 }
 
 static int choose_frequency(ingest *in, int64_t *step) {

@@ -175,10 +175,12 @@ static void test_time_text(void) {
   time_is(" 1704205800000 ", "2024-01-02T14:30:00Z", "blanks trimmed");
   time_is("1969-12-31T23:59:59Z", "1969-12-31T23:59:59Z", "before 1970");
   time_is("2000-02-29", "2000-02-29T00:00:00Z", "leap day 2000");
+  time_is("2261-12-31", "2261-12-31T00:00:00Z", "late dates in range");
   int64_t ns;
   const char *bad[] = {"2023-02-29", "2024-13-01", "2024-01-02T25:00:00Z",
                        "2024-01-02X", "yesterday", "", "2024-01-02T10:00+5",
-                       "12.5", "99999999999999999999"};
+                       "12.5", "99999999999999999999", "5024-01-01",
+                       "1500-01-01"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     is_int(bt_time_parse(bad[i], strlen(bad[i]), &ns), BT_EPARSE,
            "'%s' refused", bad[i]);
