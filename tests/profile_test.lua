@@ -155,7 +155,8 @@ code, _, err = testlib.run { "export", cut, "--format", "svg" }
 t.is(code, 2, "truncated profile: exit 2")
 t.like(err, "cut%.btprof: truncated %.btprof file", "message names the file")
 local bad = dir .. "/bad.btprof"
-testlib.write(bad, bytes:sub(1, 100) .. "\0\0\0" .. bytes:sub(104))
+testlib.write(bad, bytes:sub(1, 100) .. string.char((bytes:byte(101) + 1) % 256)
+  .. bytes:sub(102))
 code, _, err = testlib.run { "export", bad, "--format", "folded" }
 t.is(code, 2, "corrupt profile: exit 2")
 t.like(err, "bad%.btprof: corrupt %.btprof file", "corruption named")
