@@ -140,6 +140,7 @@ typedef struct edge_entry {
 
 typedef struct frame {
   int fn, edge;   /* edge -1: called from outside what is profiled */
+  const void *ci; /* Lua 5.4: the CallInfo of the activation (its depth) */
   uint64_t begin; /* thread ticks */
   uint64_t child; /* thread ticks spent in callees */
 } frame;
@@ -184,7 +185,11 @@ typedef struct lbt_prof {
   int *chain; /* thread indices: who resumed whom */
   size_t nchain, cap_chain;
   thread_state *cur; /* thread of the last event */
-  uint64_t extra_per_event; /* calibrated hook cost not seen by our clock */
+  /* Calibrated hook cost per event, subtracted from every open frame and
+   * zone (ticks); slow events (first sight of a function, a coroutine
+   * switch) add their measured time. */
+  uint64_t excl_call, excl_ret;
+  int slow;
   uint64_t events;
   /* sampling */
   timer_t timer;
@@ -275,6 +280,7 @@ static int fn_index_named(lbt_prof *pr, lua_State *L, lua_Debug *ar,
                         same->proto_last != ar->lastlinedefined))
       idx = -1; /* a hash collision: a distinct prototype */
   }
+  pr->slow = 1;
   if (idx < 0) {
     if (grow((void **)&pr->fns, &pr->cap_fns, pr->nfns + 1, sizeof(fn_entry)))
       return -1;
@@ -394,6 +400,7 @@ static thread_state *thread_switch(lbt_prof *pr, lua_State *L, uint64_t now,
   if (pr->cur != NULL && pr->cur->L == L) return pr->cur;
   thread_state *ts = thread_find(pr, L);
   if (ts == NULL) return NULL;
+  pr->slow = 1;
   int idx = (int)(ts - pr->threads);
   if (ts->chained) {
     while (pr->nchain > 0 && pr->chain[pr->nchain - 1] != idx)
@@ -420,7 +427,8 @@ static thread_state *thread_switch(lbt_prof *pr, lua_State *L, uint64_t now,
   return ts;
 }
 
-static int push_frame(lbt_prof *pr, thread_state *ts, int fn, uint64_t now) {
+static int push_frame(lbt_prof *pr, thread_state *ts, int fn, const void *ci,
+                      uint64_t now) {
   int caller = -1;
   if (ts->depth > 0) {
     caller = ts->frames[ts->depth - 1].fn;
@@ -433,6 +441,7 @@ static int push_frame(lbt_prof *pr, thread_state *ts, int fn, uint64_t now) {
     return -1;
   frame *fr = &ts->frames[ts->depth++];
   fr->fn = fn;
+  fr->ci = ci;
   fr->edge = edge;
   fr->child = 0;
   fr->begin = thread_ticks(ts, now);
@@ -447,6 +456,19 @@ static int push_frame(lbt_prof *pr, thread_state *ts, int fn, uint64_t now) {
   return 0;
 }
 
+/* Closes the newest frame whose CallInfo is ci and every frame above it;
+ * nothing when no frame has it (an activation older than the profile). */
+static void close_from_ci(lbt_prof *pr, thread_state *ts, const void *ci,
+                          uint64_t at) {
+  for (size_t k = ts->depth; k-- > 0;) {
+    if (ts->frames[k].ci == ci) {
+      while (ts->depth > k) frame_close(pr, ts, at);
+      return;
+    }
+  }
+}
+
+#if BT_LUAJIT_STACK
 /* Closes frames above the newest frame of function fn; returns its depth
  * index or -1 when fn is not on the stack. */
 static long find_frame(const thread_state *ts, int fn) {
@@ -454,6 +476,7 @@ static long find_frame(const thread_state *ts, int fn) {
     if (ts->frames[k].fn == fn) return (long)k;
   return -1;
 }
+#endif
 
 /* A function first seen without a name (tail call, called by pcall) gets
  * a few more chances from later call sites. */
@@ -496,8 +519,14 @@ static void on_call(lbt_prof *pr, thread_state *ts, lua_State *L,
    * that returned); LuaJIT then names the callee after the caller's call
    * site, so no name is taken from this event. */
   int replaced = reconcile(pr, ts, L, at);
+  const void *ci = NULL;
 #else
   int replaced = tail;
+  const void *ci = (const void *)ar->i_ci;
+  /* A CallInfo in use again (not by a tail call): frames from it up died
+   * in an error caught by a C-level lua_pcall. */
+  if (!tail && ts->depth > 0 && ts->frames[ts->depth - 1].ci == ci)
+    close_from_ci(pr, ts, ci, at);
 #endif
   lua_getinfo(L, "f", ar);
   int fn = fn_index_named(pr, L, ar, !replaced);
@@ -507,13 +536,26 @@ static void on_call(lbt_prof *pr, thread_state *ts, lua_State *L,
   /* A tail call ends the calling frame: the callee is shown as called by
    * the frame below (as on LuaJIT, which cannot tell tail calls apart). */
   if (tail && ts->depth > 0) frame_close(pr, ts, at);
-  push_frame(pr, ts, fn, now);
+  push_frame(pr, ts, fn, ci, now);
 }
 
-/* A return closes the newest frame of the returning function and every
- * frame above it (those were unwound by an error caught below). */
+/* A return closes the frame of the returning activation and every frame
+ * above it (those were unwound by an error caught below). Lua 5.4 tells
+ * activations apart by CallInfo (one per stack depth, public in
+ * lua_Debug.i_ci), so no lookup is needed; LuaJIT matches the function. */
 static void on_return(lbt_prof *pr, thread_state *ts, lua_State *L,
                       lua_Debug *ar, uint64_t now) {
+#if !BT_LUAJIT_STACK
+  (void)L;
+  if (ts->depth == 0) return;
+  const void *ci = (const void *)ar->i_ci;
+  uint64_t at = thread_ticks(ts, now);
+  if (ts->frames[ts->depth - 1].ci == ci) {
+    frame_close(pr, ts, at);
+    return;
+  }
+  close_from_ci(pr, ts, ci, at);
+#else
   lua_getinfo(L, "f", ar);
   int32_t fn = map_get(&pr->by_pointer,
                        (uint64_t)(uintptr_t)lua_topointer(L, -1));
@@ -523,6 +565,7 @@ static void on_return(lbt_prof *pr, thread_state *ts, lua_State *L,
   if (k < 0) return;
   uint64_t at = thread_ticks(ts, now);
   while ((long)ts->depth > k) frame_close(pr, ts, at);
+#endif
 }
 
 static void cycles_hook(lua_State *L, lua_Debug *ar) {
@@ -534,6 +577,7 @@ static void cycles_hook(lua_State *L, lua_Debug *ar) {
   }
   uint64_t now = t_in - pr->bp->excluded;
   int is_call = ar->event == LUA_HOOKCALL || ar->event == BT_HOOK_TAILCALL;
+  pr->slow = 0;
   thread_state *ts = thread_switch(pr, L, now, is_call);
   if (ts != NULL) {
     if (is_call)
@@ -542,7 +586,9 @@ static void cycles_hook(lua_State *L, lua_Debug *ar) {
       on_return(pr, ts, L, ar, now);
   }
   pr->events++;
-  bt_prof_exclude(pr->bp, bt_prof_ticks() - t_in + pr->extra_per_event);
+  uint64_t cost = is_call ? pr->excl_call : pr->excl_ret;
+  if (pr->slow) cost += bt_prof_ticks() - t_in;
+  bt_prof_exclude(pr->bp, cost);
 }
 
 /* Closes every open frame (at stop): running threads now, suspended ones
@@ -558,34 +604,30 @@ static void close_everything(lbt_prof *pr, uint64_t now) {
 /* ---- hook cost calibration ------------------------------------------ */
 
 static pthread_once_t calib_once = PTHREAD_ONCE_INIT;
-static uint64_t calib_extra_ticks; /* per event */
-static double calib_pair_ns;       /* measured overhead per call pair */
+static uint64_t calib_call_ticks, calib_ret_ticks; /* per event */
+static double calib_pair_ns; /* hook overhead per call pair, ns */
 
 static void prof_init(lbt_prof *pr, int mode, int zones);
 static void prof_release(lbt_prof *pr);
 
-/* Time of runner(n) in a fresh state, min of rounds; with a profiler when
- * pr != NULL (then *excluded gets its hook ticks of the best round). */
-static uint64_t time_calls(lua_State *L, lbt_prof *pr, int n,
-                           uint64_t *excluded) {
-  uint64_t best = UINT64_MAX;
-  for (int round = 0; round < 7; round++) {
-    lua_pushvalue(L, 1);
-    lua_pushinteger(L, n);
-    uint64_t excl0 = pr ? pr->bp->excluded : 0;
-    if (pr) lua_sethook(L, cycles_hook, LUA_MASKCALL | LUA_MASKRET, 0);
-    uint64_t t0 = bt_prof_ticks();
-    lua_call(L, 1, 0);
-    uint64_t t1 = bt_prof_ticks();
-    if (pr) lua_sethook(L, NULL, 0, 0);
-    if (t1 - t0 < best) {
-      best = t1 - t0;
-      if (pr) *excluded = pr->bp->excluded - excl0;
-    }
-  }
-  return best;
+/* One run of runner(n) (at index 1 of L), in ticks; hooked by pr if any. */
+static uint64_t time_calls(lua_State *L, lbt_prof *pr, int n) {
+  lua_pushvalue(L, 1);
+  lua_pushinteger(L, n);
+  if (pr) lua_sethook(L, cycles_hook, LUA_MASKCALL | LUA_MASKRET, 0);
+  uint64_t t0 = bt_prof_ticks();
+  lua_call(L, 1, 0);
+  uint64_t t1 = bt_prof_ticks();
+  if (pr) lua_sethook(L, NULL, 0, 0);
+  return t1 - t0;
 }
 
+/* The hook cost to subtract, from a loop calling an empty function f, run
+ * bare (T0 per iteration) and hooked with nothing subtracted (T1): f then
+ * shows A per call (hook work after the call event's clock read, VM
+ * dispatch, the return hook before its read) and the loop B = T1 - A.
+ * Subtracting A at each call event and B - T0 at each return makes f
+ * report ~0 and the loop its bare time; together T1 - T0 per pair. */
 static void calibrate_hooks(void) {
   lua_State *L = luaL_newstate();
   if (L == NULL) return;
@@ -598,24 +640,38 @@ static void calibrate_hooks(void) {
   }
   lua_call(L, 0, 1);
   jit_engine(L, 0);
-  lbt_prof probe;
-  prof_init(&probe, MODE_CYCLES, 0);
-  lua_newtable(L);
-  probe.funcs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  probe.L = L;
-  probe.running = 1;
   lbt_prof *saved = tls_prof;
-  tls_prof = &probe;
   const int n = 20000;
-  uint64_t excluded = 0;
-  uint64_t bare = time_calls(L, NULL, n, NULL);
-  uint64_t hooked = time_calls(L, &probe, n, &excluded);
-  tls_prof = saved;
-  double per_pair = hooked > bare ? (double)(hooked - bare) / n : 0.0;
-  double unseen = per_pair - (double)excluded / n;
-  calib_extra_ticks = unseen > 0 ? (uint64_t)(unseen / 2.0) : 0;
-  calib_pair_ns = per_pair / bt_prof_ticks_per_ns();
-  prof_release(&probe);
+  uint64_t bare = UINT64_MAX, hooked = UINT64_MAX, leaf = 0;
+  for (int round = 0; round < 9; round++) {
+    uint64_t t = time_calls(L, NULL, n);
+    if (t < bare) bare = t;
+    lbt_prof probe;
+    prof_init(&probe, MODE_CYCLES, 0);
+    probe.excl_call = probe.excl_ret = 0;
+    lua_newtable(L);
+    probe.funcs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    probe.L = L;
+    probe.running = 1;
+    tls_prof = &probe;
+    time_calls(L, &probe, 1); /* registrations out of the timed run */
+    for (size_t i = 0; i < probe.nfns; i++) probe.fns[i].self = 0;
+    t = time_calls(L, &probe, n);
+    tls_prof = saved;
+    if (t < hooked) {
+      hooked = t;
+      for (size_t i = 0; i < probe.nfns; i++)
+        if (probe.fns[i].ncalls == (uint64_t)n + 1) leaf = probe.fns[i].self;
+    }
+    luaL_unref(L, LUA_REGISTRYINDEX, probe.funcs_ref);
+    prof_release(&probe);
+  }
+  double pair = hooked > bare ? (double)(hooked - bare) / n : 0.0;
+  double call = (double)leaf / n;
+  if (call > pair) call = pair;
+  calib_call_ticks = (uint64_t)call;
+  calib_ret_ticks = (uint64_t)(pair - call);
+  calib_pair_ns = pair / bt_prof_ticks_per_ns();
   lua_close(L);
 }
 
@@ -895,7 +951,8 @@ static void prof_init(lbt_prof *pr, int mode, int zones) {
   pr->zones = zones;
   pr->funcs_ref = LUA_NOREF;
   pr->interval_ns = 1000000;
-  pr->extra_per_event = calib_extra_ticks;
+  pr->excl_call = calib_call_ticks;
+  pr->excl_ret = calib_ret_ticks;
   pr->bp = bt_prof_new(zones);
   pthread_mutex_init(&pr->rss_lock, NULL);
   pthread_cond_init(&pr->rss_wake, NULL);
@@ -1133,7 +1190,8 @@ static void push_meta(lua_State *L, lbt_prof *pr, int user_meta) {
   set_int(L, "run", 1);
   set_int(L, "hook_events", pr->events);
   set_num(L, "hook_pair_ns", calib_pair_ns);
-  set_int(L, "hook_extra_ticks", pr->extra_per_event);
+  set_int(L, "hook_call_ticks", pr->excl_call);
+  set_int(L, "hook_return_ticks", pr->excl_ret);
   set_int(L, "zone_mismatch", (uint64_t)pr->bp->mismatch);
   lua_newtable(L);
   lua_setfield(L, -2, "params");
