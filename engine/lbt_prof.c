@@ -456,6 +456,7 @@ static int push_frame(lbt_prof *pr, thread_state *ts, int fn, const void *ci,
   return 0;
 }
 
+#if !BT_LUAJIT_STACK
 /* Closes the newest frame whose CallInfo is ci and every frame above it;
  * nothing when no frame has it (an activation older than the profile). */
 static void close_from_ci(lbt_prof *pr, thread_state *ts, const void *ci,
@@ -467,6 +468,7 @@ static void close_from_ci(lbt_prof *pr, thread_state *ts, const void *ci,
     }
   }
 }
+#endif
 
 #if BT_LUAJIT_STACK
 /* Closes frames above the newest frame of function fn; returns its depth
