@@ -297,6 +297,22 @@ static inline uint64_t div_scale_round(u128 mag) {
   return q;
 }
 
+/* (high:low) / d for high < d: one hardware 128/64 division on x86-64. */
+static inline uint64_t div_128_64(uint64_t high, uint64_t low, uint64_t d,
+                                  uint64_t *rest) {
+#if defined(__x86_64__)
+  uint64_t q, r;
+  __asm__("divq %4" : "=a"(q), "=d"(r) : "a"(low), "d"(high), "rm"(d) : "cc");
+  *rest = r;
+  return q;
+#else
+  u128 n = ((u128)high << 64) | low;
+  u128 q = n / d;
+  *rest = (uint64_t)(n - q * d);
+  return (uint64_t)q;
+#endif
+}
+
 int bt_dec_mul(bt_dec a, bt_dec b, bt_dec *out) {
   int64_t small;
   if (!__builtin_mul_overflow(a, b, &small)) {
@@ -311,22 +327,13 @@ int bt_dec_mul(bt_dec a, bt_dec b, bt_dec *out) {
   int negative = (a < 0) != (b < 0);
   u128 mag = (u128)mag_of(a) * mag_of(b);
   if (mag >> 90) return BT_EOVERFLOW; /* quotient >= 2^90 / 10^8 > 2^63 */
-  return from_mag(div_scale_round(mag), negative, out);
-}
-
-/* (high:low) / d for high < d: one hardware 128/64 division on x86-64. */
-static inline uint64_t div_128_64(uint64_t high, uint64_t low, uint64_t d,
-                                  uint64_t *rest) {
-#if defined(__x86_64__)
-  uint64_t q, r;
-  __asm__("divq %4" : "=a"(q), "=d"(r) : "a"(low), "d"(high), "rm"(d) : "cc");
-  *rest = r;
-  return q;
+#if defined(__x86_64__) && !defined(BT_DEC_NO_DIVQ)
+  uint64_t rest, q = div_128_64((uint64_t)(mag >> 64), (uint64_t)mag, SCALE_U,
+                                &rest);
+  if (rest > HALF_SCALE || (rest == HALF_SCALE && (q & 1))) q++;
+  return from_mag(q, negative, out);
 #else
-  u128 n = ((u128)high << 64) | low;
-  u128 q = n / d;
-  *rest = (uint64_t)(n - q * d);
-  return (uint64_t)q;
+  return from_mag(div_scale_round(mag), negative, out);
 #endif
 }
 
