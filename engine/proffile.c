@@ -3,6 +3,7 @@
  * every field so a truncated or corrupt file is refused, never trusted. */
 #include "proffile.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,14 +13,24 @@ static const unsigned char MAGIC[8] = {'B', 'T', 'P', 'R', 'O', 'F', '\r', '\n'}
 
 /* ---- crc32 ---------------------------------------------------------- */
 
-static uint32_t crc_update(uint32_t crc, const unsigned char *data,
-                           size_t len) {
-  crc = ~crc;
-  for (size_t i = 0; i < len; i++) {
-    crc ^= data[i];
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void) {
+  for (uint32_t n = 0; n < 256; n++) {
+    uint32_t crc = n;
     for (int bit = 0; bit < 8; bit++)
       crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
+    crc_table[n] = crc;
   }
+}
+
+static uint32_t crc_update(uint32_t crc, const unsigned char *data,
+                           size_t len) {
+  pthread_once(&crc_once, crc_init);
+  crc = ~crc;
+  for (size_t i = 0; i < len; i++)
+    crc = crc_table[(crc ^ data[i]) & 0xffu] ^ (crc >> 8);
   return ~crc;
 }
 
