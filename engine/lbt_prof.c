@@ -190,6 +190,7 @@ typedef struct lbt_prof {
    * switch) add their measured time. */
   uint64_t excl_call, excl_ret;
   int slow;
+  uint64_t last_now; /* profile ticks of the last event (monotonic) */
   uint64_t events;
   /* sampling */
   timer_t timer;
@@ -578,6 +579,13 @@ static void cycles_hook(lua_State *L, lua_Debug *ar) {
     return;
   }
   uint64_t now = t_in - pr->bp->excluded;
+  /* The calibrated cost can exceed a short gap between two events: never
+   * let profile time run backwards (forgive the excess). */
+  if ((int64_t)(now - pr->last_now) < 0 && pr->events > 0) {
+    pr->bp->excluded = t_in - pr->last_now;
+    now = pr->last_now;
+  }
+  pr->last_now = now;
   int is_call = ar->event == LUA_HOOKCALL || ar->event == BT_HOOK_TAILCALL;
   pr->slow = 0;
   thread_state *ts = thread_switch(pr, L, now, is_call);
