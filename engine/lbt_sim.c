@@ -632,20 +632,41 @@ INDICATOR_METHOD(min, BT_IND_MIN)
 INDICATOR_METHOD(max, BT_IND_MAX)
 INDICATOR_METHOD(momentum, BT_IND_MOMENTUM)
 
+static const char *const BAND_NAMES[] = {"lower", "mean", "upper", NULL};
+
+/* bands.lower / .mean / .upper: each array is made and refreshed from its
+ * first use on (upvalues: sim, indicator index). */
+static int bands_index(lua_State *L) {
+  lsim *s = up_sim(L);
+  int index = (int)lua_tointeger(L, lua_upvalueindex(2));
+  const char *key = lua_tostring(L, 2);
+  int which = -1;
+  for (int i = 0; key && BAND_NAMES[i]; i++)
+    if (strcmp(key, BAND_NAMES[i]) == 0) which = i;
+  if (which < 0) return 0;
+  const double *src = s->sim->indicators[index].doubles[which];
+  push_array(L, s->market.asset_count, PUB_DOUBLE, src);
+  publish(L, s, PUB_DOUBLE, src);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, 1);
+  return 1;
+}
+
 /* ctx:bands(n, k [, field]) -> {lower=, mean=, upper=} arrays: see sim.h
- * (x < lower and x > upper are the exact comparisons with m -+ k*s). */
+ * (x < lower and x > upper are the exact comparisons with m -+ k*s). Only
+ * the arrays a strategy touches are refreshed. */
 static int ctx_bands(lua_State *L) {
   lsim *s = up_sim(L);
   bt_dec k = check_price(L, 3);
   int index = add_indicator(L, s, BT_SIM_BANDS, 2, k, 4);
-  static const char *const names[3] = {"lower", "mean", "upper"};
   lua_createtable(L, 0, 3);
-  for (int i = 0; i < 3; i++) {
-    const double *src = s->sim->indicators[index].doubles[i];
-    push_array(L, s->market.asset_count, PUB_DOUBLE, src);
-    publish(L, s, PUB_DOUBLE, src);
-    lua_setfield(L, -2, names[i]);
-  }
+  lua_createtable(L, 0, 1);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushinteger(L, index);
+  lua_pushcclosure(L, bands_index, 2);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, -2);
   return 1;
 }
 

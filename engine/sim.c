@@ -241,19 +241,49 @@ static void band_push(bt_sim_band *band, int32_t n, bt_dec x) {
   band->count++;
 }
 
+/* sum / n rounded half-even, through int64 when the sum fits. */
+static bt_dec mean_half_even(bt_i128 total, int64_t n) {
+  if (total > -((bt_i128)1 << 62) && total < ((bt_i128)1 << 62)) {
+    int64_t t = (int64_t)total, q = t / n, r = t % n;
+    int64_t twice = (r < 0 ? -r : r) * 2;
+    if (twice > n || (twice == n && (q % 2) != 0)) q += t < 0 ? -1 : 1;
+    return q;
+  }
+  return div_half_even(total, n);
+}
+
+/* The edge from a double estimate when it is clearly away from a grid
+ * point (error well under `slack` units); else the exact search. */
+static int64_t fast_edge(double est, double slack, bt_i128 total, int64_t n,
+                         bt_u128 kn, bt_u128 kd, bt_i128 d, int sign) {
+  double edge = sign < 0 ? ceil(est) : floor(est);
+  double gap_to_grid = sign < 0 ? edge - est : est - edge;
+  if (gap_to_grid > slack && gap_to_grid < 1.0 - slack &&
+      fabs(edge) < 9.0e15)
+    return (int64_t)edge;
+  return band_edge(total, n, kn, kd, d, sign);
+}
+
 /* lower, mean, upper of a full window; BT_EOVERFLOW out of range. */
+static double i128_to_double(bt_i128 v) {
+  if (v > INT64_MIN && v < INT64_MAX) return (double)(int64_t)v;
+  return (double)v;
+}
+
 static int band_values(const bt_sim_band *band, int32_t n, bt_dec k,
-                       bt_dec out[3]) {
+                       bt_u128 kn, bt_u128 kd, bt_dec out[3]) {
   bt_i128 total = band->sum + (bt_i128)n * band->shift, d;
   if (__builtin_mul_overflow(band->sum_sq, (bt_i128)n, &d)) return BT_EOVERFLOW;
   d -= band->sum * band->sum;
   if (d < 0) d = 0;
-  bt_u128 kn, kd;
-  k_ratio(k, &kn, &kd);
-  if (kn > ((bt_u128)1 << 63)) return BT_EOVERFLOW;
-  out[0] = band_edge(total, n, kn, kd, d, -1);
-  out[1] = div_half_even(total, n);
-  out[2] = band_edge(total, n, kn, kd, d, +1);
+  /* Doubles first: relative error a few 1e-16 of |total| and of T. */
+  double t = (double)k / (double)BT_DEC_SCALE * sqrt(i128_to_double(d));
+  double center = i128_to_double(total) / (double)n;
+  double spread = t / (double)n;
+  double slack = (fabs(center) + spread) * 1e-13 + 1e-6;
+  out[0] = fast_edge(center - spread, slack, total, n, kn, kd, d, -1);
+  out[1] = mean_half_even(total, n);
+  out[2] = fast_edge(center + spread, slack, total, n, kn, kd, d, +1);
   return BT_OK;
 }
 
@@ -298,6 +328,10 @@ int bt_sim_add_indicator(bt_sim *sim, int kind, int field, int period,
                       BT_IND_MAX_PERIOD);
   if (kind == BT_SIM_BANDS && k <= 0)
     return bt_err_set(err, BT_EINVAL, "indicator: bands need k > 0");
+  bt_u128 k_num = 0, k_den = 1;
+  if (kind == BT_SIM_BANDS) k_ratio(k, &k_num, &k_den);
+  if (k_num > ((bt_u128)1 << 63))
+    return bt_err_set(err, BT_ERANGE, "indicator: bands k too large");
   if (sim->indicator_count == sim->indicator_cap) {
     int cap = sim->indicator_cap ? sim->indicator_cap * 2 : 8;
     bt_sim_indicator *bigger =
@@ -308,7 +342,8 @@ int bt_sim_add_indicator(bt_sim *sim, int kind, int field, int period,
   }
   bt_sim_indicator *ind = &sim->indicators[sim->indicator_count];
   *ind = (bt_sim_indicator){.kind = kind, .field = field, .period = period,
-                            .k = k, .outputs = kind == BT_SIM_BANDS ? 3 : 1};
+                            .k = k, .k_num = k_num, .k_den = k_den,
+                            .outputs = kind == BT_SIM_BANDS ? 3 : 1};
   int rc = indicator_alloc(ind, sim->market.asset_count);
   if (rc != BT_OK) {
     free_indicator(ind, sim->market.asset_count);
@@ -333,7 +368,8 @@ static void update_indicator(bt_sim *sim, bt_sim_indicator *ind) {
       band_push(&ind->band[a], ind->period, x);
       bt_dec out[3];
       if (ind->band[a].count < ind->period ||
-          band_values(&ind->band[a], ind->period, ind->k, out) != BT_OK)
+          band_values(&ind->band[a], ind->period, ind->k, ind->k_num,
+                      ind->k_den, out) != BT_OK)
         continue;
       ind->ready[a] = 1;
       for (int i = 0; i < 3; i++) set_output(ind, a, i, out[i]);

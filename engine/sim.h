@@ -78,6 +78,7 @@ typedef struct bt_sim_indicator {
   int field;       /* BT_SIM_CLOSE, ... */
   int32_t period;
   bt_dec k;        /* bands */
+  bt_u128 k_num, k_den; /* bands: k = k_num / k_den in lowest terms */
   int outputs;     /* 1, or 3 for bands */
   bt_ind *ind;     /* asset_count (bt_ind kinds) */
   bt_sim_band *band; /* asset_count (bands) */
