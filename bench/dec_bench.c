@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static double now_ns(void) {
@@ -102,6 +103,25 @@ static double bench_format_parse(long n) {
   return elapsed;
 }
 
+/* Parse alone: CSV-like price texts (throughput; reported per text). */
+static double bench_parse(long n) {
+  static const char *const texts[8] = {
+    "123.45678901", "0.5", "45123.12", "7", "-12.5", "100.00", "0.00012345",
+    "98765.4321"};
+  size_t lens[8];
+  for (int i = 0; i < 8; i++) lens[i] = strlen(texts[i]);
+  bt_dec sum = 0, v = 0;
+  int status = 0;
+  double start = now_ns();
+  for (long i = 0; i < n; i++) {
+    status |= bt_dec_parse(texts[i & 7], lens[i & 7], &v);
+    sum += v;
+  }
+  double elapsed = now_ns() - start;
+  sink = sum, sink_status = status;
+  return elapsed;
+}
+
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
@@ -122,6 +142,7 @@ int main(int argc, char **argv) {
     {"div128", bench_div128, 50000000},
     {"quantize", bench_quantize, 50000000},
     {"format+parse", bench_format_parse, 10000000},
+    {"parse", bench_parse, 20000000},
   };
   for (size_t b = 0; b < sizeof benches / sizeof *benches; b++) {
     double per_op[100];

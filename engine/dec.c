@@ -2,6 +2,7 @@
  * parse/format, mul/div with half-even rounding, quantize, sqrt, rounding. */
 #include "dec.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,11 +274,20 @@ int bt_dec_from_double(double x, bt_dec *out) {
   return from_mag(mag, negative, out);
 }
 
-/* Exact below 2^53 raw units (one IEEE division); beyond, correctly rounded
- * through the decimal text and strtod. */
+/* Exact below 2^53 raw units (one IEEE division). Beyond, where the raw
+ * value is exact in an x87 long double (64-bit mantissa), one long double
+ * division then rounding to double is correct unless the long double lands
+ * exactly halfway between two doubles (low 11 mantissa bits 0x400); that
+ * rare case, and platforms without such a long double, use strtod. */
 double bt_dec_to_double(bt_dec value) {
   const int64_t exact = INT64_C(1) << 53;
   if (value > -exact && value < exact) return (double)value / 1e8;
+#if defined(__x86_64__) && LDBL_MANT_DIG == 64
+  long double q = (long double)value / 1e8L;
+  uint64_t mantissa;
+  memcpy(&mantissa, &q, sizeof mantissa); /* x87: explicit 64-bit mantissa */
+  if ((mantissa & 0x7ff) != 0x400) return (double)q;
+#endif
   char buf[BT_DEC_FMT_MAX];
   bt_dec_format(value, buf);
   return strtod(buf, NULL);
