@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "calendar.h"
 #include "store.h"
@@ -609,21 +608,93 @@ static int text_done(text *t, char **out, size_t *out_len) {
   return BT_OK;
 }
 
-void bt_sim_format_time(int64_t ns, char *buf) {
-  int64_t secs = ns / 1000000000, frac = ns % 1000000000;
-  if (frac < 0) {
-    frac += 1000000000;
-    secs -= 1;
+/* Civil date of a day count since 1970-01-01 (H. Hinnant's algorithm). */
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d) {
+  z += 719468;
+  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  int64_t doe = z - era * 146097;
+  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  int64_t mp = (5 * doy + 2) / 153;
+  *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+  *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+  *y = yoe + era * 400 + (*m <= 2);
+}
+
+static char *digits(char *p, int64_t v, int width) {
+  for (int i = width - 1; i >= 0; i--) {
+    p[i] = (char)('0' + v % 10);
+    v /= 10;
   }
-  time_t tt = (time_t)secs;
-  struct tm tm;
-  gmtime_r(&tt, &tm);
-  int n = snprintf(buf, 40, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
-                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                   tm.tm_sec);
-  if (frac != 0) n += snprintf(buf + n, (size_t)(40 - n), ".%09lld",
-                               (long long)frac);
-  snprintf(buf + n, (size_t)(40 - n), "Z");
+  return p + width;
+}
+
+void bt_sim_format_time(int64_t ns, char *buf) {
+  const int64_t second = 1000000000, day = 86400 * second;
+  int64_t days = ns / day, rest = ns % day;
+  if (rest < 0) {
+    rest += day;
+    days -= 1;
+  }
+  int64_t year;
+  int month, mday;
+  civil_from_days(days, &year, &month, &mday);
+  int64_t secs = rest / second, frac = rest % second;
+  char *p = buf;
+  if (year < 0 || year > 9999) {
+    snprintf(buf, 40, "%lld-", (long long)year);
+    p = buf + strlen(buf);
+  } else {
+    p = digits(p, year, 4);
+    *p++ = '-';
+  }
+  p = digits(p, month, 2);
+  *p++ = '-';
+  p = digits(p, mday, 2);
+  *p++ = 'T';
+  p = digits(p, secs / 3600, 2);
+  *p++ = ':';
+  p = digits(p, secs / 60 % 60, 2);
+  *p++ = ':';
+  p = digits(p, secs % 60, 2);
+  if (frac != 0) {
+    *p++ = '.';
+    p = digits(p, frac, 9);
+  }
+  *p++ = 'Z';
+  *p = '\0';
+}
+
+/* Appends len bytes (the fast path of the CSV writers). */
+static void put_bytes(text *t, const char *bytes, size_t len) {
+  if (t->status != BT_OK) return;
+  if (t->len + len + 1 > t->cap) {
+    size_t cap = (t->cap + len + 1) * 2;
+    char *bigger = realloc(t->data, cap);
+    if (bigger == NULL) {
+      t->status = BT_ENOMEM;
+      return;
+    }
+    t->data = bigger;
+    t->cap = cap;
+  }
+  memcpy(t->data + t->len, bytes, len);
+  t->len += len;
+  t->data[t->len] = '\0';
+}
+
+static void put_cstr(text *t, const char *s) { put_bytes(t, s, strlen(s)); }
+
+static void put_dec_raw(text *t, bt_dec v) {
+  char buf[BT_DEC_FMT_MAX];
+  int len = bt_dec_format(v, buf);
+  put_bytes(t, buf, (size_t)len);
+}
+
+static void put_time_raw(text *t, int64_t ns) {
+  char buf[40];
+  bt_sim_format_time(ns, buf);
+  put_cstr(t, buf);
 }
 
 static void put_dec(text *t, bt_dec v) {
@@ -808,18 +879,18 @@ int bt_sim_equity_csv(const bt_sim *sim, char **out, size_t *out_len) {
   for (int i = 0; i < sim->record_count; i++)
     put(&t, ",%s", sim->record_names[i]);
   put(&t, "\n");
-  char when[40], cash[BT_DEC_FMT_MAX], value[BT_DEC_FMT_MAX];
   for (int64_t b = 0; b < m->count && t.status == BT_OK; b++) {
-    bt_sim_format_time(m->times[b], when);
-    bt_dec_format(m->cash[b], cash);
-    bt_dec_format(m->values[b], value);
-    put(&t, "%s,%s,%s", when, cash, value);
+    put_time_raw(&t, m->times[b]);
+    put_bytes(&t, ",", 1);
+    put_dec_raw(&t, m->cash[b]);
+    put_bytes(&t, ",", 1);
+    put_dec_raw(&t, m->values[b]);
     for (int i = 0; i < sim->record_count; i++) {
       double v = sim->records[i][b];
       if (isfinite(v)) put(&t, ",%.12g", v);
-      else put(&t, ",");
+      else put_bytes(&t, ",", 1);
     }
-    put(&t, "\n");
+    put_bytes(&t, "\n", 1);
   }
   return text_done(&t, out, out_len);
 }
@@ -830,16 +901,18 @@ int bt_sim_fills_csv(const bt_sim *sim, char **out, size_t *out_len) {
   if (text_init(&t, (size_t)b->fill_count * 96 + 128) != BT_OK)
     return BT_ENOMEM;
   put(&t, "time,asset,side,quantity,price,commission\n");
-  char when[40], qty[BT_DEC_FMT_MAX], price[BT_DEC_FMT_MAX],
-      fee[BT_DEC_FMT_MAX];
   for (int64_t i = 0; i < b->fill_count && t.status == BT_OK; i++) {
     const bt_fill *f = &b->fills[i];
-    bt_sim_format_time(f->time, when);
-    bt_dec_format(f->quantity < 0 ? -f->quantity : f->quantity, qty);
-    bt_dec_format(f->price, price);
-    bt_dec_format(f->commission, fee);
-    put(&t, "%s,%s,%s,%s,%s,%s\n", when, sim->market.symbols[f->asset],
-        f->quantity > 0 ? "buy" : "sell", qty, price, fee);
+    put_time_raw(&t, f->time);
+    put_bytes(&t, ",", 1);
+    put_cstr(&t, sim->market.symbols[f->asset]);
+    put_cstr(&t, f->quantity > 0 ? ",buy," : ",sell,");
+    put_dec_raw(&t, f->quantity < 0 ? -f->quantity : f->quantity);
+    put_bytes(&t, ",", 1);
+    put_dec_raw(&t, f->price);
+    put_bytes(&t, ",", 1);
+    put_dec_raw(&t, f->commission);
+    put_bytes(&t, "\n", 1);
   }
   return text_done(&t, out, out_len);
 }

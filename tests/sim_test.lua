@@ -244,6 +244,13 @@ do
   for _, name in ipairs { "results.json", "equity.csv", "fills.csv" } do
     t.is(a.files[name], b.files[name], name .. " identical on a second run")
   end
+  local p = core.prof.new { mode = "cycles" }
+  local c = run("mean_reversion", { params = { window = 2, k = "0.5" }, prof = p })
+  t.is(c.files["results.json"], a.files["results.json"],
+       "results.json identical with the profiler on")
+  local zones = {}
+  for _, z in ipairs(p:data().zones or {}) do zones[z.name] = z.count end
+  t.is(zones.strategy, 5, "the strategy zone was entered once per bar")
   local doc = cjson.decode(a.files["results.json"])
   t.is(doc.scenario, "backtest", "scenario key")
   t.is(doc.bars, 8, "bars = asset-bars present")

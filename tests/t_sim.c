@@ -233,6 +233,10 @@ static void test_helpers(void) {
   bt_sim_format_time(T0 + 9 * 3600 * INT64_C(1000000000) + 30 * 60 *
                      INT64_C(1000000000), buf);
   is_str(buf, "2024-01-01T09:30:00Z", "ISO time");
+  bt_sim_format_time(-1, buf);
+  is_str(buf, "1969-12-31T23:59:59.999999999Z", "before the epoch");
+  bt_sim_format_time(INT64_C(951782400000000000), buf);
+  is_str(buf, "2000-02-29T00:00:00Z", "leap day 2000");
 }
 
 int main(void) {

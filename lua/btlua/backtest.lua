@@ -62,9 +62,7 @@ function backtest.merge_params(defaults, overrides)
   return params
 end
 
-function backtest.run(opts)
-  assert(type(opts) == "table", "backtest.run: options table expected")
-  local strategy = backtest.load_strategy(opts.strategy)
+local function simulate(opts, strategy)
   local sim = core.sim.new(opts.bundle, {
     capital = opts.capital or "100000",
     fill = opts.fill, slippage = opts.slippage, commission = opts.commission,
@@ -74,7 +72,20 @@ function backtest.run(opts)
   ctx.params = backtest.merge_params(strategy.params, opts.params)
   if strategy.initialize then strategy.initialize(ctx, data) end
   sim:run(strategy.handle_data, opts.progress)
-  local results = sim:results(opts.name or "backtest")
+  return sim, sim:results(opts.name or "backtest")
+end
+
+-- The profiler (if any, and not already running) covers initialize, the
+-- bar loop and the results; it is stopped even when the strategy fails.
+function backtest.run(opts)
+  assert(type(opts) == "table", "backtest.run: options table expected")
+  local strategy = backtest.load_strategy(opts.strategy)
+  local prof = opts.prof
+  local started = prof ~= nil and not prof:running()
+  if started then prof:start() end
+  local ok, sim, results = pcall(simulate, opts, strategy)
+  if started then prof:stop() end
+  if not ok then error(sim, 0) end
   results.strategy = strategy.name or
     (type(opts.strategy) == "string" and opts.strategy) or "table"
   results.sim = sim
