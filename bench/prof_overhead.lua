@@ -2,7 +2,9 @@
 -- calling small functions, and the minute scenario's shape (10 assets,
 -- 1 month of minute bars, mean reversion), each under --profiler none,
 -- zones only, cycles, sample (1 ms) and memory. Prints medians of N runs and
--- ratios to none. Run: build/btlua bench/prof_overhead.lua [N]
+-- ratios to none (best of N rounds, interleaved: the least disturbed run
+-- of each, as this runs on shared machines). Run:
+-- build/btlua bench/prof_overhead.lua [N]
 local core = require "btlua.core"
 local prof = core.prof
 local rounds = tonumber(arg and arg[1]) or 5
@@ -37,7 +39,7 @@ local function measure(fn)
     end
   end
   local out = {}
-  for name, list in pairs(times) do out[name] = median(list) end
+  for name, list in pairs(times) do table.sort(list) out[name] = list[1] end
   return out
 end
 
@@ -74,7 +76,8 @@ do
     for _, fn in ipairs(p:data().functions) do sum = sum + fn.self_ns end
     reported[round] = sum
   end
-  local sum = median(reported)
+  table.sort(reported)
+  local sum = reported[1]
   print(string.format("  cycles: reported self total %.3f ms = x%.3f of the bare run",
     sum / 1e6, sum / small.none))
 end

@@ -124,6 +124,8 @@ typedef struct fn_entry {
   int active; /* open frames on any shadow stack */
   int hidden; /* the profiler's own stop() */
   int is_c;
+  int named; /* the name came from a call site or a module field */
+  int first_closure; /* its first closure's index in the funcs table */
   int name_tries; /* > 0: no name yet; calls left to look for one */
   char *name, *source;
   int line;
@@ -242,6 +244,7 @@ static void describe(fn_entry *fn, const lua_Debug *ar) {
   else source = "[string]";
   const char *name = ar->name;
   fn->name_tries = name == NULL && strcmp(ar->what, "main") != 0 ? 8 : 0;
+  fn->named = name != NULL || strcmp(ar->what, "main") == 0;
   if (name == NULL) {
     if (strcmp(ar->what, "main") == 0) name = "main chunk";
     else if (strcmp(ar->what, "C") == 0) name = "?";
@@ -299,8 +302,10 @@ static int fn_index_named(lbt_prof *pr, lua_State *L, lua_Debug *ar,
   map_put(&pr->by_pointer, (uint64_t)(uintptr_t)ptr, idx);
   lua_rawgeti(L, LUA_REGISTRYINDEX, pr->funcs_ref);
   lua_pushvalue(L, -2);
-  lua_rawseti(L, -2, (int)lua_rawlen(L, -2) + 1);
+  int slot = (int)lua_rawlen(L, -2) + 1;
+  lua_rawseti(L, -2, slot);
   lua_pop(L, 1);
+  if (pr->fns[idx].first_closure == 0) pr->fns[idx].first_closure = slot;
   return idx;
 }
 
@@ -493,6 +498,7 @@ static void name_again(fn_entry *fn, lua_State *L, lua_Debug *ar, int tail) {
   free(fn->name);
   fn->name = name;
   fn->name_tries = 0;
+  fn->named = 1;
 }
 
 #if BT_LUAJIT_STACK
@@ -1215,6 +1221,61 @@ static void push_meta(lua_State *L, lbt_prof *pr, int user_meta) {
   }
 }
 
+/* Functions that never got a name from a call site (called from C, by a
+ * tail call, by pcall) are named after the field that holds them in a
+ * loaded module (handle_data, format, ...), as luaL_traceback does. */
+static void resolve_names(lua_State *L, lbt_prof *pr) {
+  int unnamed = 0;
+  for (size_t i = 0; i < pr->nfns; i++)
+    if (!pr->fns[i].named) unnamed++;
+  if (unnamed == 0 || pr->funcs_ref == LUA_NOREF) return;
+  int top = lua_gettop(L);
+  lua_newtable(L); /* function -> field name */
+  int names = lua_gettop(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+  if (lua_type(L, -1) == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      if (lua_type(L, -1) == LUA_TTABLE) {
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+          if (lua_type(L, -2) == LUA_TSTRING && lua_isfunction(L, -1)) {
+            lua_pushvalue(L, -1);
+            lua_rawget(L, names);
+            int known = !lua_isnil(L, -1);
+            lua_pop(L, 1);
+            if (!known) {
+              lua_pushvalue(L, -2);
+              lua_rawset(L, names); /* pops the value */
+              continue;
+            }
+          }
+          lua_pop(L, 1);
+        }
+      }
+      lua_pop(L, 1);
+    }
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, pr->funcs_ref);
+  for (size_t i = 0; i < pr->nfns; i++) {
+    fn_entry *fn = &pr->fns[i];
+    if (fn->named) continue;
+    if (fn->first_closure == 0) continue;
+    lua_rawgeti(L, -1, fn->first_closure);
+    lua_rawget(L, names);
+    const char *name = lua_tostring(L, -1);
+    char *copy = name ? dup_text(name) : NULL;
+    if (copy) {
+      free(fn->name);
+      fn->name = copy;
+      fn->name_tries = 0;
+      fn->named = 1;
+    }
+    lua_pop(L, 1);
+  }
+  lua_settop(L, top);
+}
+
 /* Function indices in the table: hidden entries dropped, 1-based. */
 static int *visible_index(lbt_prof *pr) {
   int *remap = (int *)malloc((pr->nfns + 1) * sizeof *remap);
@@ -1374,6 +1435,7 @@ static int prof_data(lua_State *L) {
     luaL_checktype(L, 2, LUA_TTABLE);
     user_meta = 2;
   }
+  resolve_names(L, pr);
   int *remap = visible_index(pr);
   if (remap == NULL) return luaL_error(L, "prof: out of memory");
   lua_newtable(L);

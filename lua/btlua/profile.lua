@@ -153,6 +153,19 @@ local function sample_table(p, out, top)
       100 * s / max(total, 1), t, 100 * t / max(total, 1),
       label(p.functions[index]))
   end
+  -- Samples taken in engine zones (C, outside Lua), by zone.
+  local by_zone, zone_order = {}, {}
+  for _, s in ipairs(p.samples or {}) do
+    if #s.stack == 0 and s.zone then
+      if not by_zone[s.zone] then zone_order[#zone_order + 1] = s.zone end
+      by_zone[s.zone] = (by_zone[s.zone] or 0) + s.count
+    end
+  end
+  for _, zone in ipairs(zone_order) do
+    out[#out + 1] = format("%10d %6.2f%% %10d %6.2f%% [%s] (engine, outside Lua)",
+      by_zone[zone], 100 * by_zone[zone] / max(total, 1), by_zone[zone],
+      100 * by_zone[zone] / max(total, 1), zone)
+  end
 end
 
 local function zone_table(p, out)
