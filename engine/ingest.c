@@ -233,11 +233,12 @@ enum role {
   ROLE_VOLUME = BT_FIELD_VOLUME,
   ROLE_TIME,
   ROLE_SYMBOL,
+  ROLE_CLOCK, /* a separate time-of-day column next to a date column */
   ROLE_COUNT
 };
 
 static const char *const ROLE_NAMES[ROLE_COUNT] = {
-    "open", "high", "low", "close", "volume", "timestamp", "symbol"};
+    "open", "high", "low", "close", "volume", "timestamp", "symbol", "time"};
 
 #define MAX_COLUMNS 256
 
@@ -412,6 +413,7 @@ static int read_header(ingest *in, csv_file *file, const char **pp) {
   const char *p = *pp, *end = file->end;
   unsigned long line = 1;
   int seen[ROLE_COUNT] = {0}, time_column = -1, best_rank = 99;
+  int clock_column = -1; /* the first column named "time" */
   file->columns = 0;
   for (;;) {
     field f;
@@ -423,6 +425,7 @@ static int read_header(ingest *in, csv_file *file, const char **pp) {
     int role = header_role(&f);
     if (role == ROLE_TIME) {
       int rank = time_rank(&f);
+      if (rank == 3 && clock_column < 0) clock_column = file->columns;
       if (rank < best_rank) {
         if (time_column >= 0) file->role[time_column] = ROLE_IGNORE;
         best_rank = rank;
@@ -442,6 +445,8 @@ static int read_header(ingest *in, csv_file *file, const char **pp) {
     break;
   }
   *pp = skip_newline(p, end);
+  if (best_rank == 2 && clock_column >= 0) /* "date" and "time" columns */
+    file->role[clock_column] = ROLE_CLOCK;
   static const int REQUIRED[] = {ROLE_TIME, ROLE_OPEN, ROLE_HIGH, ROLE_LOW,
                                  ROLE_CLOSE};
   for (size_t i = 0; i < sizeof REQUIRED / sizeof REQUIRED[0]; i++)
@@ -530,7 +535,21 @@ static int parse_row(ingest *in, csv_file *file, unsigned long line,
       return bad_row(in, file->path, line, ROLE_NAMES[role], "missing");
   }
   int64_t time;
-  const field *tf = &r->by_role[ROLE_TIME];
+  field joined = r->by_role[ROLE_TIME];
+  const field *tf = &joined;
+  char date_time[96];
+  const field *clock = &r->by_role[ROLE_CLOCK];
+  if (r->present[ROLE_CLOCK] && clock->start != clock->end) {
+    size_t date_len = (size_t)(tf->end - tf->start);
+    size_t clock_len = (size_t)(clock->end - clock->start);
+    if (date_len + clock_len + 1 < sizeof date_time) {
+      memcpy(date_time, tf->start, date_len);
+      date_time[date_len] = 'T';
+      memcpy(date_time + date_len + 1, clock->start, clock_len);
+      joined.start = date_time;
+      joined.end = date_time + date_len + 1 + clock_len;
+    }
+  }
   if (bt_time_parse(tf->start, (size_t)(tf->end - tf->start), &time) !=
       BT_OK) {
     char text[48];

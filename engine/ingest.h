@@ -2,7 +2,8 @@
  * .csv) or long CSVs with a symbol column; a directory means every *.csv in
  * it. Headers match case-insensitively: timestamp|datetime|date|time, open,
  * high, low, close, volume (optional: 0 when absent), symbol; other columns
- * are ignored. Timestamps: see bt_time_parse. Decimals are parsed exactly
+ * are ignored; separate "date" and "time" columns are joined (date T time).
+ * Timestamps: see bt_time_parse. Decimals are parsed exactly
  * (at most 8 fractional digits; an exponent is allowed). Quoted fields,
  * CRLF and a UTF-8 BOM are accepted; NUL bytes and invalid UTF-8 are not.
  *

@@ -166,6 +166,15 @@ static int bundle_session_time(lua_State *L) {
   return 1;
 }
 
+/* bundle:session_index(ns) -> index of the last session at or before ns
+ * (0 when ns is before the first one) */
+static int bundle_session_index(lua_State *L) {
+  bt_store *s = bt_lua_checkbundle(L, 1);
+  int64_t ns = (int64_t)luaL_checkinteger(L, 2);
+  lua_pushinteger(L, (lua_Integer)bt_store_session_find(s, ns) + 1);
+  return 1;
+}
+
 /* bundle:bar(asset, session) -> open, high, low, close, volume as decimal
  * text, or nil when the bar is missing. asset: index or symbol. */
 static int bundle_bar(lua_State *L) {
@@ -204,6 +213,7 @@ static const luaL_Reg bundle_methods[] = {
     {"calendar", bundle_calendar},
     {"path", bundle_path},
     {"session_time", bundle_session_time},
+    {"session_index", bundle_session_index},
     {"bar", bundle_bar},
     {"verify", bundle_verify},
     {NULL, NULL},

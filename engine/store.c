@@ -373,6 +373,16 @@ int bt_store_price_places(const bt_store *s, size_t asset) {
 size_t bt_store_bar_count(const bt_store *s, size_t asset) {
   return asset < s->header->asset_count ? s->assets[asset].bar_count : 0;
 }
+long bt_store_session_find(const bt_store *s, int64_t ns) {
+  size_t lo = 0, hi = s->header->session_count; /* answer in [lo-1, hi) */
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (s->sessions[mid] <= ns) lo = mid + 1;
+    else hi = mid;
+  }
+  return (long)lo - 1;
+}
+
 long bt_store_find(const bt_store *s, const char *symbol) {
   for (size_t a = 0; a < s->header->asset_count; a++)
     if (strcmp(s->assets[a].symbol, symbol) == 0) return (long)a;

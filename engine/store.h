@@ -82,6 +82,9 @@ bt_asset_class bt_store_asset_class(const bt_store *s, size_t asset);
 int bt_store_price_places(const bt_store *s, size_t asset);
 /* Number of sessions where the asset has a bar (not missing). */
 size_t bt_store_bar_count(const bt_store *s, size_t asset);
+/* Index of the last session at or before ns; -1 when ns is before the
+ * first session. O(log sessions). */
+long bt_store_session_find(const bt_store *s, int64_t ns);
 /* Asset index of a symbol; -1 when absent. O(assets). */
 long bt_store_find(const bt_store *s, const char *symbol);
 const char *bt_store_frequency(const bt_store *s); /* "daily", "5min", ... */

@@ -99,6 +99,16 @@ t.is(stats.frequency, "minute", "frequency option wins")
 t.is(bars(dir .. "/five.btb", "five")[1], "2024-01-02T14:30:00Z,1,1,1,1,0",
   "no volume column: volume 0")
 
+-- Separate date and time columns -------------------------------------------
+lib.write(dir .. "/DT.csv", "Date,Time,Open,High,Low,Close,Volume\n"
+  .. "2024-01-02,09:30,10,11,9,10.5,5\n"
+  .. "2024-01-02,09:31:00-05:00,10.5,11,9,10,6\n")
+stats = assert(store.ingest(dir .. "/DT.csv", dir .. "/dt.btb"))
+t.is_deeply(bars(dir .. "/dt.btb", "DT"), {
+  "2024-01-02T09:30:00Z,10,11,9,10.5,5",
+  "2024-01-02T14:31:00Z,10.5,11,9,10,6",
+}, "date + time columns joined (UTC unless the time has an offset)")
+
 -- A calendar: daily dates become XNYS sessions at the open ----------------
 lib.write(dir .. "/SPY.csv", "date,open,high,low,close,volume\n"
   .. "2024-03-08,510,512,509,511,100\n2024-03-11,511,513,510,512,200\n")

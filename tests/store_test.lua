@@ -83,6 +83,8 @@ t.is(bundle:path(), a_path, "path")
 t.is(store.format_time(bundle:session_time(1)), "2023-01-02T00:00:00Z",
   "session_time(1)")
 t.is(bundle:asset_index("SYN002"), 3, "asset_index")
+t.is(bundle:session_index(bundle:session_time(3) + 1), 3, "session_index")
+t.is(bundle:session_index(0), 0, "session_index before the first session")
 t.is(bundle:asset_index("NOPE"), nil, "asset_index of an absent symbol")
 t.is_deeply(bundle:asset("SYN001"), { index = 2, symbol = "SYN001",
   asset_class = "equity", price_places = 2, bars = 260 }, "asset info")

@@ -73,6 +73,10 @@ static void test_round_trip(void) {
   is_int(bt_store_find(s, "BTC/USDT"), 1, "find symbol");
   is_int(bt_store_find(s, "MSFT"), -1, "find absent symbol");
   is_int(bt_store_sessions(s)[2], SESSIONS[2], "session time");
+  is_int(bt_store_session_find(s, SESSIONS[0] - 1), -1, "before the first");
+  is_int(bt_store_session_find(s, SESSIONS[0]), 0, "at the first");
+  is_int(bt_store_session_find(s, SESSIONS[1] + 1), 1, "inside the second");
+  is_int(bt_store_session_find(s, INT64_MAX), 2, "after the last");
   is_int(bt_store_column(s, 1, BT_FIELD_CLOSE)[2],
          2 * INT64_C(10000000000) + 200 + 12345678901, "close exact");
   is_int(bt_store_column(s, 1, BT_FIELD_OPEN)[1], BT_BAR_MISSING,
