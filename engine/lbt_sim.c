@@ -49,15 +49,15 @@ enum { SLOT_TRACEBACK = 1, SLOT_HANDLE, SLOT_PROGRESS, SLOT_CTX, SLOT_DATA,
 typedef struct lsim {
   bt_sim *sim;
   bt_sim_market market;
-  int bundle_ref, ctx_ref, data_ref, pubs_ref, position_ref, pending_ref;
-  int symbols_ref, env_ref;
+  bool ffi;       /* LuaJIT: arrays are FFI views of the C arrays */
+  bool has_context;
+  double *position_d, *pending_d; /* asset_count: ctx.position, .pending */
   pub *pubs;
   int pub_count, pub_cap;
   lua_State *L; /* the running state, during sim:run */
   int base;     /* stack slot before SLOT_TRACEBACK, during sim:run */
   int64_t progress_every;
   int64_t rejections_seen;
-  bool pending_dirty;
 } lsim;
 
 static lsim *check_sim(lua_State *L, int idx) {
@@ -71,8 +71,33 @@ static lsim *up_sim(lua_State *L) {
   return (lsim *)lua_touserdata(L, lua_upvalueindex(1));
 }
 
-static void push_ref(lua_State *L, int ref) {
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+/* What a sim keeps alive lives in a table that is its user value (so a
+ * sim and its ctx/data, which point back at it, are collected together):
+ * these are its slots. */
+enum { ENV_BUNDLE = 1, ENV_CTX, ENV_DATA, ENV_PUBS, ENV_POSITION,
+       ENV_PENDING, ENV_SYMBOLS, ENV_SELF, ENV_FFI_CAST };
+
+static void push_env(lua_State *L, int sim_idx) {
+#if LUA_VERSION_NUM >= 504
+  lua_getiuservalue(L, sim_idx, 1);
+#else
+  lua_getfenv(L, sim_idx);
+#endif
+}
+
+/* Pushes slot `slot` of the sim at the absolute index sim_idx. */
+static void push_slot(lua_State *L, int sim_idx, int slot) {
+  push_env(L, sim_idx);
+  lua_rawgeti(L, -1, slot);
+  lua_remove(L, -2);
+}
+
+/* Pops the value on top into slot `slot`. */
+static void set_slot(lua_State *L, int sim_idx, int slot) {
+  push_env(L, sim_idx);
+  lua_insert(L, -2);
+  lua_rawseti(L, -2, slot);
+  lua_pop(L, 1);
 }
 
 /* ---- arguments ---------------------------------------------------------- */
@@ -92,7 +117,7 @@ static bt_dec check_price(lua_State *L, int idx) {
 static int32_t check_asset(lua_State *L, lsim *s, int idx) {
   int32_t n = s->market.asset_count;
   if (lua_type(L, idx) == LUA_TSTRING) {
-    push_ref(L, s->symbols_ref);
+    push_slot(L, lua_upvalueindex(1), ENV_SYMBOLS);
     lua_pushvalue(L, idx);
     lua_rawget(L, -2);
     lua_Integer a = lua_isnil(L, -1) ? 0 : lua_tointeger(L, -1);
@@ -251,51 +276,69 @@ static int sim_new(lua_State *L) {
   bt_store *store = bt_lua_checkbundle(L, 1);
   bt_sim_config config;
   check_config(L, 2, &config);
-  lsim *s = (lsim *)lua_newuserdatauv(L, sizeof *s, 0);
+  lua_getfield(L, 2, "ffi");
+  bool ffi_wanted = lua_isnil(L, -1) || lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  lsim *s = (lsim *)lua_newuserdatauv(L, sizeof *s, 1);
   memset(s, 0, sizeof *s);
-  s->bundle_ref = s->ctx_ref = s->data_ref = s->pubs_ref = LUA_NOREF;
-  s->position_ref = s->pending_ref = s->symbols_ref = s->env_ref = LUA_NOREF;
+  int self = lua_gettop(L);
+  lua_createtable(L, ENV_FFI_CAST, 0);
+#if LUA_VERSION_NUM >= 504
+  lua_setiuservalue(L, self, 1);
+#else
+  lua_setfenv(L, self);
+  s->ffi = ffi_wanted;
+#endif
+  (void)ffi_wanted;
   luaL_setmetatable(L, SIM_TYPE);
   bt_err err = {0};
   int rc = bt_sim_market_from_store(store, &s->market, &err);
   if (rc == BT_OK) rc = bt_sim_new(&s->market, &config, &s->sim, &err);
+  if (rc == BT_OK) {
+    size_t n = (size_t)s->market.asset_count;
+    s->position_d = calloc(n, sizeof(double));
+    s->pending_d = calloc(n, sizeof(double));
+    if (!s->position_d || !s->pending_d)
+      rc = bt_err_set(&err, BT_ENOMEM, "sim: out of memory");
+  }
   if (rc != BT_OK) {
+    bt_sim_free(s->sim);
+    s->sim = NULL;
     bt_sim_market_free(&s->market);
     raise_err(L, &err, rc);
   }
   lua_pushvalue(L, 1);
   bt_lua_bundle_pin(L, -1, +1);
-  s->bundle_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  set_slot(L, self, ENV_BUNDLE);
   lua_createtable(L, 0, s->market.asset_count); /* symbol -> index */
   for (int32_t a = 0; a < s->market.asset_count; a++) {
     lua_pushinteger(L, a + 1);
     lua_setfield(L, -2, s->market.symbols[a]);
   }
-  s->symbols_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  set_slot(L, self, ENV_SYMBOLS);
   lua_newtable(L);
-  s->pubs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_createtable(L, 1, 0); /* env of history views: keeps the sim alive */
-  lua_pushvalue(L, -2);
+  set_slot(L, self, ENV_PUBS);
+  lua_createtable(L, 1, 0); /* user value of history views: the sim */
+  lua_pushvalue(L, self);
   lua_rawseti(L, -2, 1);
-  s->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  set_slot(L, self, ENV_SELF);
   return 1;
 }
 
 static int sim_gc(lua_State *L) {
   lsim *s = (lsim *)luaL_checkudata(L, 1, SIM_TYPE);
+  free(s->position_d);
+  free(s->pending_d);
+  s->position_d = s->pending_d = NULL;
   if (s->sim == NULL) return 0;
   bt_sim_free(s->sim);
   s->sim = NULL;
   bt_sim_market_free(&s->market);
   free(s->pubs);
   s->pubs = NULL;
-  push_ref(L, s->bundle_ref);
+  push_slot(L, 1, ENV_BUNDLE);
   if (!lua_isnil(L, -1)) bt_lua_bundle_pin(L, -1, -1);
   lua_pop(L, 1);
-  int refs[] = {s->bundle_ref, s->ctx_ref, s->data_ref, s->pubs_ref,
-                s->position_ref, s->pending_ref, s->symbols_ref, s->env_ref};
-  for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++)
-    luaL_unref(L, LUA_REGISTRYINDEX, refs[i]);
   return 0;
 }
 
@@ -311,8 +354,45 @@ static void push_array(lua_State *L, int32_t n, int kind, const void *src) {
   }
 }
 
-/* Registers the array on top of the stack for refreshing every bar. */
-static void publish(lua_State *L, lsim *s, int kind, const void *src) {
+#if LUA_VERSION_NUM < 502
+/* LuaJIT: pushes an FFI pointer p such that p[1] is src[0], ... p[n] is
+ * src[n-1] (no copy: C's writes are seen at once, and reads compile to
+ * plain loads). sim_idx: the sim, for the cached cast function. */
+static void push_ffi_view(lua_State *L, int sim_idx, int kind,
+                          const void *src) {
+  push_slot(L, sim_idx, ENV_FFI_CAST);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    if (luaL_loadstring(L,
+          "local ffi = require 'ffi'\n"
+          "local doubles = ffi.typeof('const double *')\n"
+          "local bools = ffi.typeof('const bool *')\n"
+          "return function(p, is_bool)\n"
+          "  return ffi.cast(is_bool and bools or doubles, p)\n"
+          "end\n") != 0)
+      lua_error(L);
+    lua_call(L, 0, 1);
+    lua_pushvalue(L, -1);
+    set_slot(L, sim_idx, ENV_FFI_CAST);
+  }
+  size_t size = kind == PUB_BOOL ? sizeof(bool) : sizeof(double);
+  lua_pushlightuserdata(L, (void *)((uintptr_t)src - size));
+  lua_pushboolean(L, kind == PUB_BOOL);
+  lua_call(L, 2, 1);
+}
+#endif
+
+/* Pushes the array of src for a strategy: on LuaJIT an FFI view of src,
+ * else a table registered for refreshing every bar. sim_idx: absolute. */
+static void push_published(lua_State *L, lsim *s, int sim_idx, int kind,
+                           const void *src, bool has_values) {
+#if LUA_VERSION_NUM < 502
+  if (s->ffi) {
+    push_ffi_view(L, sim_idx, kind, src);
+    return;
+  }
+#endif
+  push_array(L, s->market.asset_count, kind, has_values ? src : NULL);
   if (s->pub_count == s->pub_cap) {
     int cap = s->pub_cap ? s->pub_cap * 2 : 8;
     pub *bigger = realloc(s->pubs, (size_t)cap * sizeof *bigger);
@@ -321,7 +401,7 @@ static void publish(lua_State *L, lsim *s, int kind, const void *src) {
     s->pub_cap = cap;
   }
   s->pubs[s->pub_count++] = (pub){kind, src};
-  push_ref(L, s->pubs_ref);
+  push_slot(L, sim_idx, ENV_PUBS);
   lua_pushvalue(L, -2);
   lua_rawseti(L, -2, s->pub_count);
   lua_pop(L, 1);
@@ -343,26 +423,28 @@ static void refresh(lua_State *L, int table, int32_t n, const pub *p) {
   }
 }
 
-static void refresh_positions(lua_State *L, lsim *s, int table) {
+/* After fills: ctx.position and ctx.pending from the ledger and blotter
+ * (tables at the given stack slots, or FFI views that need nothing). */
+static void refresh_book(lua_State *L, lsim *s, int position, int pending) {
   const bt_ledger *l = &s->sim->ledger;
-  for (int32_t a = 0; a < s->market.asset_count; a++) {
-    lua_pushnumber(L, bt_dec_to_double(l->positions[a].quantity));
-    lua_rawseti(L, table, a + 1);
-  }
-}
-
-static void refresh_pending(lua_State *L, lsim *s, int table) {
   const bt_blotter *b = &s->sim->blotter;
   for (int32_t a = 0; a < s->market.asset_count; a++) {
-    lua_pushnumber(L, bt_dec_to_double(b->open_quantity[a]));
-    lua_rawseti(L, table, a + 1);
+    s->position_d[a] = bt_dec_to_double(l->positions[a].quantity);
+    s->pending_d[a] = bt_dec_to_double(b->open_quantity[a]);
   }
+  if (s->ffi) return;
+  pub p = {PUB_DOUBLE, s->position_d};
+  refresh(L, position, s->market.asset_count, &p);
+  p.src = s->pending_d;
+  refresh(L, pending, s->market.asset_count, &p);
 }
 
 /* After an order or a cancel: ctx.pending[asset] now. */
 static void update_pending(lua_State *L, lsim *s, int32_t asset) {
-  push_ref(L, s->pending_ref);
-  lua_pushnumber(L, bt_dec_to_double(s->sim->blotter.open_quantity[asset]));
+  s->pending_d[asset] = bt_dec_to_double(s->sim->blotter.open_quantity[asset]);
+  if (s->ffi) return;
+  push_slot(L, lua_upvalueindex(1), ENV_PENDING);
+  lua_pushnumber(L, s->pending_d[asset]);
   lua_rawseti(L, -2, asset + 1);
   lua_pop(L, 1);
 }
@@ -608,9 +690,8 @@ static int make_indicator(lua_State *L, int kind, int period_idx,
                           int field_idx) {
   lsim *s = up_sim(L);
   int index = add_indicator(L, s, kind, period_idx, 0, field_idx);
-  const double *src = s->sim->indicators[index].doubles[0];
-  push_array(L, s->market.asset_count, PUB_DOUBLE, src);
-  publish(L, s, PUB_DOUBLE, src);
+  push_published(L, s, lua_upvalueindex(1), PUB_DOUBLE,
+                 s->sim->indicators[index].doubles[0], true);
   return 1;
 }
 
@@ -644,9 +725,8 @@ static int bands_index(lua_State *L) {
   for (int i = 0; key && BAND_NAMES[i]; i++)
     if (strcmp(key, BAND_NAMES[i]) == 0) which = i;
   if (which < 0) return 0;
-  const double *src = s->sim->indicators[index].doubles[which];
-  push_array(L, s->market.asset_count, PUB_DOUBLE, src);
-  publish(L, s, PUB_DOUBLE, src);
+  push_published(L, s, lua_upvalueindex(1), PUB_DOUBLE,
+                 s->sim->indicators[index].doubles[which], true);
   lua_pushvalue(L, 2);
   lua_pushvalue(L, -2);
   lua_rawset(L, 1);
@@ -808,7 +888,7 @@ static int data_history(lua_State *L) {
   h->values = s->market.columns[asset * BT_SIM_FIELDS + field] + (end - n);
   h->n = n;
   luaL_setmetatable(L, HISTORY_TYPE);
-  push_ref(L, s->env_ref);
+  push_slot(L, lua_upvalueindex(1), ENV_SELF);
 #if LUA_VERSION_NUM >= 504
   lua_setiuservalue(L, -2, 1);
 #else
@@ -833,10 +913,9 @@ static int data_index(lua_State *L) {
   lsim *s = up_sim(L);
   const char *key = lua_tostring(L, 2);
   if (key == NULL) return 0;
-  int32_t n = s->market.asset_count;
   if (strcmp(key, "tradable") == 0) {
-    push_array(L, n, PUB_BOOL, s->sim->bar >= 0 ? s->sim->present : NULL);
-    publish(L, s, PUB_BOOL, s->sim->present);
+    push_published(L, s, lua_upvalueindex(1), PUB_BOOL, s->sim->present,
+                   s->sim->bar >= 0);
   } else {
     int field = -1;
     for (int f = 0; FIELD_NAMES[f]; f++)
@@ -849,8 +928,7 @@ static int data_index(lua_State *L) {
     bt_sim_want_field(s->sim, field);
     const double *src = s->sim->fields[field];
     if (src == NULL) return luaL_error(L, "out of memory");
-    push_array(L, n, PUB_DOUBLE, src);
-    publish(L, s, PUB_DOUBLE, src);
+    push_published(L, s, lua_upvalueindex(1), PUB_DOUBLE, src, true);
   }
   lua_pushvalue(L, 2);
   lua_pushvalue(L, -2);
@@ -937,28 +1015,29 @@ static void push_methods(lua_State *L, int sim_idx, const luaL_Reg *fns) {
 }
 
 static void make_ctx(lua_State *L, lsim *s, int sim_idx) {
-  int32_t n = s->market.asset_count;
   lua_createtable(L, 0, 8);
   push_assets(L, s);
   lua_setfield(L, -2, "assets");
   bt_lua_pushdec(L, s->sim->config.capital);
   lua_setfield(L, -2, "capital_base");
-  push_array(L, n, PUB_DOUBLE, NULL);
-  for (int32_t a = 0; a < n; a++) {
-    lua_pushnumber(L, 0);
-    lua_rawseti(L, -2, a + 1);
+  /* position / pending: tables refreshed on change, or FFI views */
+  if (s->ffi) {
+#if LUA_VERSION_NUM < 502
+    push_ffi_view(L, sim_idx, PUB_DOUBLE, s->position_d);
+    lua_setfield(L, -2, "position");
+    push_ffi_view(L, sim_idx, PUB_DOUBLE, s->pending_d);
+    lua_setfield(L, -2, "pending");
+#endif
+  } else {
+    push_array(L, s->market.asset_count, PUB_DOUBLE, s->position_d);
+    lua_pushvalue(L, -1);
+    set_slot(L, sim_idx, ENV_POSITION);
+    lua_setfield(L, -2, "position");
+    push_array(L, s->market.asset_count, PUB_DOUBLE, s->pending_d);
+    lua_pushvalue(L, -1);
+    set_slot(L, sim_idx, ENV_PENDING);
+    lua_setfield(L, -2, "pending");
   }
-  lua_pushvalue(L, -1);
-  s->position_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_setfield(L, -2, "position");
-  push_array(L, n, PUB_DOUBLE, NULL);
-  for (int32_t a = 0; a < n; a++) {
-    lua_pushnumber(L, 0);
-    lua_rawseti(L, -2, a + 1);
-  }
-  lua_pushvalue(L, -1);
-  s->pending_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_setfield(L, -2, "pending");
   lua_newtable(L); /* portfolio proxy */
   lua_newtable(L);
   lua_pushvalue(L, sim_idx);
@@ -991,14 +1070,15 @@ static void make_data(lua_State *L, lsim *s, int sim_idx) {
 /* sim:context() -> ctx, data (the same tables on every call) */
 static int sim_context(lua_State *L) {
   lsim *s = check_sim(L, 1);
-  if (s->ctx_ref == LUA_NOREF) {
+  if (!s->has_context) {
     make_ctx(L, s, 1);
-    s->ctx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    set_slot(L, 1, ENV_CTX);
     make_data(L, s, 1);
-    s->data_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    set_slot(L, 1, ENV_DATA);
+    s->has_context = true;
   }
-  push_ref(L, s->ctx_ref);
-  push_ref(L, s->data_ref);
+  push_slot(L, 1, ENV_CTX);
+  push_slot(L, 1, ENV_DATA);
   return 2;
 }
 
@@ -1036,8 +1116,7 @@ static int on_bar(bt_sim *sim, void *userdata, bt_err *err) {
     lua_pop(L, 1);
   }
   if (sim->fills_this_bar > 0 || sim->blotter.rejections != s->rejections_seen) {
-    refresh_positions(L, s, base + SLOT_POSITION);
-    refresh_pending(L, s, base + SLOT_PENDING);
+    refresh_book(L, s, base + SLOT_POSITION, base + SLOT_PENDING);
     s->rejections_seen = sim->blotter.rejections;
   }
   lua_pushvalue(L, base + SLOT_HANDLE);
@@ -1072,11 +1151,11 @@ static int sim_run(lua_State *L) {
   lua_pushcfunction(L, traceback);
   lua_pushvalue(L, 2);
   lua_pushvalue(L, 3);
-  push_ref(L, s->ctx_ref);
-  push_ref(L, s->data_ref);
-  push_ref(L, s->pubs_ref);
-  push_ref(L, s->position_ref);
-  push_ref(L, s->pending_ref);
+  push_slot(L, 1, ENV_CTX);
+  push_slot(L, 1, ENV_DATA);
+  push_slot(L, 1, ENV_PUBS);
+  push_slot(L, 1, ENV_POSITION);
+  push_slot(L, 1, ENV_PENDING);
   lua_pushnil(L); /* SLOT_ERROR */
   luaL_checkstack(L, 32, "sim:run");
   s->L = L;
@@ -1242,7 +1321,6 @@ static const luaL_Reg SIM_METHODS[] = {
   {"run", sim_run},
   {"results", sim_results},
   {"fills", sim_fills},
-  {"close", sim_gc},
   {NULL, NULL},
 };
 
