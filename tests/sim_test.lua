@@ -295,6 +295,15 @@ do
   end, "no asset 'ZZZ'", "unknown symbol")
 end
 
+-- a finished run is garbage once its results are dropped
+do
+  local weak = setmetatable({}, { __mode = "v" })
+  weak[1] = run("momentum").sim
+  collectgarbage()
+  collectgarbage()
+  t.is(weak[1], nil, "the Sim (with its ctx and data) is collected")
+end
+
 -- progress
 do
   local calls = {}
