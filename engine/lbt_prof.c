@@ -544,7 +544,8 @@ static void on_call(lbt_prof *pr, thread_state *ts, lua_State *L,
   if (pr->fns[fn].name_tries > 0) name_again(&pr->fns[fn], L, ar, replaced);
   /* A tail call ends the calling frame: the callee is shown as called by
    * the frame below (as on LuaJIT, which cannot tell tail calls apart). */
-  if (tail && ts->depth > 0) frame_close(pr, ts, at);
+  if (tail && ts->depth > 0 && ts->frames[ts->depth - 1].ci == ci)
+    frame_close(pr, ts, at); /* the frame the tail call replaced */
   push_frame(pr, ts, fn, ci, now);
 }
 

@@ -31,8 +31,10 @@ local core = require "btlua.core"
 local floor, max = math.floor, math.max
 local format, concat = string.format, table.concat
 
+-- profile.load(path_or_bytes) -> profile table | nil, message (a missing,
+-- foreign, truncated or corrupt file; the message names the file).
 function profile.load(path)
-  local data, err = core.prof.load(path, path)
+  local data, err = core.prof.load(path)
   if not data then return nil, err end
   return data
 end
