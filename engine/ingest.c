@@ -751,33 +751,62 @@ static int compare_series(const void *a, const void *b) {
   return strcmp(((const series *)a)->symbol, ((const series *)b)->symbol);
 }
 
-/* The union of all assets' timestamps (sorted, unique). */
-static int union_sessions(ingest *in, int64_t **out, size_t *count) {
-  size_t total = 0, first_count = in->assets[0].count;
-  int identical = 1;
-  for (size_t a = 0; a < in->asset_count; a++) {
-    const series *s = &in->assets[a];
-    total += s->count;
-    identical = identical && s->count == first_count &&
-                memcmp(s->time, in->assets[0].time, s->count * 8) == 0;
-  }
-  size_t n = identical ? first_count : total;
-  int64_t *all = malloc((n ? n : 1) * sizeof *all);
-  if (all == NULL) return BT_ENOMEM;
-  if (identical) {
-    memcpy(all, in->assets[0].time, n * sizeof *all);
-  } else {
-    size_t k = 0;
-    for (size_t a = 0; a < in->asset_count; a++) {
-      memcpy(all + k, in->assets[a].time, in->assets[a].count * 8);
-      k += in->assets[a].count;
+/* Merges two increasing arrays into out (increasing, no duplicates). */
+static size_t merge_unique(const int64_t *a, size_t na, const int64_t *b,
+                           size_t nb, int64_t *out) {
+  size_t i = 0, j = 0, n = 0;
+  while (i < na && j < nb) {
+    if (a[i] < b[j]) out[n++] = a[i++];
+    else if (b[j] < a[i]) out[n++] = b[j++];
+    else {
+      out[n++] = a[i++];
+      j++;
     }
-    qsort(all, total, sizeof *all, compare_i64);
-    k = 0;
-    for (size_t i = 0; i < total; i++)
+  }
+  while (i < na) out[n++] = a[i++];
+  while (j < nb) out[n++] = b[j++];
+  return n;
+}
+
+#define MERGE_MAX_ASSETS 16 /* beyond this, sort the concatenation */
+
+/* The union of all assets' timestamps (sorted, unique). Each asset's times
+ * are already increasing: a few assets are merged in linear time, many
+ * are concatenated and sorted. */
+static int union_sessions(ingest *in, int64_t **out, size_t *count) {
+  size_t total = 0;
+  for (size_t a = 0; a < in->asset_count; a++) total += in->assets[a].count;
+  int64_t *all = malloc(total * sizeof *all);
+  int64_t *spare = malloc(total * sizeof *spare);
+  if (all == NULL || spare == NULL) {
+    free(all);
+    free(spare);
+    return BT_ENOMEM;
+  }
+  size_t n = in->assets[0].count;
+  memcpy(all, in->assets[0].time, n * sizeof *all);
+  if (in->asset_count <= MERGE_MAX_ASSETS) {
+    for (size_t a = 1; a < in->asset_count; a++) {
+      const series *s = &in->assets[a];
+      if (s->count == n && memcmp(s->time, all, n * sizeof *all) == 0)
+        continue; /* the common case: the same sessions */
+      n = merge_unique(all, n, s->time, s->count, spare);
+      int64_t *swap = all;
+      all = spare;
+      spare = swap;
+    }
+  } else {
+    for (size_t a = 1; a < in->asset_count; a++) {
+      memcpy(all + n, in->assets[a].time, in->assets[a].count * sizeof *all);
+      n += in->assets[a].count;
+    }
+    qsort(all, n, sizeof *all, compare_i64);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
       if (k == 0 || all[i] != all[k - 1]) all[k++] = all[i];
     n = k;
   }
+  free(spare);
   *out = all;
   *count = n;
   return BT_OK;

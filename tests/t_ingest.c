@@ -160,11 +160,44 @@ static void test_mutations(void) {
   ok(good > 100 && bad > 100, "both outcomes happen");
 }
 
+
+/* Many assets with different dates: the union is sorted and unique. */
+static void test_many_assets(void) {
+  char csv[300], out[300];
+  snprintf(csv, sizeof csv, "%s/many.csv", dir);
+  snprintf(out, sizeof out, "%s/many.btb", dir);
+  FILE *f = fopen(csv, "w");
+  fputs("date,symbol,open,high,low,close\n", f);
+  /* asset k trades on days k, k+2, k+4, ... of January (k = 0..19) */
+  for (int k = 0; k < 20; k++)
+    for (int day = 1 + k; day <= 31; day += 2)
+      fprintf(f, "2024-01-%02d,S%02d,1,1,1,1\n", day, k);
+  fclose(f);
+  bt_ingest_options opts = {0};
+  bt_ingest_stats stats;
+  bt_err err = {0};
+  if (!ok(bt_ingest(csv, out, &opts, &stats, &err) == 0, "20 assets")) {
+    diag("%s", err.msg);
+    return;
+  }
+  is_int(stats.sessions, 31, "union of 20 assets' dates: 31 days");
+  bt_store *s;
+  bt_store_open(out, &s, &err);
+  is_int(bt_store_bar_count(s, 0), 16, "S00 trades 16 days");
+  is_int(bt_store_bar_count(s, 19), 6, "S19 trades 6 days");
+  is_int(bt_store_column(s, 19, BT_FIELD_CLOSE)[18], BT_BAR_MISSING,
+         "S19 misses Jan 19");
+  is_int(bt_store_column(s, 19, BT_FIELD_CLOSE)[19], BT_DEC_SCALE,
+         "S19 trades Jan 20");
+  bt_store_close(s);
+}
+
 int main(void) {
   if (mkdtemp(dir) == NULL) return 1;
   test_decimals();
   test_round_trip();
   test_mutations();
+  test_many_assets();
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   if (system(cmd) != 0) diag("could not remove %s", dir);
