@@ -968,8 +968,10 @@ static void prof_init(lbt_prof *pr, int mode, int zones) {
   pr->zones = zones;
   pr->funcs_ref = LUA_NOREF;
   pr->interval_ns = 1000000;
-  pr->excl_call = calib_call_ticks;
-  pr->excl_ret = calib_ret_ticks;
+  if (mode == MODE_CYCLES) { /* calibrated before (pthread_once) */
+    pr->excl_call = calib_call_ticks;
+    pr->excl_ret = calib_ret_ticks;
+  }
   pr->bp = bt_prof_new(zones);
   pthread_mutex_init(&pr->rss_lock, NULL);
   pthread_cond_init(&pr->rss_wake, NULL);

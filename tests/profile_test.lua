@@ -140,6 +140,15 @@ local files = profile.reports(mp:data())
 t.ok(files["_summary.txt"] and files["_memory.txt"] and files[".callgrind"]
   and files[".folded"] and files["_flame.svg"], "reports() gives every file")
 
+-- repeats merged
+local merged = profile.merge_runs { data, data, data }
+t.is(#merged.runs, 3, "merge_runs: one entry per run")
+t.is(merged.meta.runs, 3, "merge_runs: meta.runs")
+t.is(merged.functions, data.functions, "merge_runs: run 1 in full")
+local reloaded = prof.load(prof.encode(merged))
+t.is(#reloaded.runs, 3, "merged runs survive encoding")
+t.is(reloaded.runs[2].zones.strategy, data.runs[1].zones.strategy, "run zone totals")
+
 -- btlua export
 local code, stdout = testlib.run { "export", path, "--format", "callgrind" }
 t.is(code, 0, "export exits 0")

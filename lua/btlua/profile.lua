@@ -735,6 +735,25 @@ function profile.flame_svg(p, width)
   return concat(out, "\n") .. "\n"
 end
 
+-- One profile of N repeats (btlua run --repeat N): the first run in full,
+-- with `runs` listing every run's totals (each profile's runs[1]) and
+-- meta.runs = N. The inputs are not changed.
+function profile.merge_runs(list)
+  assert(type(list) == "table" and #list >= 1, "merge_runs: a list of profiles")
+  local merged = {}
+  for key, value in pairs(list[1]) do merged[key] = value end
+  local meta = {}
+  for key, value in pairs(list[1].meta or {}) do meta[key] = value end
+  meta.runs = #list
+  merged.meta = meta
+  merged.runs = {}
+  for i, p in ipairs(list) do
+    merged.runs[i] = (p.runs or {})[1] or { wall_ns = (p.meta or {}).wall_ns,
+      total_ticks = (p.meta or {}).total_ticks, zones = {}, functions = {} }
+  end
+  return merged
+end
+
 -- All the per-scenario report files of a profile, by file suffix:
 -- { ["_summary.txt"] = text, ["_memory.txt"] = ..., [".callgrind"] = ...,
 --   [".folded"] = ..., ["_flame.svg"] = ... }.
