@@ -798,8 +798,10 @@ static void put_positions(text *t, const bt_sim *sim) {
     put_string(t, sim->market.symbols[a]);
     put(t, ", \"quantity\": ");
     put_dec(t, p->quantity);
+    bt_dec basis = 0; /* per unit, like zipline's cost_basis */
+    bt_dec_div(p->cost, p->quantity, &basis);
     put(t, ", \"cost_basis\": ");
-    put_dec(t, p->cost);
+    put_dec(t, basis);
     put(t, ", \"last_price\": ");
     put_dec(t, p->last_price);
     put(t, "}");
