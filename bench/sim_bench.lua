@@ -1,7 +1,7 @@
 -- sim_bench.lua: asset-bars per second through the whole bar loop for each
 -- built-in strategy on synthetic bundles shaped like the three scenarios
 -- (daily 50 x 2 years XNYS, hourly 20 x 6 months 24/7, minute 10 x 1 month
--- 24/7), profiler off; best of the repeats. Compare with the C floor
+-- 24/7), profiler off; best of the repeats (CPU time). Compare with the C floor
 -- (build/bench/sim_bench): same data (seed 3), same final values.
 -- Run: build/btlua bench/sim_bench.lua [repeats] [shape ...]
 local core = require "btlua.core"
@@ -28,12 +28,12 @@ local function run_once(bundle, name)
   local ctx, data = sim:context()
   ctx.params = backtest.merge_params(strategy.params, {})
   strategy.initialize(ctx, data)
-  local t0 = core.hrtime()
+  local t0 = os.clock() -- process CPU time: a busy machine disturbs it less
   sim:run(strategy.handle_data)
-  local t1 = core.hrtime()
+  local t1 = os.clock()
   local results = sim:results(name)
-  local t2 = core.hrtime()
-  return (t1 - t0) / 1e9, (t2 - t1) / 1e9, results
+  local t2 = os.clock()
+  return t1 - t0, t2 - t1, results
 end
 
 print(string.format("%s  (%s)", "btlua sim bench", core.lua_flavour))
