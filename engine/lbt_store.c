@@ -202,6 +202,19 @@ static int bundle_verify(lua_State *L) {
   return 1;
 }
 
+/* bundle:aggregate(frequency, out_path) -> true | nil, msg: writes this
+ * bundle resampled to a coarser frequency (see bt_store_aggregate). */
+static int bundle_aggregate(lua_State *L) {
+  bt_store *s = bt_lua_checkbundle(L, 1);
+  const char *frequency = luaL_checkstring(L, 2);
+  const char *out = luaL_checkstring(L, 3);
+  bt_err err = {0};
+  if (bt_store_aggregate(s, frequency, out, &err) != BT_OK)
+    return push_fail(L, err.msg);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static const luaL_Reg bundle_methods[] = {
     {"close", bundle_close},
     {"asset_count", bundle_asset_count},
@@ -216,6 +229,7 @@ static const luaL_Reg bundle_methods[] = {
     {"session_index", bundle_session_index},
     {"bar", bundle_bar},
     {"verify", bundle_verify},
+    {"aggregate", bundle_aggregate},
     {NULL, NULL},
 };
 

@@ -2,6 +2,8 @@
  * atomic writer (temp file + rename). Layout and checksums: see store.h. */
 #include "store.h"
 
+#include "calendar.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -570,4 +572,98 @@ int bt_store_writer_commit(bt_store_writer *w, bt_err *err) {
 
 void bt_store_writer_abort(bt_store_writer *w) {
   if (w != NULL) writer_free(w, 1);
+}
+
+/* ---- aggregation ---- */
+
+/* Bucket start of each source session (see bt_store_aggregate); returns the
+ * number of distinct buckets, written (increasing) to `starts`. */
+static size_t assign_buckets(const int64_t *sessions, size_t count,
+                             int64_t step, size_t *bucket_of,
+                             int64_t *starts) {
+  size_t buckets = 0;
+  int64_t day = INT64_MIN, anchor = 0;
+  for (size_t i = 0; i < count; i++) {
+    int64_t t = sessions[i];
+    int64_t this_day = bt_floor_div(t, BT_NS_PER_DAY);
+    if (this_day != day) {
+      day = this_day;
+      anchor = t; /* the day's first session */
+    }
+    int64_t start = step >= BT_NS_PER_DAY
+                        ? anchor
+                        : anchor + bt_floor_div(t - anchor, step) * step;
+    if (buckets == 0 || starts[buckets - 1] != start) starts[buckets++] = start;
+    bucket_of[i] = buckets - 1;
+  }
+  return buckets;
+}
+
+static int aggregate_asset(const bt_store *s, size_t a, const size_t *bucket_of,
+                           bt_store_writer *w, bt_err *err) {
+  const bt_dec *in[BT_FIELD_COUNT];
+  bt_dec *out[BT_FIELD_COUNT];
+  for (int f = 0; f < BT_FIELD_COUNT; f++) {
+    in[f] = bt_store_column(s, a, (bt_field)f);
+    out[f] = bt_store_writer_column(w, a, (bt_field)f);
+  }
+  for (size_t i = 0; i < s->header->session_count; i++) {
+    if (in[BT_FIELD_CLOSE][i] == BT_BAR_MISSING) continue;
+    size_t b = bucket_of[i];
+    if (out[BT_FIELD_CLOSE][b] == BT_BAR_MISSING) {
+      for (int f = 0; f < BT_FIELD_COUNT; f++) out[f][b] = in[f][i];
+      continue;
+    }
+    out[BT_FIELD_HIGH][b] = bt_dec_max(out[BT_FIELD_HIGH][b],
+                                       in[BT_FIELD_HIGH][i]);
+    out[BT_FIELD_LOW][b] = bt_dec_min(out[BT_FIELD_LOW][b], in[BT_FIELD_LOW][i]);
+    out[BT_FIELD_CLOSE][b] = in[BT_FIELD_CLOSE][i];
+    if (bt_dec_add(out[BT_FIELD_VOLUME][b], in[BT_FIELD_VOLUME][i],
+                   &out[BT_FIELD_VOLUME][b]) != BT_OK)
+      return bt_err_set(err, BT_EOVERFLOW, "%s: %s: volume sum overflows",
+                        s->path, s->assets[a].symbol);
+  }
+  return BT_OK;
+}
+
+int bt_store_aggregate(const bt_store *s, const char *frequency,
+                       const char *out, bt_err *err) {
+  int64_t step, source_step;
+  int rc = bt_frequency_parse(frequency, &step, err);
+  if (rc != BT_OK) return rc;
+  if (bt_frequency_parse(bt_store_frequency(s), &source_step, NULL) != BT_OK ||
+      step < source_step || step % source_step != 0 ||
+      (step < BT_NS_PER_DAY && BT_NS_PER_DAY % step != 0))
+    return bt_err_set(err, BT_EINVAL,
+                      "%s: cannot aggregate %s bars to '%s' (a multiple "
+                      "that divides a day, or daily)",
+                      s->path, bt_store_frequency(s), frequency);
+  size_t count = s->header->session_count, assets = s->header->asset_count;
+  size_t *bucket_of = malloc((count ? count : 1) * sizeof *bucket_of);
+  int64_t *starts = malloc((count ? count : 1) * sizeof *starts);
+  bt_store_asset *info = malloc((assets ? assets : 1) * sizeof *info);
+  if (bucket_of == NULL || starts == NULL || info == NULL) {
+    rc = bt_err_set(err, BT_ENOMEM, "%s: out of memory", out);
+    goto done;
+  }
+  size_t buckets = assign_buckets(s->sessions, count, step, bucket_of, starts);
+  for (size_t a = 0; a < assets; a++)
+    info[a] = (bt_store_asset){s->assets[a].symbol,
+                               (bt_asset_class)s->assets[a].asset_class,
+                               s->assets[a].price_places};
+  char name[BT_FREQUENCY_NAME_MAX];
+  bt_frequency_name(step, name);
+  bt_store_writer *w;
+  rc = bt_store_writer_open(out, name, bt_store_calendar(s), info, assets,
+                            starts, buckets, &w, err);
+  if (rc != BT_OK) goto done;
+  for (size_t a = 0; a < assets && rc == BT_OK; a++)
+    rc = aggregate_asset(s, a, bucket_of, w, err);
+  if (rc == BT_OK) rc = bt_store_writer_commit(w, err);
+  else bt_store_writer_abort(w);
+done:
+  free(bucket_of);
+  free(starts);
+  free(info);
+  return rc;
 }

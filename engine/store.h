@@ -115,6 +115,17 @@ bt_dec *bt_store_writer_column(bt_store_writer *w, size_t asset, bt_field f);
 int bt_store_writer_commit(bt_store_writer *w, bt_err *err); /* frees w */
 void bt_store_writer_abort(bt_store_writer *w);              /* frees w */
 
+/* Writes to `out` the bundle `s` resampled to a coarser frequency ("5min",
+ * "hourly", "daily", ...): bars are grouped in buckets of that length
+ * anchored at each UTC day's first session (so XNYS hourly buckets start
+ * 09:30, 10:30, ...; daily: one bucket per UTC day, stamped with its first
+ * session); open = first open, high = max, low = min, close = last close,
+ * volume = sum over the asset's bars in the bucket; a bucket where the
+ * asset has no bar is missing. BT_EINVAL when the frequency is not a
+ * multiple of the bundle's. */
+int bt_store_aggregate(const bt_store *s, const char *frequency,
+                       const char *out, bt_err *err);
+
 /* The 64-bit hash used for the checksums (seeded, any length). */
 uint64_t bt_store_hash(const void *data, size_t len, uint64_t seed);
 

@@ -94,6 +94,12 @@ t.like(c, "^%d+%.?%d?%d?$", "close is whole cents text")
 local o2 = bundle:bar("SYN000", 2)
 t.is(o2, c, "open of bar 2 is the close of bar 1 (exact text)")
 t.ok(bundle:verify(), "verify")
+t.is(select(2, bundle:aggregate("hourly", dir .. "/agg.btb")), a_path
+  .. ": cannot aggregate daily bars to 'hourly' (a multiple that divides a "
+  .. "day, or daily)", "aggregate to a finer frequency refused")
+t.ok(bundle:aggregate("daily", dir .. "/agg.btb"), "aggregate daily -> daily")
+t.ok(lib.read(dir .. "/agg.btb") == lib.read(a_path),
+  "aggregating to the same frequency reproduces the bundle byte for byte")
 t.like(tostring(bundle), "^btlua%.Bundle %(.*a%.btb: 4 assets, 260 daily sessions%)$",
   "tostring")
 t.error_like(function() bundle:bar(5, 1) end, "asset index 5 out of range 1..4",

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "calendar.h"
 #include "store.h"
+#include "synth.h"
 #include "tap.h"
 
 static char dir[] = "/tmp/btlua-t_store.XXXXXX";
@@ -230,6 +232,84 @@ static void test_every_damage(void) {
   free(bad);
 }
 
+
+/* Minute XNYS bars resampled to hourly and daily equal a naive
+ * recomputation over each bucket. */
+static void test_aggregate(void) {
+  char minute[300], hourly[300], daily[300];
+  snprintf(minute, sizeof minute, "%s/minute.btb", dir);
+  snprintf(hourly, sizeof hourly, "%s/hourly.btb", dir);
+  snprintf(daily, sizeof daily, "%s/daily.btb", dir);
+  bt_synth_params p = {.assets = 2, .frequency = "minute",
+                       .start_ns = bt_days_from_civil(2024, 3, 8) *
+                                   BT_NS_PER_DAY,
+                       .end_ns = bt_days_from_civil(2024, 3, 11) *
+                                 BT_NS_PER_DAY,
+                       .calendar = "XNYS", .seed = 5};
+  bt_err err = {0};
+  bt_store *m, *h, *d;
+  if (bt_synth_write(&p, minute, &err) || bt_store_open(minute, &m, &err) ||
+      bt_store_aggregate(m, "hourly", hourly, &err) ||
+      bt_store_aggregate(m, "daily", daily, &err) ||
+      bt_store_open_ex(hourly, BT_STORE_VERIFY, &h, &err) ||
+      bt_store_open_ex(daily, BT_STORE_VERIFY, &d, &err)) {
+    ok(0, "aggregate: %s", err.msg);
+    return;
+  }
+  is_int(bt_store_session_count(m), 780, "two XNYS days of minutes");
+  is_int(bt_store_session_count(h), 14, "7 hourly buckets a day");
+  is_str(bt_store_frequency(h), "hourly", "frequency name");
+  is_str(bt_store_calendar(h), "XNYS", "calendar kept");
+  char text[40];
+  bt_time_format(bt_store_sessions(h)[6], text);
+  is_str(text, "2024-03-08T20:30:00Z", "last hourly bucket 15:30 EST");
+  bt_time_format(bt_store_sessions(h)[7], text);
+  is_str(text, "2024-03-11T13:30:00Z", "first bucket after DST 09:30 EDT");
+  is_int(bt_store_session_count(d), 2, "two daily bars");
+  bt_time_format(bt_store_sessions(d)[1], text);
+  is_str(text, "2024-03-11T13:30:00Z", "daily bar stamped at the open");
+  long mismatches = 0;
+  for (size_t a = 0; a < 2; a++)
+    for (size_t b = 0; b < 14; b++) {
+      size_t first = (b / 7) * 390 + (b % 7) * 60;
+      size_t last = b % 7 == 6 ? first + 29 : first + 59;
+      bt_dec hi = INT64_MIN, lo = INT64_MAX, vol = 0;
+      for (size_t i = first; i <= last; i++) {
+        hi = bt_dec_max(hi, bt_store_column(m, a, BT_FIELD_HIGH)[i]);
+        lo = bt_dec_min(lo, bt_store_column(m, a, BT_FIELD_LOW)[i]);
+        vol += bt_store_column(m, a, BT_FIELD_VOLUME)[i];
+      }
+      mismatches +=
+          bt_store_column(h, a, BT_FIELD_OPEN)[b] !=
+              bt_store_column(m, a, BT_FIELD_OPEN)[first] ||
+          bt_store_column(h, a, BT_FIELD_CLOSE)[b] !=
+              bt_store_column(m, a, BT_FIELD_CLOSE)[last] ||
+          bt_store_column(h, a, BT_FIELD_HIGH)[b] != hi ||
+          bt_store_column(h, a, BT_FIELD_LOW)[b] != lo ||
+          bt_store_column(h, a, BT_FIELD_VOLUME)[b] != vol;
+    }
+  is_int(mismatches, 0, "every hourly bar = naive recomputation");
+  is_int(bt_store_column(d, 1, BT_FIELD_CLOSE)[1],
+         bt_store_column(m, 1, BT_FIELD_CLOSE)[779], "daily close = last");
+  is_int(bt_store_aggregate(h, "7min", daily, &err), BT_EINVAL,
+         "7min from hourly refused");
+  bt_store_close(m);
+  bt_store_close(h);
+  bt_store_close(d);
+  /* a missing bar stays missing; a bucket with one bar takes it */
+  bt_store *sample;
+  char weekly[300];
+  snprintf(weekly, sizeof weekly, "%s/agg.btb", dir);
+  bt_store_open(path, &sample, &err);
+  is_int(bt_store_aggregate(sample, "daily", weekly, &err), 0,
+         "daily to daily");
+  bt_store_open(weekly, &d, &err);
+  is_int(bt_store_column(d, 1, BT_FIELD_OPEN)[1], BT_BAR_MISSING,
+         "missing bar kept");
+  bt_store_close(d);
+  bt_store_close(sample);
+}
+
 static void test_writer_errors(void) {
   char where[300];
   snprintf(where, sizeof where, "%s/abort.btb", dir);
@@ -275,6 +355,7 @@ int main(void) {
   test_round_trip();
   test_damage();
   test_every_damage();
+  test_aggregate();
   test_writer_errors();
   test_hash();
   char cmd[300];
