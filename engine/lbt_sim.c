@@ -429,14 +429,17 @@ static void refresh_book(lua_State *L, lsim *s, int position, int pending) {
   const bt_ledger *l = &s->sim->ledger;
   const bt_blotter *b = &s->sim->blotter;
   for (int32_t a = 0; a < s->market.asset_count; a++) {
-    s->position_d[a] = bt_dec_to_double(l->positions[a].quantity);
-    s->pending_d[a] = bt_dec_to_double(b->open_quantity[a]);
+    double held = bt_dec_to_double(l->positions[a].quantity);
+    double open = bt_dec_to_double(b->open_quantity[a]);
+    if (held == s->position_d[a] && open == s->pending_d[a]) continue;
+    s->position_d[a] = held;
+    s->pending_d[a] = open;
+    if (s->ffi) continue;
+    lua_pushnumber(L, held);
+    lua_rawseti(L, position, a + 1);
+    lua_pushnumber(L, open);
+    lua_rawseti(L, pending, a + 1);
   }
-  if (s->ffi) return;
-  pub p = {PUB_DOUBLE, s->position_d};
-  refresh(L, position, s->market.asset_count, &p);
-  p.src = s->pending_d;
-  refresh(L, pending, s->market.asset_count, &p);
 }
 
 /* After an order or a cancel: ctx.pending[asset] now. */

@@ -154,6 +154,14 @@ int bt_ledger_apply(bt_ledger *ledger, int32_t asset, bt_dec quantity,
   return BT_OK;
 }
 
+/* quantity * last_price; whole quantities (the common case) take the
+ * exact integer product, which is what bt_dec_mul would round to. */
+static int market_value(const bt_position *pos, bt_dec *out) {
+  if (pos->quantity % BT_DEC_SCALE == 0)
+    return bt_dec_mul_int(pos->last_price, pos->quantity / BT_DEC_SCALE, out);
+  return bt_dec_mul(pos->quantity, pos->last_price, out);
+}
+
 /* Sum over positions of f(quantity * last_price). */
 static int sum_positions(const bt_ledger *ledger, bool absolute,
                          bool less_cost, bt_dec *out) {
@@ -162,7 +170,7 @@ static int sum_positions(const bt_ledger *ledger, bool absolute,
     const bt_position *pos = &ledger->positions[i];
     if (pos->quantity == 0) continue;
     bt_dec value;
-    int rc = bt_dec_mul(pos->quantity, pos->last_price, &value);
+    int rc = market_value(pos, &value);
     if (rc == BT_OK && less_cost) rc = bt_dec_sub(value, pos->cost, &value);
     if (absolute) value = dec_abs(value);
     if (rc == BT_OK) rc = bt_dec_add(total, value, &total);
