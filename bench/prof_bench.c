@@ -33,6 +33,27 @@ static void zone_pairs(bt_prof *p, long n) {
   }
 }
 
+/* Three sequential stages per iteration, as the bar loop does. */
+static void stages_begin_end(bt_prof *p, long n) {
+  for (long i = 0; i < n; i++) {
+    bt_prof_zone_begin(p, BT_ZONE_DATA);
+    bt_prof_zone_end(p, BT_ZONE_DATA);
+    bt_prof_zone_begin(p, BT_ZONE_FILLS);
+    bt_prof_zone_end(p, BT_ZONE_FILLS);
+    bt_prof_zone_begin(p, BT_ZONE_LEDGER);
+    bt_prof_zone_end(p, BT_ZONE_LEDGER);
+  }
+}
+
+static void stages_next(bt_prof *p, long n) {
+  for (long i = 0; i < n; i++) {
+    bt_prof_zone_begin(p, BT_ZONE_DATA);
+    bt_prof_zone_next(p, BT_ZONE_DATA, BT_ZONE_FILLS);
+    bt_prof_zone_next(p, BT_ZONE_FILLS, BT_ZONE_LEDGER);
+    bt_prof_zone_end(p, BT_ZONE_LEDGER);
+  }
+}
+
 static void bare_loop(bt_prof *p, long n) {
   (void)p;
   for (long i = 0; i < n; i++) sink += (uint64_t)i;
@@ -84,6 +105,9 @@ int main(void) {
          best_ns(zone_pairs, off, n) - loop);
   printf("zone pair, no profiler   %6.2f ns\n",
          best_ns(zone_pairs, NULL, n) - loop);
+  printf("3 stages, begin/end       %6.2f ns\n",
+         best_ns(stages_begin_end, on, n / 4));
+  printf("3 stages, zone_next       %6.2f ns\n", best_ns(stages_next, on, n / 4));
   bt_prof_free(on);
   bt_prof_free(off);
 

@@ -185,7 +185,7 @@ int bt_prof_zone_find(const char *name) {
   return -1;
 }
 
-void bt_prof_zone_push_(bt_prof *p, bt_zone_id z) {
+static void zone_push_at(bt_prof *p, bt_zone_id z, uint64_t now) {
   int depth = p->depth++;
   if ((unsigned)z >= BT_ZONE_COUNT || depth >= BT_PROF_MAX_DEPTH) return;
   bt_prof_frame *frame = &p->frames[depth];
@@ -193,11 +193,14 @@ void bt_prof_zone_push_(bt_prof *p, bt_zone_id z) {
   frame->child = 0;
   p->open[z]++;
   p->current = (sig_atomic_t)z;
-  frame->begin = bt_prof_pticks(p);
+  frame->begin = now;
 }
 
-void bt_prof_zone_pop_(bt_prof *p, bt_zone_id z) {
-  uint64_t now = bt_prof_pticks(p);
+void bt_prof_zone_push_(bt_prof *p, bt_zone_id z) {
+  zone_push_at(p, z, bt_prof_pticks(p));
+}
+
+static void zone_pop_at(bt_prof *p, bt_zone_id z, uint64_t now) {
   if (p->depth == 0) {
     p->mismatch++;
     return;
@@ -219,6 +222,16 @@ void bt_prof_zone_pop_(bt_prof *p, bt_zone_id z) {
   } else {
     p->current = -1;
   }
+}
+
+void bt_prof_zone_pop_(bt_prof *p, bt_zone_id z) {
+  zone_pop_at(p, z, bt_prof_pticks(p));
+}
+
+void bt_prof_zone_next_(bt_prof *p, bt_zone_id from, bt_zone_id to) {
+  uint64_t now = bt_prof_pticks(p);
+  zone_pop_at(p, from, now);
+  zone_push_at(p, to, now);
 }
 
 const bt_prof_zone_stats *bt_prof_zone_stats_of(const bt_prof *p,

@@ -82,6 +82,26 @@ static void test_zone_counts(void) {
   bt_prof_free(p);
 }
 
+static void test_zone_next(void) {
+  bt_prof *p = bt_prof_new(1);
+  bt_prof_zone_begin(p, BT_ZONE_STRATEGY);
+  bt_prof_zone_begin(p, BT_ZONE_DATA);
+  bt_prof_zone_next(p, BT_ZONE_DATA, BT_ZONE_FILLS);
+  bt_prof_zone_next(p, BT_ZONE_FILLS, BT_ZONE_LEDGER);
+  bt_prof_zone_end(p, BT_ZONE_LEDGER);
+  bt_prof_zone_end(p, BT_ZONE_STRATEGY);
+  is_int((long long)p->zone[BT_ZONE_DATA].count, 1, "next closes data");
+  is_int((long long)p->zone[BT_ZONE_FILLS].count, 1, "fills opened and closed");
+  is_int((long long)p->zone[BT_ZONE_LEDGER].count, 1, "ledger");
+  const bt_prof_zone_stats *s = &p->zone[BT_ZONE_STRATEGY];
+  ok(s->incl_ticks >= p->zone[BT_ZONE_DATA].incl_ticks +
+                          p->zone[BT_ZONE_FILLS].incl_ticks +
+                          p->zone[BT_ZONE_LEDGER].incl_ticks,
+     "the parent covers its sequential children");
+  is_int(p->depth + p->mismatch, 0, "balanced");
+  bt_prof_free(p);
+}
+
 static void test_zones_off(void) {
   bt_prof *p = bt_prof_new(0);
   bt_prof_zone_begin(p, BT_ZONE_DATA);
@@ -168,6 +188,7 @@ int main(void) {
   test_clock();
   test_names();
   test_zone_counts();
+  test_zone_next();
   test_zones_off();
   test_zone_times();
   test_exclude();
