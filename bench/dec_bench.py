@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """dec_bench.py: bt_dec from C and from Lua against Python's decimal, in one
-run, side by side (ns per operation in a dependent chain, median of RUNS).
+run, side by side (CPU-time ns per operation in a dependent chain, median of RUNS).
 
   python3 bench/dec_bench.py --build build [--runs 5]
 
@@ -64,9 +64,9 @@ def py_quantize(n):
 def py_median(fn, n, runs):
     samples = []
     for _ in range(runs):
-        start = time.perf_counter()
+        start = time.process_time()
         fn(n)
-        samples.append((time.perf_counter() - start) * 1e9 / n)
+        samples.append((time.process_time() - start) * 1e9 / n)
     return statistics.median(samples)
 
 
@@ -106,7 +106,7 @@ def main():
         "div_q": py_median(py_div_q, 500000, args.runs),
         "quantize": py_median(py_quantize, 500000, args.runs),
     }
-    print("ns per operation, dependent chain, median of %d runs" % args.runs)
+    print("CPU ns per operation, dependent chain, median of %d runs" % args.runs)
     print("%-9s %8s %9s %9s %13s %9s %10s" % ("op", "C", "Lua", "Lua/C",
           "Python", "Py/C", "Py/Lua"))
     rows = [("add", "add", "add"), ("mul", "mul", "mul_q"),
