@@ -106,6 +106,47 @@ do
   t.is(#data.runs, 1, "one run")
 end
 
+-- cycles: edge cases (dead coroutine, generator, deep recursion, start and
+-- stop inside nested calls) ---------------------------------------------
+do
+  local function dies() coroutine.yield(1) error("inside") end
+  local function gen(n) for i = 1, n do coroutine.yield(i) end end
+  local function deep(n) if n == 0 then return 0 end return 1 + deep(n - 1) end
+  local p = prof.new { mode = "cycles" }
+  local function inner_start() p:start() end
+  inner_start() -- starts two frames down; their returns are ignored
+  local co = coroutine.create(dies)
+  coroutine.resume(co)
+  local ok_resume = coroutine.resume(co)
+  local sum = 0
+  for v in coroutine.wrap(function() gen(4) end) do sum = sum + v end
+  deep(5000)
+  local function inner_stop() p:stop() end
+  inner_stop() -- stops with frames open: they are closed at stop
+  local data = p:data()
+  local by_line = index_by(data)
+  local function calls(func)
+    local e = data.functions[by_line[line_of(func)]]
+    return e and e.ncalls, e and e.primcalls
+  end
+  t.is(ok_resume, false, "the coroutine died")
+  t.is_deeply({ calls(dies) }, { 1, 1 }, "dead coroutine's body counted once")
+  t.is_deeply({ calls(gen) }, { 1, 1 }, "generator body once")
+  t.is(sum, 10, "generator ran")
+  t.is_deeply({ calls(deep) }, { 5001, 1 }, "deep recursion: 5001 calls, 1 primitive")
+  t.is_deeply({ calls(inner_stop) }, { 1, 1 }, "the stopping function counted")
+  local open = false
+  for _, fn in ipairs(data.functions) do
+    if fn.cum_ns < 0 or fn.self_ns < 0 then open = true end
+  end
+  t.ok(not open, "every frame closed with sane times")
+  local shown = false
+  for _, fn in ipairs(data.functions) do
+    if fn.source == "[C]" and fn.name == "stop" then shown = true end
+  end
+  t.ok(not shown, "the profiler's own stop() is hidden")
+end
+
 -- accuracy: C spins of measured length ---------------------------------
 do
   local truth = { outer = 0, inner = 0 }
