@@ -4,8 +4,8 @@
 Generates seeded random cases (uniform raw values, values near the int64
 limits, exact .5 ties after scaling, small and large magnitudes, negatives)
 for add, sub, mul, div, mod, mul_int, div_int, quantize in every mode,
-parse (exact and rounding), format, format_places, sqrt and double
-conversions. The expected result of each case comes from `decimal` with
+parse (exact and rounding), format, format_places, sqrt, double
+conversions, and the SMA/EMA/stddev indicators over short series. The expected result of each case comes from `decimal` with
 prec 200 (Decimals built only from str and int), quantized half-even at
 10^-8, with a range check for overflow.
 
@@ -319,6 +319,33 @@ def case_double(rng):
     return ["from_double", x.hex(), to_raw(exact)]
 
 
+def case_window(rng):
+    """SMA / population stddev / EMA of a short series (engine/indicators):
+    the value after pushing every value (window = the count; EMA(m))."""
+    n = rng.randint(1, 30)
+    kind = rng.choice(["sma", "stddev", "ema"])
+    if kind == "sma":
+        values = [gen_raw(rng) for _ in range(n)]
+    elif rng.random() < 0.3:          # tiny values: many exact ties
+        values = [rng.randint(-4, 4) for _ in range(n)]
+    else:                             # within the documented exact range
+        base = rng.randint(-2**50, 2**50)
+        values = [base + rng.randint(-2**40, 2**40) for _ in range(n)]
+    text = ",".join(map(str, values))
+    if kind == "sma":
+        return ["sma", text, to_raw(dec(sum(values)) / n)]
+    if kind == "stddev":
+        d = n * sum(v * v for v in values) - sum(values) ** 2
+        return ["stddev", text, to_raw(Decimal(d).sqrt().scaleb(-8) / n)]
+    # EMA(m), m <= n: seeded with the SMA of the first m values, then one
+    # half-even rounding of (2x + (m-1) ema) / (m+1) per value.
+    m = rng.randint(1, n)
+    ema = to_raw(dec(sum(values[:m])) / m)
+    for x in values[m:]:
+        ema = to_raw(dec(2 * x + (m - 1) * ema) / (m + 1))
+    return ["ema", m, text, ema]
+
+
 OPS = [  # (weight, generator)
     (12, lambda r: case_arith(r, "add")),
     (8, lambda r: case_arith(r, "sub")),
@@ -332,6 +359,7 @@ OPS = [  # (weight, generator)
     (6, case_format),
     (3, case_sqrt),
     (3, case_double),
+    (3, case_window),
 ]
 
 

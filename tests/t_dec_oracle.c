@@ -4,6 +4,7 @@
  * argument it checks a few built-in lines (the seeded 20,000-case slice runs
  * from dec_oracle_test.lua). Output is TAP. */
 #include "dec.h"
+#include "indicators.h"
 #include "tap.h"
 
 #include <stdlib.h>
@@ -27,6 +28,40 @@ static void result_text(int status, bt_dec value, char *got, size_t size) {
 }
 
 static int64_t field_int(const char *text) { return strtoll(text, NULL, 10); }
+
+/* Pushes the comma-separated raws of `list` into a new indicator of kind
+ * over `period` values and writes its final value or status. */
+static void window_case(bt_ind_kind kind, int period, char *list, char *got,
+                        size_t size) {
+  bt_ind ind;
+  bt_dec value = 0;
+  int status = bt_ind_init(&ind, kind, period);
+  for (char *p = list; status == BT_OK && *p;) {
+    char *end;
+    status = bt_ind_push(&ind, strtoll(p, &end, 10));
+    p = *end == ',' ? end + 1 : end;
+  }
+  if (status == BT_OK) status = bt_ind_value(&ind, &value);
+  bt_ind_free(&ind);
+  result_text(status, value, got, size);
+}
+
+/* A window case: "sma"/"stddev" LIST (period = count) or "ema" M LIST. */
+static int compute_window(char **fields, int n, char *got, size_t size) {
+  const char *op = fields[0];
+  char *list = fields[n == 4 ? 2 : 1];
+  int count = 1;
+  for (char *p = list; *p; p++) count += *p == ',';
+  if (n == 3 && strcmp(op, "sma") == 0)
+    window_case(BT_IND_SMA, count, list, got, size);
+  else if (n == 3 && strcmp(op, "stddev") == 0)
+    window_case(BT_IND_STDDEV, count, list, got, size);
+  else if (n == 4 && strcmp(op, "ema") == 0)
+    window_case(BT_IND_EMA, (int)field_int(fields[1]), list, got, size);
+  else
+    return 0;
+  return 1;
+}
 
 /* Computes the case in fields[0..n-2] into got; the last field is the
  * expected text. Returns 0 for an unknown operation. */
@@ -74,7 +109,7 @@ static int compute(char **fields, int n, char *got, size_t size) {
     if (value != want) snprintf(got, size, "%a", value);
     return 1;
   } else {
-    return 0;
+    return compute_window(fields, n, got, size);
   }
   result_text(status, r, got, size);
   return 1;
@@ -135,6 +170,9 @@ static const char *const BUILT_IN[] = {
   "sqrt\t200000000\t141421356",
   "from_double\t0x1.999999999999ap-4\t10000000",
   "to_double\t10000000\t0x1.999999999999ap-4",
+  "sma\t100000000,200000000,400000000\t233333333",
+  "stddev\t2,4,4,4,5,5,7,9\t2",
+  "ema\t3\t100000000,200000000,300000000,400000000,1000000000\t650000000",
 };
 
 int main(int argc, char **argv) {
