@@ -52,6 +52,7 @@ typedef struct lsim {
   bool ffi;       /* LuaJIT: arrays are FFI views of the C arrays */
   bool has_context;
   double *position_d, *pending_d; /* asset_count: ctx.position, .pending */
+  bt_dec *position_q, *pending_q;  /* the decimals they were made from */
   pub *pubs;
   int pub_count, pub_cap;
   lua_State *L; /* the running state, during sim:run */
@@ -298,7 +299,9 @@ static int sim_new(lua_State *L) {
     size_t n = (size_t)s->market.asset_count;
     s->position_d = calloc(n, sizeof(double));
     s->pending_d = calloc(n, sizeof(double));
-    if (!s->position_d || !s->pending_d)
+    s->position_q = calloc(n, sizeof(bt_dec));
+    s->pending_q = calloc(n, sizeof(bt_dec));
+    if (!s->position_d || !s->pending_d || !s->position_q || !s->pending_q)
       rc = bt_err_set(&err, BT_ENOMEM, "sim: out of memory");
   }
   if (rc != BT_OK) {
@@ -329,7 +332,10 @@ static int sim_gc(lua_State *L) {
   lsim *s = (lsim *)luaL_checkudata(L, 1, SIM_TYPE);
   free(s->position_d);
   free(s->pending_d);
+  free(s->position_q);
+  free(s->pending_q);
   s->position_d = s->pending_d = NULL;
+  s->position_q = s->pending_q = NULL;
   if (s->sim == NULL) return 0;
   bt_sim_free(s->sim);
   s->sim = NULL;
@@ -429,9 +435,13 @@ static void refresh_book(lua_State *L, lsim *s, int position, int pending) {
   const bt_ledger *l = &s->sim->ledger;
   const bt_blotter *b = &s->sim->blotter;
   for (int32_t a = 0; a < s->market.asset_count; a++) {
-    double held = bt_dec_to_double(l->positions[a].quantity);
-    double open = bt_dec_to_double(b->open_quantity[a]);
-    if (held == s->position_d[a] && open == s->pending_d[a]) continue;
+    if (l->positions[a].quantity == s->position_q[a] &&
+        b->open_quantity[a] == s->pending_q[a])
+      continue;
+    s->position_q[a] = l->positions[a].quantity;
+    s->pending_q[a] = b->open_quantity[a];
+    double held = bt_dec_to_double(s->position_q[a]);
+    double open = bt_dec_to_double(s->pending_q[a]);
     s->position_d[a] = held;
     s->pending_d[a] = open;
     if (s->ffi) continue;
@@ -444,7 +454,8 @@ static void refresh_book(lua_State *L, lsim *s, int position, int pending) {
 
 /* After an order or a cancel: ctx.pending[asset] now. */
 static void update_pending(lua_State *L, lsim *s, int32_t asset) {
-  s->pending_d[asset] = bt_dec_to_double(s->sim->blotter.open_quantity[asset]);
+  s->pending_q[asset] = s->sim->blotter.open_quantity[asset];
+  s->pending_d[asset] = bt_dec_to_double(s->pending_q[asset]);
   if (s->ffi) return;
   push_slot(L, lua_upvalueindex(1), ENV_PENDING);
   lua_pushnumber(L, s->pending_d[asset]);
@@ -916,6 +927,13 @@ static int data_index(lua_State *L) {
   lsim *s = up_sim(L);
   const char *key = lua_tostring(L, 2);
   if (key == NULL) return 0;
+  if (strcmp(key, "time") == 0 || strcmp(key, "bar") == 0) {
+    /* computed on each read: nothing to store per bar */
+    if (s->sim->bar < 0) lua_pushinteger(L, 0);
+    else if (key[0] == 't') lua_pushinteger(L, (lua_Integer)s->sim->time);
+    else lua_pushinteger(L, (lua_Integer)s->sim->bar + 1);
+    return 1;
+  }
   if (strcmp(key, "tradable") == 0) {
     push_published(L, s, lua_upvalueindex(1), PUB_BOOL, s->sim->present,
                    s->sim->bar >= 0);
@@ -1058,10 +1076,6 @@ static void make_data(lua_State *L, lsim *s, int sim_idx) {
   lua_createtable(L, 0, 8);
   push_assets(L, s);
   lua_setfield(L, -2, "assets");
-  lua_pushinteger(L, 0);
-  lua_setfield(L, -2, "time");
-  lua_pushinteger(L, 0);
-  lua_setfield(L, -2, "bar");
   lua_newtable(L); /* metatable */
   lua_pushvalue(L, sim_idx);
   push_methods(L, sim_idx, DATA_METHODS);
@@ -1109,10 +1123,6 @@ static int on_bar(bt_sim *sim, void *userdata, bt_err *err) {
   lua_State *L = s->L;
   int base = s->base, data = base + SLOT_DATA, pubs = base + SLOT_PUBS;
   int32_t n = s->market.asset_count;
-  lua_pushinteger(L, (lua_Integer)sim->time);
-  lua_setfield(L, data, "time");
-  lua_pushinteger(L, (lua_Integer)sim->bar + 1);
-  lua_setfield(L, data, "bar");
   for (int j = 0; j < s->pub_count; j++) {
     lua_rawgeti(L, pubs, j + 1);
     refresh(L, lua_gettop(L), n, &s->pubs[j]);

@@ -499,6 +499,11 @@ int bt_sim_cancel(bt_sim *sim, int64_t id) {
 
 int bt_sim_units(bt_dec value, int64_t parts, bt_dec price, int64_t *out) {
   if (price <= 0 || parts <= 0) return BT_EINVAL;
+  int64_t small;
+  if (value >= 0 && !__builtin_mul_overflow(parts, price, &small)) {
+    *out = value / small; /* floor: both >= 0 */
+    return BT_OK;
+  }
   bt_i128 den = (bt_i128)parts * price;
   bt_i128 q = (bt_i128)value / den;
   if ((bt_i128)value % den != 0 && value < 0) q -= 1; /* floor */
