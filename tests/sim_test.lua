@@ -180,6 +180,32 @@ do
      .. " 2 places toward zero)")
 end
 
+-- target orders, portfolio, the fill list
+do
+  local seen = {}
+  local r = run(scripted({
+    [1] = function(ctx) ctx:order_target_value(1, "2000") end, -- 200 at 10
+    [2] = function(ctx)
+      seen.cash = ctx.portfolio.cash
+      seen.value = tostring(ctx:value())
+      seen.pnl = ctx.portfolio.pnl
+      seen.basis = ctx.portfolio.positions.AAA.cost_basis
+      ctx:order_target_percent(1, 0.5)       -- 50% of 10100 / 11 -> 459.09
+    end,
+    [3] = function(ctx) ctx:order_target(1, 0) end,
+  }))
+  t.is(seen.cash, 7900, "portfolio.cash 10000 - 200 * 10.5")
+  t.is(seen.value, "10100", "ctx:value(): 7900 + 200 * 11, exact")
+  t.is(seen.pnl, 100, "portfolio.pnl")
+  t.is(seen.basis, 10.5, "portfolio.positions[s].cost_basis per unit")
+  local fills = r.sim:fills()
+  t.is(#fills, 3, "sim:fills()")
+  t.is_deeply({ fills[2].side, fills[2].quantity, fills[2].price },
+              { "buy", "259.09", "11" }, "target percent buys up to 459.09")
+  t.is_deeply({ fills[3].side, fills[3].quantity, fills[3].price },
+              { "sell", "459.09", "12" }, "target 0 sells everything")
+end
+
 -- slippage and commission models from Lua (exact to 1e-8)
 do
   local r = run(scripted({ [1] = function(ctx) ctx:order(1, 10) end }), {
