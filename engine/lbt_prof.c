@@ -174,6 +174,7 @@ typedef struct lbt_prof {
   int mode, zones, running, started, stopped;
   lua_State *L; /* the thread hooked by start */
   int funcs_ref; /* registry table: index -> function (kept alive) */
+  int meta_ref;  /* the last meta table given to data/btprof, or NOREF */
   uint64_t interval_ns;
   uint64_t start_unix_ns;
   /* functions and edges */
@@ -967,6 +968,7 @@ static void prof_init(lbt_prof *pr, int mode, int zones) {
   pr->mode = mode;
   pr->zones = zones;
   pr->funcs_ref = LUA_NOREF;
+  pr->meta_ref = LUA_NOREF;
   pr->interval_ns = 1000000;
   if (mode == MODE_CYCLES) { /* calibrated before (pthread_once) */
     pr->excl_call = calib_call_ticks;
@@ -1113,6 +1115,7 @@ static int prof_gc(lua_State *L) {
   if (pr->bp == NULL) return 0;
   if (pr->running) stop_everything(pr, bt_prof_pticks(pr->bp));
   if (pr->funcs_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, pr->funcs_ref);
+  if (pr->meta_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, pr->meta_ref);
   prof_release(pr);
   return 0;
 }
@@ -1434,8 +1437,17 @@ static void push_runs(lua_State *L, lbt_prof *pr, const int *remap) {
 static int prof_data(lua_State *L) {
   lbt_prof *pr = check_prof(L, 1);
   int user_meta = 0;
-  if (!lua_isnoneornil(L, 2)) {
+  lua_settop(L, 2);
+  if (!lua_isnil(L, 2)) {
+    /* remembered, so later p:data() calls (reports) keep the scenario */
     luaL_checktype(L, 2, LUA_TTABLE);
+    if (pr->meta_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, pr->meta_ref);
+    lua_pushvalue(L, 2);
+    pr->meta_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    user_meta = 2;
+  } else if (pr->meta_ref != LUA_NOREF) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, pr->meta_ref);
+    lua_replace(L, 2);
     user_meta = 2;
   }
   resolve_names(L, pr);
@@ -1959,6 +1971,38 @@ static int prof_load(lua_State *L) {
   return 1;
 }
 
+/* prof.merge({profile, ...}) -> .btprof bytes: a scenario's runs (tables
+ * or .btprof bytes) as one profile, by btlua.profile.merge (see there). */
+static int prof_merge(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  int n = (int)lua_rawlen(L, 1);
+  if (n < 1) return luaL_argerror(L, 1, "a list of profiles");
+  lua_settop(L, 1);
+  lua_getglobal(L, "require");
+  lua_pushstring(L, "btlua.profile");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "merge"); /* 3 */
+  lua_createtable(L, n, 0);     /* 4: the tables */
+  for (int i = 1; i <= n; i++) {
+    lua_rawgeti(L, 1, i);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      lua_pushcfunction(L, prof_load);
+      lua_insert(L, -2);
+      lua_call(L, 1, 2);
+      if (lua_isnil(L, -2))
+        return luaL_error(L, "prof.merge: %s", lua_tostring(L, -1));
+      lua_pop(L, 1);
+    }
+    if (lua_type(L, -1) != LUA_TTABLE)
+      return luaL_error(L, "prof.merge: item %d is not a profile", i);
+    lua_rawseti(L, 4, i);
+  }
+  lua_call(L, 1, 1);
+  lua_replace(L, 1);
+  lua_settop(L, 1);
+  return prof_encode(L);
+}
+
 static const luaL_Reg prof_methods[] = {
   {"start", prof_start},
   {"stop", prof_stop},
@@ -1980,6 +2024,7 @@ static const luaL_Reg prof_meta[] = {
 static const luaL_Reg prof_funcs[] = {
   {"new", prof_new},
   {"encode", prof_encode},
+  {"merge", prof_merge},
   {"load", prof_load},
   {"ticks_per_ns", prof_ticks_per_ns},
   {"_spin_ns", prof_spin_ns},

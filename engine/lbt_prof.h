@@ -11,11 +11,15 @@
  *   p:start([thread])  hooks the given thread (default: the caller's);
  *                      coroutines created afterwards are followed too
  *   p:stop()           removes hooks/timers, closes open frames
- *   p:data([meta])     the profile table (schema in lua/btlua/profile.lua)
+ *   p:data([meta])     the profile table (schema in lua/btlua/profile.lua);
+ *                      meta is remembered for later calls without it
  *   p:btprof([meta])   the .btprof bytes (= prof.encode(p:data(meta)))
  *   p:zone_begin(name) / p:zone_end(name)   Lua-side engine zones
  *   p:mode(), p:running()
  *   prof.encode(table) -> bytes       (runner: add `runs`, then encode)
+ *   prof.merge({table_or_bytes, ...}) -> bytes   a scenario's runs as one
+ *                     profile (btlua.profile.merge: runs of the first mode,
+ *                     samples/memory from the other modes)
  *   prof.load(path_or_bytes) -> table | nil, msg
  *   prof.zones        { "load", "data", ... } in bt_zone_id order
  *   prof.clock        "tsc" | "cntvct" | "clock_gettime"

@@ -149,6 +149,29 @@ local reloaded = prof.load(prof.encode(merged))
 t.is(#reloaded.runs, 3, "merged runs survive encoding")
 t.is(reloaded.runs[2].zones.strategy, data.runs[1].zones.strategy, "run zone totals")
 
+-- --profiler all: one file with calls, samples and memory
+local mem_data = mp:data { scenario = "demo" }
+local all = profile.merge { data, sampled, mem_data, data }
+t.is(#all.runs, 2, "merge: runs of the first profile's mode only")
+t.is(all.meta.profilers, "cycles+sample+memory", "merge: modes listed")
+t.is(#all.samples, #sampled.samples, "merge: samples taken over")
+local remapped = true
+for i, s in ipairs(all.samples) do
+  for k, index in ipairs(s.stack) do
+    local want = sampled.functions[sampled.samples[i].stack[k]]
+    local got = all.functions[index]
+    if profile.label(want) ~= profile.label(got) then remapped = false end
+  end
+end
+t.ok(remapped, "merge: sample stacks point at the same functions")
+t.is(all.memory.alloc_bytes, mem_data.memory.alloc_bytes, "merge: memory taken over")
+t.like(profile.summary(all), "inclusive samples", "merged summary shows both")
+local merged_bytes = prof.merge { prof.encode(data), prof.encode(sampled), prof.encode(mem_data) }
+local back = assert(prof.load(merged_bytes))
+t.ok(#back.samples > 0 and back.memory ~= nil and back.functions[1].ncalls ~= nil,
+  "core.prof.merge of .btprof bytes")
+t.like(profile.summary(p), "scenario demo", "reports take the Profiler, with its last meta")
+
 -- btlua export
 local code, stdout = testlib.run { "export", path, "--format", "callgrind" }
 t.is(code, 0, "export exits 0")

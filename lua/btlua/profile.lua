@@ -47,6 +47,13 @@ local label = profile.label
 
 local function round(x) return floor(x + 0.5) end
 
+-- Every report takes the profile table or a running/stopped Profiler
+-- (then its p:data(), with the meta last given to it).
+local function as_table(p)
+  if type(p) == "userdata" then return p:data() end
+  return p
+end
+
 local function total_calls(p)
   local calls, prim = 0, 0
   for _, fn in ipairs(p.functions or {}) do
@@ -55,8 +62,17 @@ local function total_calls(p)
   return calls, prim
 end
 
-local function is_sampled(p)
-  return (p.meta or {}).profiler == "sample"
+-- Does the profile hold call counts (cycles) / samples (sample)? A merged
+-- `--profiler all` profile holds both.
+local function has_calls(p)
+  for _, fn in ipairs(p.functions or {}) do
+    if (fn.ncalls or 0) > 0 then return true end
+  end
+  return false
+end
+
+local function has_samples(p)
+  return #(p.samples or {}) > 0
 end
 
 local function wall_ns(p)
@@ -191,13 +207,18 @@ end
 
 -- S_summary.txt: header, top `top` (20) functions pstats-style, zones.
 function profile.summary(p, top)
+  p = as_table(p)
   top = top or 20
   local out = {}
   header_lines(p, out)
-  if is_sampled(p) then
-    sample_table(p, out, top)
-  elseif (p.meta or {}).profiler == "cycles" then
+  if has_calls(p) then
     function_table(p, out, top)
+    if has_samples(p) then
+      out[#out + 1] = ""
+      sample_table(p, out, top)
+    end
+  elseif has_samples(p) then
+    sample_table(p, out, top)
   else
     out[#out + 1] = format("No Lua function profile in a '%s' run.",
       tostring((p.meta or {}).profiler))
@@ -214,6 +235,7 @@ local function mib(bytes) return format("%.2f MiB", (bytes or 0) / 2 ^ 20) end
 -- S_memory.txt: peak/mean RSS, Lua heap, bytes by zone and function, RSS
 -- timeline (at most `points` evenly spaced points, the peak always kept).
 function profile.memory_report(p, points)
+  p = as_table(p)
   points = points or 40
   local out = {}
   local meta, mem = p.meta or {}, p.memory
@@ -354,7 +376,8 @@ end
 -- The weighted stacks behind folded/flame/speedscope/trace, with the unit
 -- of their weights ("samples" or "ns").
 function profile.stacks(p)
-  if is_sampled(p) then return sample_stacks(p), "samples" end
+  p = as_table(p)
+  if has_samples(p) then return sample_stacks(p), "samples" end
   return graph_stacks(p), "ns"
 end
 
@@ -365,6 +388,7 @@ end
 
 -- Folded stacks ("a;b;c weight" per line, sorted): the flamegraph.pl input.
 function profile.folded(p)
+  p = as_table(p)
   local stacks = profile.stacks(p)
   local merged, keys = {}, {}
   for _, stack in ipairs(stacks) do
@@ -390,11 +414,13 @@ end
 -- (or "samples"); per function its self cost and, per callee, the call
 -- count and the inclusive cost of those calls.
 function profile.callgrind(p)
+  p = as_table(p)
   local meta = p.meta or {}
   local fns = p.functions or {}
-  local unit = is_sampled(p) and "samples" or "ns"
+  local sampled = not has_calls(p) and has_samples(p)
+  local unit = sampled and "samples" or "ns"
   local self, edges = {}, {}
-  if is_sampled(p) then
+  if sampled then
     for _, s in ipairs(p.samples or {}) do
       local stack = s.stack
       if #stack > 0 then
@@ -470,6 +496,7 @@ end
 -- The speedscope file format (https://www.speedscope.app/file-format-schema.json):
 -- one "sampled" profile of the weighted stacks.
 function profile.speedscope(p)
+  p = as_table(p)
   local cjson = require "cjson"
   local meta = p.meta or {}
   local stacks, unit = profile.stacks(p)
@@ -535,6 +562,7 @@ end
 -- time on that path); zones are a second track; the RSS timeline (memory
 -- mode) is a counter with its real times. ts/dur in microseconds.
 function profile.trace(p)
+  p = as_table(p)
   local cjson = require "cjson"
   local meta = p.meta or {}
   local events = {
@@ -662,6 +690,7 @@ end
 -- A self-contained SVG flame graph: <title> on every frame for hovering,
 -- click a frame to zoom into it, "Reset zoom" to go back.
 function profile.flame_svg(p, width)
+  p = as_table(p)
   width = width or 1200
   local meta = p.meta or {}
   local stacks, unit = profile.stacks(p)
@@ -735,6 +764,76 @@ function profile.flame_svg(p, width)
   return concat(out, "\n") .. "\n"
 end
 
+local function copy(t)
+  local out = {}
+  for key, value in pairs(t or {}) do out[key] = value end
+  return out
+end
+
+-- profile.merge(list) -> one profile of a scenario's runs (repeats, and
+-- with --profiler all one run per mode): the first profile in full; `runs`
+-- = runs[1] of every profile of the same profiler mode (so timing
+-- statistics never mix modes), meta.runs = their number; samples and
+-- memory taken from the first profile that has them, their function
+-- indices mapped onto this profile's functions. Inputs are not changed.
+function profile.merge(list)
+  assert(type(list) == "table" and #list >= 1, "merge: a list of profiles")
+  local base = copy(list[1])
+  base.meta = copy(list[1].meta)
+  base.functions = copy(list[1].functions)
+  local mode = base.meta.profiler
+  base.runs = {}
+  for _, p in ipairs(list) do
+    if (p.meta or {}).profiler == mode then
+      base.runs[#base.runs + 1] = (p.runs or {})[1] or { wall_ns =
+        (p.meta or {}).wall_ns, total_ticks = (p.meta or {}).total_ticks,
+        zones = {}, functions = {} }
+    end
+  end
+  base.meta.runs = #base.runs
+  local index_of = {}
+  for i, fn in ipairs(base.functions) do index_of[label(fn)] = i end
+  local function import(p)
+    local remap = {}
+    for i, fn in ipairs(p.functions or {}) do
+      local key = label(fn)
+      if not index_of[key] then
+        base.functions[#base.functions + 1] = { name = fn.name,
+          source = fn.source, line = fn.line, ncalls = 0, primcalls = 0,
+          self_ns = 0, cum_ns = 0, callers = {} }
+        index_of[key] = #base.functions
+      end
+      remap[i] = index_of[key]
+    end
+    return remap
+  end
+  local modes = { mode }
+  for _, p in ipairs(list) do
+    if not has_samples(base) and has_samples(p) then
+      local remap = import(p)
+      base.samples = {}
+      for i, s in ipairs(p.samples) do
+        local stack = {}
+        for k, index in ipairs(s.stack) do stack[k] = remap[index] end
+        base.samples[i] = { stack = stack, zone = s.zone, count = s.count }
+      end
+      base.sample_interval_ns = p.sample_interval_ns
+      modes[#modes + 1] = (p.meta or {}).profiler
+    end
+    if not base.memory and p.memory then
+      local remap = import(p)
+      base.memory = copy(p.memory)
+      base.memory.by_function = {}
+      for index, bytes in pairs(p.memory.by_function or {}) do
+        base.memory.by_function[remap[index]] = bytes
+      end
+      modes[#modes + 1] = (p.meta or {}).profiler
+    end
+  end
+  if #modes > 1 then base.meta.profilers = concat(modes, "+") end
+  return base
+end
+
 -- One profile of N repeats (btlua run --repeat N): the first run in full,
 -- with `runs` listing every run's totals (each profile's runs[1]) and
 -- meta.runs = N. The inputs are not changed.
@@ -758,6 +857,7 @@ end
 -- { ["_summary.txt"] = text, ["_memory.txt"] = ..., [".callgrind"] = ...,
 --   [".folded"] = ..., ["_flame.svg"] = ... }.
 function profile.reports(p)
+  p = as_table(p)
   local files = {
     ["_summary.txt"] = profile.summary(p),
     [".callgrind"] = profile.callgrind(p),
