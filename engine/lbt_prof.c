@@ -1344,14 +1344,21 @@ static void push_zones(lua_State *L, lbt_prof *pr) {
 
 static void push_memory(lua_State *L, lbt_prof *pr, const int *remap) {
   const bt_prof_mem *mem = bt_prof_mem_stats(pr->bp);
+  /* The RSS thread may still be appending: work on a snapshot. */
+  pthread_mutex_lock(&pr->rss_lock);
+  size_t count = pr->ntimeline;
+  rss_point *timeline = (rss_point *)malloc((count ? count : 1) * sizeof *timeline);
+  if (timeline != NULL && count) memcpy(timeline, pr->timeline, count * sizeof *timeline);
+  pthread_mutex_unlock(&pr->rss_lock);
+  if (timeline == NULL) count = 0;
   lua_newtable(L);
   uint64_t peak = 0, sum = 0;
-  for (size_t i = 0; i < pr->ntimeline; i++) {
-    if (pr->timeline[i].rss > peak) peak = pr->timeline[i].rss;
-    sum += pr->timeline[i].rss;
+  for (size_t i = 0; i < count; i++) {
+    if (timeline[i].rss > peak) peak = timeline[i].rss;
+    sum += timeline[i].rss;
   }
   set_int(L, "peak_rss", peak);
-  set_int(L, "mean_rss", pr->ntimeline ? sum / pr->ntimeline : 0);
+  set_int(L, "mean_rss", count ? sum / count : 0);
   set_int(L, "alloc_bytes", mem->alloc_bytes);
   set_int(L, "free_bytes", mem->free_bytes);
   set_int(L, "peak_lua_bytes", (uint64_t)pr->lua_peak);
@@ -1366,13 +1373,14 @@ static void push_memory(lua_State *L, lbt_prof *pr, const int *remap) {
     lua_rawseti(L, -2, remap[i]);
   }
   lua_setfield(L, -2, "by_function");
-  lua_newtable(L);
-  for (size_t i = 0; i < pr->ntimeline; i++) {
-    lua_newtable(L);
-    set_int(L, "t_ns", pr->timeline[i].t_ns);
-    set_int(L, "rss", pr->timeline[i].rss);
+  lua_createtable(L, (int)count, 0);
+  for (size_t i = 0; i < count; i++) {
+    lua_createtable(L, 0, 2);
+    set_int(L, "t_ns", timeline[i].t_ns);
+    set_int(L, "rss", timeline[i].rss);
     lua_rawseti(L, -2, (int)i + 1);
   }
+  free(timeline);
   lua_setfield(L, -2, "timeline");
 }
 
