@@ -53,6 +53,9 @@ local cases = {
   { { name = "summary", source = "/x/lua/btlua/report.lua" }, "I/O" },
   { { name = "load", source = "/x/lua/btlua/scenario.lua" }, "I/O" },
   { { name = "mystery", source = C }, "other" },
+  { { name = "run", source = C }, "engine (see zones)" },
+  { { name = "results", source = C }, "engine (see zones)" },
+  { { name = "run", source = STRATEGY }, "strategy Lua code" },
 }
 for _, case in ipairs(cases) do
   t.is(report.function_category(case[1]), case[2],
@@ -152,6 +155,27 @@ local expected = table.concat({
 }, "\n")
 t.is(report.render({ analysis }, "fixture", 5), expected,
   "the whole report, exactly")
+
+-- An engine driver (sim:run) is listed but is no target: its time is the
+-- zones' time.
+local engine_profile = {
+  meta = { scenario = "daily", wall_ns = 100e6 },
+  zones = { { name = "fills", count = 1, self_ns = 40e6, incl_ns = 40e6 },
+            { name = "strategy", count = 1, self_ns = 50e6,
+              incl_ns = 50e6 } },
+  functions = {
+    { name = "run", source = C, line = -1, self_ns = 40e6 },
+    { name = "handle_data", source = STRATEGY, line = 30, self_ns = 45e6 },
+  },
+}
+local engine_lines = {}
+report.render_analysis(report.analyse(engine_profile), engine_lines)
+local engine_text = table.concat(engine_lines, "\n")
+t.like(engine_text, "\n| function | `run %(%[C%]%)` | engine %(see zones%) | "
+  .. "40%.000 ms | 40%.00%% |\n", "sim:run is listed as the engine")
+t.like(engine_text, "### Optimisation targets\n\n1%. strategy %(zone.-\n2%. "
+  .. "`handle_data %(.-\n3%. fills %(zone, order simulation, 40%.00%% of "
+  .. "wall time%)[^\n]*\n$", "and is no target")
 
 -- The command, on a fixture directory (profile stand-in loader).
 local dir = lib.tmpdir()

@@ -485,6 +485,11 @@ end
 local function top_lines(result, out, title, sign)
   out[#out + 1] = "## " .. title
   out[#out + 1] = ""
+  if result.timing_verdict == "not tested" then
+    out[#out + 1] = "One run per side: raw changes, not tested for "
+      .. "significance; run-to-run noise alone can move a zone this much."
+    out[#out + 1] = ""
+  end
   for _, group in ipairs(GROUPS) do
     out[#out + 1] = "### " .. group[2]
     out[#out + 1] = ""

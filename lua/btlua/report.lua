@@ -138,10 +138,19 @@ local function is_c_function(entry)
   return source == "[C]" or source == "=[C]" or source == "C"
 end
 
+-- C functions that drive the engine (sim:run is the bar loop, sim:results
+-- builds the results): their self time is the engine zones' time, so they
+-- are listed as "engine (see zones)" and are no optimisation target.
+report.engine_functions = { run = true, results = true }
+local ENGINE = "engine (see zones)"
+
 -- The category of a profiled function ({name=, source=, line=}): the first
 -- matching rule; otherwise Lua code is "strategy Lua code" and an
 -- unmatched C function is "other".
 function report.function_category(entry)
+  if is_c_function(entry) and report.engine_functions[entry.name] then
+    return ENGINE
+  end
   local fields = { name = tostring(entry.name or ""):lower(),
                    source = tostring(entry.source or ""):lower() }
   for _, rule in ipairs(report.function_rules) do
@@ -325,12 +334,17 @@ function report.render_analysis(analysis, out)
   out[#out + 1] = ""
   out[#out + 1] = "### Optimisation targets"
   out[#out + 1] = ""
-  for rank, item in ipairs(analysis.items) do
-    out[#out + 1] = string.format("%d. %s (%s, %s, %s of wall time): %s.",
-      rank, name_cell(item), item.kind, item.category, fmt.share(item.share),
-      report.advice[item.category] or report.advice.other)
+  local rank = 0
+  for _, item in ipairs(analysis.items) do
+    if item.category ~= ENGINE then
+      rank = rank + 1
+      out[#out + 1] = string.format("%d. %s (%s, %s, %s of wall time): %s.",
+        rank, name_cell(item), item.kind, item.category,
+        fmt.share(item.share),
+        report.advice[item.category] or report.advice.other)
+    end
   end
-  if #analysis.items == 0 then out[#out + 1] = "None above the threshold." end
+  if rank == 0 then out[#out + 1] = "None above the threshold." end
   out[#out + 1] = ""
 end
 
