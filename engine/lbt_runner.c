@@ -6,7 +6,7 @@
  *   runner.run{ output_dir = DIR, parallel = N, module = "mod",
  *               progress = bool, catch_sigint = bool,
  *               jobs = { { label = S, arg = S,
- *                          runs = { { arg = S, memory = bool }, ... } } },
+ *                          runs = { { arg = S }, ... } } },
  *               on_done = function(report) end }
  *     -> reports, interrupted      |  nil, message (unusable output dir)
  *   In the worker, run i of a job calls require(mod).job_run(job.arg,
@@ -44,7 +44,6 @@ typedef struct bag {
 typedef struct run_spec {
   char *arg;
   size_t arg_size;
-  int memory;
 } run_spec;
 
 typedef struct job_spec {
@@ -421,7 +420,6 @@ static void read_runs(lua_State *L, job_spec *spec) {
       luaL_error(L, "runner.run: job '%s': run %d is not a table", spec->label,
                  (int)r + 1);
     spec->runs[r].arg = field_string(L, -1, "arg", &spec->runs[r].arg_size, 0);
-    spec->runs[r].memory = field_bool(L, -1, "memory", 0);
     spec->nruns = r + 1;
     lua_pop(L, 1);
   }

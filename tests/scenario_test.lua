@@ -164,5 +164,191 @@ t.is(lib.exists(dir .. "/side_effect"), false,
 t.unlike = t.unlike or function(s, p, name) return t.ok(not s:find(p), name) end
 t.unlike(out, "script", "and it is not listed")
 
+-- --- the three scenarios end to end, at a reduced size ---
+
+local cjson = require "cjson"
+local core = require "btlua.core"
+
+-- Each scenario's own code path, fewer assets and bars (--set).
+local SMALL = {
+  daily = { "--set", "data.synthetic.assets=2",
+            "--set", "data.synthetic.end=2023-12-29" },
+  hourly = { "--set", "data.synthetic.assets=2",
+             "--set", "data.synthetic.end=2024-01-12" },
+  minute = { "--set", "data.synthetic.assets=2",
+             "--set", "data.synthetic.end=2024-01-01T08:00" },
+}
+local FILES = { ".btprof", "_summary.txt", "_memory.txt", ".callgrind",
+  ".folded", "_flame.svg", "_results.json", "_equity.csv", "_fills.csv" }
+
+local function run_btlua(words)
+  local status, out, err = lib.run(words)
+  if status ~= 0 then t.diag("btlua " .. table.concat(words, " ") .. "\n"
+    .. tostring(err)) end
+  return status, out, err
+end
+
+local function words(...)
+  local out = {}
+  for _, list in ipairs({ ... }) do
+    for _, word in ipairs(list) do out[#out + 1] = word end
+  end
+  return out
+end
+
+local function csv_ok(text)
+  local columns, rows = nil, 0
+  for line in text:gmatch("([^\n]*)\n") do
+    local count = select(2, line:gsub(",", ",")) + 1
+    columns = columns or count
+    if count ~= columns then return false end
+    rows = rows + 1
+  end
+  return rows >= 1 and text:sub(-1) == "\n"
+end
+
+local function check_outputs(out_dir, name)
+  for _, suffix in ipairs(FILES) do
+    local text = lib.read(out_dir .. "/" .. name .. suffix)
+    t.ok(text and #text > 0, name .. suffix .. " is written, not empty")
+  end
+  local results = cjson.decode(lib.read(out_dir .. "/" .. name
+    .. "_results.json") or "null")
+  t.is(type(results), "table", name .. "_results.json parses")
+  if type(results) == "table" then
+    t.is(results.scenario, name, "its scenario is " .. name)
+    t.ok(math.type == nil or math.type(results.bars) == "integer"
+      or results.bars == math.floor(results.bars), "bars is an integer")
+    t.like(results.final_value or "", "^%-?%d+%.?%d*$",
+      "final_value is decimal text")
+    t.is(type(results.metrics), "table", "metrics is an object")
+  end
+  t.ok(csv_ok(lib.read(out_dir .. "/" .. name .. "_equity.csv") or ""),
+    name .. "_equity.csv is CSV with a constant column count")
+  t.ok(csv_ok(lib.read(out_dir .. "/" .. name .. "_fills.csv") or ""),
+    name .. "_fills.csv is CSV with a constant column count")
+  local profile = core.prof.load(out_dir .. "/" .. name .. ".btprof")
+  t.is(type(profile), "table", name .. ".btprof loads")
+  local folded = lib.read(out_dir .. "/" .. name .. ".folded") or ""
+  t.like(folded, "^[^\n]+ %d+\n", name .. ".folded is stack count lines")
+  t.like(lib.read(out_dir .. "/" .. name .. "_flame.svg") or "", "<svg",
+    name .. "_flame.svg is SVG")
+  t.like(lib.read(out_dir .. "/" .. name .. ".callgrind") or "",
+    "\nevents: ", name .. ".callgrind has an events line")
+  t.is(lib.read(out_dir .. "/.tmp") or "", "", "no temporary file")
+end
+
+local runs = lib.tmpdir()
+for _, name in ipairs({ "daily", "hourly", "minute" }) do
+  local out_dir = runs .. "/" .. name
+  local status, out, err = run_btlua(words({ lib.top .. "/scenarios/" .. name
+    .. ".lua", "--output-dir", out_dir, "--jobs", "1" }, SMALL[name]))
+  t.is(status, 0, name .. ".lua at a reduced size exits 0")
+  t.like(out, "scenario " .. name .. ": %d+ asset%-bars in ", "says what ran")
+  t.like(out, "\noutput: " .. esc(out_dir) .. "/ %(", "says where it went")
+  t.is(err, "", "nothing on stderr (not a terminal: no progress line)")
+  check_outputs(out_dir, name)
+end
+
+-- S_results.json is byte-identical across --jobs, profilers and repeats.
+local reference = lib.read(runs .. "/minute/minute_results.json")
+local variants = {
+  { "jobs2", { "--jobs", "2", "--scenario", "hourly" } },
+  { "none", { "--profiler", "none" } },
+  { "sample", { "--profiler", "sample" } },
+  { "memory", { "--profiler", "memory" } },
+  { "all", { "--profiler", "all" } },
+  { "repeat", { "--repeat", "3" } },
+}
+for _, variant in ipairs(variants) do
+  local out_dir = runs .. "/" .. variant[1]
+  local status = run_btlua(words({ "run", "--scenario", "minute",
+    "--output-dir", out_dir }, variant[2], SMALL.minute))
+  t.is(status, 0, variant[1] .. ": exits 0")
+  t.is(lib.read(out_dir .. "/minute_results.json"), reference,
+    variant[1] .. ": minute_results.json is byte-identical")
+end
+t.is(lib.exists(runs .. "/none/minute.btprof"), false,
+  "--profiler none writes no profile")
+check_outputs(runs .. "/all", "minute")
+local merged = core.prof.load(runs .. "/repeat/minute.btprof") or {}
+t.is(#(merged.runs or {}), 3, "--repeat 3 keeps three runs' timings")
+
+-- A strategy that raises on bar 100 fails with its scenario's name, file
+-- and line while the other scenarios of the same `all` run finish.
+local sdir2 = runs .. "/more"
+os.execute("mkdir -p " .. lib.quote(sdir2))
+lib.write(sdir2 .. "/boom_strategy.lua", [[
+local bars = 0
+return {
+  handle_data = function(ctx, data)
+    bars = bars + 1
+    if bars == 100 then error("bar 100 boom") end
+  end,
+}
+]])
+lib.write(sdir2 .. "/boom.lua", [[
+local btlua = require "btlua"
+return btlua.scenario {
+  name = "boom",
+  data = { synthetic = { assets = 1, frequency = "minute",
+                         start = "2024-01-01", ["end"] = "2024-01-31" } },
+  capital = "100000",
+  strategy = "boom_strategy.lua",
+}
+]])
+local out_dir = runs .. "/allrun"
+os.execute("mkdir -p " .. lib.quote(out_dir))
+lib.write(out_dir .. "/boom_results.json", "earlier\n")
+local status, out, err = lib.run({ "run", "--scenario", "all",
+  "--scenario-dir", sdir2, "--output-dir", out_dir, "--jobs", "2",
+  "--set", "data.synthetic.assets=1", "--set", "data.synthetic.end=2024-01-02" })
+t.is(status, 1, "a failed scenario makes the exit status 1")
+t.like(err, "scenario boom: " .. esc(sdir2) .. "/boom_strategy%.lua:5: bar 100 "
+  .. "boom\nstack traceback:\n", "names the scenario, file and line, traceback")
+t.is(lib.read(out_dir .. "/boom_results.json"), "earlier\n",
+  "the failed scenario's earlier file is untouched")
+t.is(lib.exists(out_dir .. "/boom.btprof"), false, "no file of the failure")
+for _, name in ipairs({ "daily", "hourly", "minute" }) do
+  t.ok(lib.exists(out_dir .. "/" .. name .. "_results.json"),
+    "the others complete: " .. name .. "_results.json")
+end
+
+-- Ctrl-C during a run: exit 130, earlier files intact, nothing partial.
+lib.write(sdir2 .. "/stop_strategy.lua", [[
+local runner = require("btlua.core").runner
+local bars = 0
+return {
+  handle_data = function(ctx, data)
+    bars = bars + 1
+    if bars == 100 then
+      io.popen("kill -INT $PPID"):close()
+      local waited = 0
+      while not runner.cancelled() and waited < 2000 do
+        local until_clock = os.clock() + 0.005
+        repeat until os.clock() >= until_clock
+        waited = waited + 1
+      end
+    end
+  end,
+}
+]])
+lib.write(sdir2 .. "/stop.lua", (lib.read(sdir2 .. "/boom.lua")
+  :gsub("boom", "stop")))
+out_dir = runs .. "/stopped"
+os.execute("mkdir -p " .. lib.quote(out_dir))
+lib.write(out_dir .. "/stop_results.json", "earlier\n")
+status, out, err = lib.run({ sdir2 .. "/stop.lua", "--output-dir", out_dir,
+  "--set", "data.synthetic.end=2024-01-02" })
+t.is(status, 130, "Ctrl-C: exit status 130")
+t.like(err, "interrupted", "says it was interrupted")
+t.is(lib.read(out_dir .. "/stop_results.json"), "earlier\n",
+  "Ctrl-C: the earlier file is untouched")
+local pipe = io.popen("ls -A " .. lib.quote(out_dir))
+t.is(pipe:read("*a"), "stop_results.json\n", "Ctrl-C: no other file, "
+  .. "no temporary file")
+pipe:close()
+
+os.execute("rm -rf " .. lib.quote(runs))
 os.execute("rm -rf " .. lib.quote(dir))
 t.done_testing()

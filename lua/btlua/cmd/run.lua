@@ -249,10 +249,7 @@ local function make_jobs(chosen, args)
     local runs = {}
     for _, mode in ipairs(PROFILER_MODES[args.profiler]) do
       for index = 1, args["repeat"] do
-        runs[#runs + 1] = {
-          arg = scenario.encode { mode = mode, index = index },
-          memory = mode == "memory",
-        }
+        runs[#runs + 1] = { arg = scenario.encode { mode = mode, index = index } }
       end
     end
     jobs[#jobs + 1] = {
