@@ -10,6 +10,6 @@ return btlua.scenario {
   calendar = "24/7",
   capital = "100000",
   strategy = "momentum",
-  params = { window = 20 },
+  params = { lookback = 20 },
   fill = "next_open", slippage = "none", commission = "none",
 }

@@ -620,118 +620,192 @@ local function load_job_scenario(job)
 end
 
 -- The data of a scenario as an open bundle (synthetic data is generated
--- once and cached by the store; a CSV path is ingested once and cached).
+-- once and cached by the store; --data was made a bundle by the caller).
 local function open_bundle(core, scn)
   local store = core.store
-  if not store then error("this build has no data store (core.store)", 0) end
-  local path
+  local path, err
   if type(scn.data) == "string" then
-    local bundle = store.open(scn.data)
-    if bundle then return bundle end
-    local cached, err = (store.ingest_cached or store.ingest)(scn.data)
-    if not cached then error(err, 0) end
-    path = cached
+    path = scn.data
   else
     local s = scn.data.synthetic
-    local err
     path, err = store.synthetic {
       assets = s.assets, frequency = s.frequency, start = s.start,
       ["end"] = s["end"], calendar = s.calendar, seed = s.seed,
     }
-    if not path then error(err, 0) end
+    if not path then error("scenario " .. scn.name .. ": data: " .. err, 0) end
   end
-  local bundle, err = store.open(path)
-  if not bundle then error(err, 0) end
+  local bundle
+  bundle, err = store.open(path)
+  if not bundle then error("scenario " .. scn.name .. ": data: " .. err, 0) end
   return bundle
 end
 
--- The profile outputs: bag key, file name suffix (after S), and the mode
--- that owns it: with --profiler all each comes from that mode's first run.
-local PROFILE_OUTPUTS = {
-  { "summary.txt", "_summary.txt", "cycles" },
-  { "memory.txt", "_memory.txt", "memory" },
-  { "callgrind", ".callgrind", "cycles" },
-  { "folded", ".folded", "sample" },
-  { "flame.svg", "_flame.svg", "sample" },
-}
-
-local function profile_files(prof, profile, bag)
-  bag["prof:summary.txt"] = profile.summary(prof)
-  bag["prof:memory.txt"] = profile.memory_report(prof)
-  bag["prof:callgrind"] = profile.callgrind(prof)
-  bag["prof:folded"] = profile.folded(prof)
-  bag["prof:flame.svg"] = profile.flame_svg(prof)
+-- Plain copy of params for the profile's meta (numbers, text, booleans).
+local function plain_params(params)
+  local out = {}
+  for k, v in pairs(params) do
+    if type(v) ~= "table" and type(v) ~= "function" then out[k] = v end
+  end
+  return out
 end
 
--- job_run(job_text, run_text) -> bag: one run of one scenario.
+-- job_run(job_text, run_text) -> bag: one run of one scenario in a fresh
+-- state: results.json/equity.csv/fills.csv, the run's .btprof (not for
+-- profiler "none") and meta (mode, run, wall_ns, bars, final_value).
 function scenario.job_run(job_text, run_text)
   local job, run = scenario.decode(job_text), scenario.decode(run_text)
   local core = require "btlua.core"
+  local backtest = require "btlua.backtest"
   local scn = load_job_scenario(job)
   local bundle = open_bundle(core, scn)
-  local found, backtest = pcall(require, "btlua.backtest")
-  if not found then
-    error("the backtest engine (btlua.backtest) is not available: "
-      .. tostring(backtest), 0)
-  end
+  local progress = core.runner.progress
   local prof
   if run.mode ~= "none" then prof = core.prof.new { mode = run.mode } end
-  local progress = core.runner.progress
+  -- The profile covers the backtest only: data is ready before it starts.
   local started = core.hrtime()
+  if prof then prof:start() end
   local results = backtest.run {
     name = scn.name, bundle = bundle, strategy = scn.strategy,
     params = scn.params, capital = scn.capital, fill = scn.fill,
     slippage = scn.slippage, commission = scn.commission, prof = prof,
-    progress = function(done, total)
-      progress(total and total > 0 and done / total or done)
-    end,
+    progress = function(done, total) progress(done / total) end,
   }
+  if prof then prof:stop() end
   local wall_ns = core.hrtime() - started
   local bag = {}
   for name, bytes in pairs(results.files) do bag["results:" .. name] = bytes end
-  local meta = {
-    scenario = scn.name, mode = run.mode, run = run.index, wall_ns = wall_ns,
-    bars = results.bars, final_value = tostring(results.final_value),
-    lua = core.lua_flavour,
-  }
   if prof then
-    local profile = require "btlua.profile"
-    bag["prof:btprof"] = prof:btprof(meta)
-    profile_files(prof, profile, bag)
+    bag.btprof = prof:btprof {
+      scenario = scn.name, run = run.index, bars = results.bars,
+      params = plain_params(scn.params), strategy = results.strategy,
+    }
   end
-  bag.meta = scenario.encode(meta)
+  bag.meta = scenario.encode {
+    mode = run.mode, run = run.index, wall_ns = wall_ns, bars = results.bars,
+    final_value = tostring(results.final_value),
+  }
   return bag
 end
 
+-- "source:line(name)", the key of a function across profiles.
+local function function_key(fn)
+  return string.format("%s:%d(%s)", tostring(fn.source), fn.line or 0,
+    tostring(fn.name))
+end
+
+-- Adds the functions of `from` to `into` (matched by key); returns the map
+-- from `from`'s indices to `into`'s.
+local function merge_functions(into, from)
+  into.functions = into.functions or {}
+  local index_of, map = {}, {}
+  for i, fn in ipairs(into.functions) do index_of[function_key(fn)] = i end
+  for i, fn in ipairs(from.functions or {}) do
+    local key = function_key(fn)
+    if not index_of[key] then
+      into.functions[#into.functions + 1] = {
+        name = fn.name, source = fn.source, line = fn.line, ncalls = 0,
+        primcalls = 0, self_ns = 0, cum_ns = 0, callers = {},
+      }
+      index_of[key] = #into.functions
+    end
+    map[i] = index_of[key]
+  end
+  return map
+end
+
+-- --profiler all: the primary (cycles) profile gets the sample run's stacks
+-- and the memory run's allocations, their function indices remapped.
+local function merge_modes(merged, sample, memory)
+  if sample and sample.samples then
+    local map = merge_functions(merged, sample)
+    local samples = {}
+    for i, s in ipairs(sample.samples) do
+      local stack = {}
+      for depth, index in ipairs(s.stack) do stack[depth] = map[index] end
+      samples[i] = { stack = stack, zone = s.zone, count = s.count }
+    end
+    merged.samples = samples
+    merged.sample_interval_ns = sample.sample_interval_ns
+  end
+  if memory and memory.memory then
+    local map = merge_functions(merged, memory)
+    local mem = {}
+    for k, v in pairs(memory.memory) do mem[k] = v end
+    local by_function = {}
+    for index, bytes in pairs(memory.memory.by_function or {}) do
+      if map[index] then by_function[map[index]] = bytes end
+    end
+    mem.by_function = by_function
+    merged.memory = mem
+  end
+end
+
+-- The profile outputs: file suffix (after S), the report, and the mode
+-- whose profile it is made from (with --profiler all; else the one run's).
+local PROFILE_OUTPUTS = {
+  { "_summary.txt", "summary", "cycles" },
+  { "_memory.txt", "memory_report", "memory" },
+  { ".callgrind", "callgrind", "cycles" },
+  { ".folded", "folded", "sample" },
+  { "_flame.svg", "flame_svg", "sample" },
+}
+
+local function profile_outputs(name, metas, bags, files)
+  local core = require "btlua.core"
+  local profile = require "btlua.profile"
+  local primary = metas[1].mode
+  local first_of = {}
+  local profiles = {}
+  for i, bag in ipairs(bags) do
+    local data, err = core.prof.load(bag.btprof)
+    if not data then error("run " .. i .. ": .btprof: " .. tostring(err), 0) end
+    profiles[i] = data
+    first_of[metas[i].mode] = first_of[metas[i].mode] or i
+  end
+  local by_mode = {}
+  for mode, i in pairs(first_of) do by_mode[mode] = profiles[i] end
+  for _, output in ipairs(PROFILE_OUTPUTS) do
+    local source = by_mode[output[3]] or by_mode[primary]
+    files[name .. output[1]] = profile[output[2]](source)
+  end
+  -- S.btprof: the primary profile, every primary run's timings in runs.
+  local merged = profiles[first_of[primary]]
+  local runs = {}
+  for i, data in ipairs(profiles) do
+    if metas[i].mode == primary then
+      for _, run in ipairs(data.runs or {}) do runs[#runs + 1] = run end
+    end
+  end
+  merged.runs = runs
+  if primary == "cycles" and (by_mode.sample or by_mode.memory) then
+    merge_modes(merged, by_mode.sample, by_mode.memory)
+    merged.meta = merged.meta or {}
+    merged.meta.profiler = "all"
+  end
+  files[name .. ".btprof"] = core.prof.encode(merged)
+end
+
 -- job_finish(job_text, bags) -> { files = {...}, value = text }: names the
--- outputs S.btprof, S_summary.txt, ... and merges the runs.
+-- outputs S.btprof, S_summary.txt, ... and merges the runs. Every run must
+-- have produced the same results (the engine is deterministic).
 function scenario.job_finish(job_text, bags)
   local job = scenario.decode(job_text)
   local name = job.name
   local files, metas = {}, {}
-  for _, bag in ipairs(bags) do metas[#metas + 1] = scenario.decode(bag.meta) end
-  for key, bytes in pairs(bags[1]) do
-    local results_name = key:match("^results:(.*)$")
-    if results_name then files[name .. "_" .. results_name] = bytes end
+  for i, bag in ipairs(bags) do
+    metas[i] = scenario.decode(bag.meta)
+    for key, bytes in pairs(bag) do
+      local results_name = key:match("^results:(.*)$")
+      if results_name and i == 1 then
+        files[name .. "_" .. results_name] = bytes
+      elseif results_name and bytes ~= bags[1][key] then
+        error(string.format("scenario %s: run %d (%s) wrote a different %s "
+          .. "than run 1 (%s): the backtest is not deterministic", name, i,
+          metas[i].mode, results_name, metas[1].mode), 0)
+      end
+    end
   end
-  local owner_run = {}
-  for i, meta in ipairs(metas) do
-    if not owner_run[meta.mode] then owner_run[meta.mode] = i end
-  end
-  for _, output in ipairs(PROFILE_OUTPUTS) do
-    local key, suffix, mode = "prof:" .. output[1], output[2], output[3]
-    local bytes = owner_run[mode] and bags[owner_run[mode]][key]
-    for _, bag in ipairs(bags) do bytes = bytes or bag[key] end
-    if bytes then files[name .. suffix] = bytes end
-  end
-  local btprofs = {}
-  for _, bag in ipairs(bags) do btprofs[#btprofs + 1] = bag["prof:btprof"] end
-  if #btprofs == 1 then
-    files[name .. ".btprof"] = btprofs[1]
-  elseif #btprofs > 1 then
-    local core = require "btlua.core"
-    files[name .. ".btprof"] = core.prof.merge(btprofs)
-  end
+  if metas[1].mode ~= "none" then profile_outputs(name, metas, bags, files) end
   return { files = files, value = scenario.encode(metas) }
 end
 

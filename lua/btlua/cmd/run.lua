@@ -243,6 +243,38 @@ local function apply_overrides(chosen, args)
   return chosen
 end
 
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = tostring(k) end
+  table.sort(keys)
+  return keys
+end
+
+-- Every param of a scenario (its own and --param's) must be one its
+-- strategy knows (when the strategy declares its defaults).
+local function check_params(chosen)
+  local found, backtest = pcall(require, "btlua.backtest")
+  if not found then return chosen end
+  for _, entry in ipairs(chosen) do
+    local scn = entry.scenario
+    local ok, strategy = pcall(backtest.load_strategy, scn.strategy)
+    if not ok then
+      return nil, "scenario " .. scn.name .. ": " .. tostring(strategy)
+    end
+    local defaults = type(strategy) == "table" and strategy.params
+    if type(defaults) == "table" then
+      for _, key in ipairs(sorted_keys(scn.params)) do
+        if defaults[key] == nil then
+          return nil, string.format("scenario %s: unknown parameter '%s' of "
+            .. "strategy %s (known: %s)", scn.name, key, scn:strategy_text()
+            :match("^[^(]*"), table.concat(sorted_keys(defaults), ", "))
+        end
+      end
+    end
+  end
+  return chosen
+end
+
 local function make_jobs(chosen, args)
   local jobs = {}
   for _, entry in ipairs(chosen) do
@@ -344,6 +376,8 @@ return function(words, preloaded)
   local chosen, err = resolve_scenarios(args, preloaded)
   if not chosen then return fail("%s", err) end
   chosen, err = apply_overrides(chosen, args)
+  if not chosen then return fail("%s", err) end
+  chosen, err = check_params(chosen)
   if not chosen then return fail("%s", err) end
   return run_scenarios(chosen, args)
 end
