@@ -764,8 +764,18 @@ local function profile_outputs(name, metas, bags, files)
   end
   local by_mode = {}
   for mode, i in pairs(first_of) do by_mode[mode] = profiles[i] end
+  -- A mode's profile that recorded nothing (a run too short for one
+  -- sample) gives way to the primary profile.
+  local recorded = {
+    cycles = function(p) return #(p.functions or {}) > 0 end,
+    sample = function(p) return #(p.samples or {}) > 0 end,
+    memory = function(p) return p.memory ~= nil end,
+  }
   for _, output in ipairs(PROFILE_OUTPUTS) do
-    local source = by_mode[output[3]] or by_mode[primary]
+    local source = by_mode[output[3]]
+    if not source or not recorded[output[3]](source) then
+      source = by_mode[primary]
+    end
     files[name .. output[1]] = profile[output[2]](source)
   end
   -- S.btprof: the primary profile, every primary run's timings in runs.
