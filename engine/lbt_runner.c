@@ -120,7 +120,9 @@ static int batch_gc(lua_State *L) {
 
 /* --- the worker side (pool thread) --- */
 
-/* Message handler: "message\ntraceback"; a table error uses __tostring. */
+/* Message handler: "message\ntraceback"; a table error uses __tostring; a
+ * message that carries a traceback (xpcall with debug.traceback inside the
+ * job) is kept as it is. */
 static int worker_traceback(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
   if (msg == NULL) {
@@ -129,6 +131,10 @@ static int worker_traceback(lua_State *L) {
     else
       msg = lua_pushfstring(L, "(error object is a %s value)",
                             luaL_typename(L, 1));
+  }
+  if (strstr(msg, "\nstack traceback:\n") != NULL) { /* has one already */
+    lua_pushstring(L, msg);
+    return 1;
   }
   luaL_traceback(L, L, msg, 1);
   return 1;

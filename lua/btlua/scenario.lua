@@ -649,6 +649,15 @@ local function plain_params(params)
   return out
 end
 
+-- xpcall's handler: the message and a traceback (unless it has one).
+local function with_traceback(message)
+  if type(message) == "string"
+    and message:find("\nstack traceback:\n", 1, true) then
+    return message
+  end
+  return debug.traceback(message, 2)
+end
+
 -- job_run(job_text, run_text) -> bag: one run of one scenario in a fresh
 -- state: results.json/equity.csv/fills.csv, the run's .btprof (not for
 -- profiler "none") and meta (mode, run, wall_ns, bars, final_value).
@@ -664,13 +673,16 @@ function scenario.job_run(job_text, run_text)
   -- The profile covers the backtest only: data is ready before it starts.
   local started = core.hrtime()
   if prof then prof:start() end
-  local results = backtest.run {
+  -- The profiler is stopped even when the strategy raises (its hooks and
+  -- timer belong to this pool thread, which runs the next job too).
+  local ok, results = xpcall(backtest.run, with_traceback, {
     name = scn.name, bundle = bundle, strategy = scn.strategy,
     params = scn.params, capital = scn.capital, fill = scn.fill,
     slippage = scn.slippage, commission = scn.commission, prof = prof,
     progress = function(done, total) progress(done / total) end,
-  }
+  })
   if prof then prof:stop() end
+  if not ok then error(results, 0) end
   local wall_ns = core.hrtime() - started
   local bag = {}
   for name, bytes in pairs(results.files) do bag["results:" .. name] = bytes end
