@@ -699,59 +699,6 @@ function scenario.job_run(job_text, run_text)
   return bag
 end
 
--- "source:line(name)", the key of a function across profiles.
-local function function_key(fn)
-  return string.format("%s:%d(%s)", tostring(fn.source), fn.line or 0,
-    tostring(fn.name))
-end
-
--- Adds the functions of `from` to `into` (matched by key); returns the map
--- from `from`'s indices to `into`'s.
-local function merge_functions(into, from)
-  into.functions = into.functions or {}
-  local index_of, map = {}, {}
-  for i, fn in ipairs(into.functions) do index_of[function_key(fn)] = i end
-  for i, fn in ipairs(from.functions or {}) do
-    local key = function_key(fn)
-    if not index_of[key] then
-      into.functions[#into.functions + 1] = {
-        name = fn.name, source = fn.source, line = fn.line, ncalls = 0,
-        primcalls = 0, self_ns = 0, cum_ns = 0, callers = {},
-      }
-      index_of[key] = #into.functions
-    end
-    map[i] = index_of[key]
-  end
-  return map
-end
-
--- --profiler all: the primary (cycles) profile gets the sample run's stacks
--- and the memory run's allocations, their function indices remapped.
-local function merge_modes(merged, sample, memory)
-  if sample and sample.samples then
-    local map = merge_functions(merged, sample)
-    local samples = {}
-    for i, s in ipairs(sample.samples) do
-      local stack = {}
-      for depth, index in ipairs(s.stack) do stack[depth] = map[index] end
-      samples[i] = { stack = stack, zone = s.zone, count = s.count }
-    end
-    merged.samples = samples
-    merged.sample_interval_ns = sample.sample_interval_ns
-  end
-  if memory and memory.memory then
-    local map = merge_functions(merged, memory)
-    local mem = {}
-    for k, v in pairs(memory.memory) do mem[k] = v end
-    local by_function = {}
-    for index, bytes in pairs(memory.memory.by_function or {}) do
-      if map[index] then by_function[map[index]] = bytes end
-    end
-    mem.by_function = by_function
-    merged.memory = mem
-  end
-end
-
 -- The profile outputs: file suffix (after S), the report, and the mode
 -- whose profile it is made from (with --profiler all; else the one run's).
 local PROFILE_OUTPUTS = {
@@ -790,20 +737,9 @@ local function profile_outputs(name, metas, bags, files)
     end
     files[name .. output[1]] = profile[output[2]](source)
   end
-  -- S.btprof: the primary profile, every primary run's timings in runs.
-  local merged = profiles[first_of[primary]]
-  local runs = {}
-  for i, data in ipairs(profiles) do
-    if metas[i].mode == primary then
-      for _, run in ipairs(data.runs or {}) do runs[#runs + 1] = run end
-    end
-  end
-  merged.runs = runs
-  if primary == "cycles" and (by_mode.sample or by_mode.memory) then
-    merge_modes(merged, by_mode.sample, by_mode.memory)
-    merged.meta = merged.meta or {}
-    merged.meta.profiler = "all"
-  end
+  -- S.btprof: the primary profile with every primary run's timings in
+  -- `runs`, and the other modes' samples/memory (btlua.profile.merge).
+  local merged = profile.merge(profiles)
   files[name .. ".btprof"] = core.prof.encode(merged)
 end
 

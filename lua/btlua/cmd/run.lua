@@ -297,13 +297,19 @@ local function make_jobs(chosen, args)
 end
 
 -- "0.153 s" for the mean wall time of a scenario's runs.
+-- (the runs of the first profiler mode only: modes cost differently).
 local function describe_runs(metas)
-  local total = 0
-  for _, meta in ipairs(metas) do total = total + meta.wall_ns end
   local first = metas[1]
-  local runs = #metas > 1 and string.format(" (mean of %d runs)", #metas) or ""
+  local total, count = 0, 0
+  for _, meta in ipairs(metas) do
+    if meta.mode == first.mode then
+      total, count = total + meta.wall_ns, count + 1
+    end
+  end
+  local runs = count > 1 and string.format(" (mean of %d %s runs)", count,
+    first.mode) or ""
   return string.format("%s asset-bars in %.3f s%s, final value %s",
-    tostring(first.bars), total / #metas / 1e9, runs, first.final_value)
+    tostring(first.bars), total / count / 1e9, runs, first.final_value)
 end
 
 local function report_done(report, args, written)
