@@ -349,6 +349,51 @@ t.is(pipe:read("*a"), "stop_results.json\n", "Ctrl-C: no other file, "
   .. "no temporary file")
 pipe:close()
 
+-- --param must name a parameter the strategy knows.
+status, out, err = lib.run({ "run", "--scenario", "minute", "--param",
+  "windw=3", "--output-dir", runs .. "/never" })
+t.is(status, 2, "an unknown --param: exit 2")
+t.is(err, "btlua run: scenario minute: unknown parameter 'windw' of strategy "
+  .. "mean_reversion (known: k, window)\n", "names it and the known ones")
+t.is(lib.exists(runs .. "/never/minute_results.json"), false, "before work")
+
+-- --data: a CSV directory is ingested once (cached) and runs the scenario;
+-- the cached bundle given directly gives the same results.
+local csv_dir = runs .. "/csv"
+os.execute("mkdir -p " .. lib.quote(csv_dir))
+for asset = 1, 2 do
+  local lines = { "date,open,high,low,close,volume" }
+  for day = 0, 299 do
+    local base = 100 + asset * 10 + 8 * math.sin(day / (6 + asset))
+    local open = string.format("%.2f", base)
+    local close = string.format("%.2f", base + math.cos(day) )
+    local high = string.format("%.2f", math.max(open, close) + 0.5)
+    local low = string.format("%.2f", math.min(open, close) - 0.5)
+    lines[#lines + 1] = table.concat({ os.date("!%Y-%m-%d", 1672617600
+      + day * 86400), open, high, low, close, tostring(1000 + day) }, ",")
+  end
+  lib.write(csv_dir .. "/AS" .. asset .. ".csv", table.concat(lines, "\n")
+    .. "\n")
+end
+status, out, err = run_btlua({ lib.top .. "/scenarios/daily.lua", "--data",
+  csv_dir, "--output-dir", runs .. "/csv_out", "--profiler", "none" })
+t.is(status, 0, "--data CSV_DIR: exit 0")
+local from_csv = lib.read(runs .. "/csv_out/daily_results.json") or "null"
+local parsed = cjson.decode(from_csv)
+t.is(parsed and parsed.assets, 2, "the scenario ran on the CSV's 2 assets")
+t.is(parsed and parsed.sessions, 300, "and its 300 sessions")
+local cached = core.store.ingest_cached(csv_dir)
+status = run_btlua({ "run", "--scenario", "daily", "--data", cached,
+  "--output-dir", runs .. "/bundle_out", "--profiler", "none" })
+t.is(status, 0, "--data BUNDLE: exit 0")
+t.is(lib.read(runs .. "/bundle_out/daily_results.json"), from_csv,
+  "the cached bundle gives byte-identical results")
+status, out, err = lib.run({ "run", "--scenario", "daily", "--data",
+  runs .. "/nothing_here", "--output-dir", runs .. "/never" })
+t.is(status, 2, "--data of a missing path: exit 2")
+t.like(err, "^btlua run: %-%-data " .. esc(runs) .. "/nothing_here: ",
+  "names the path")
+
 os.execute("rm -rf " .. lib.quote(runs))
 os.execute("rm -rf " .. lib.quote(dir))
 t.done_testing()

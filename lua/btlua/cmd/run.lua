@@ -173,48 +173,19 @@ local function resolve_scenarios(args, preloaded)
   return chosen
 end
 
-local function shell_quote(text)
-  return "'" .. text:gsub("'", "'\\''") .. "'"
-end
-
--- A 32-bit djb2 hash as 8 hex digits (exact in doubles: Lua 5.4 and LuaJIT).
-local function hash_text(text)
-  local h = 5381
-  for i = 1, #text do h = (h * 33 + text:byte(i)) % 4294967296 end
-  return string.format("%08x", h)
-end
-
 -- --data PATH: a bundle is used as it is; CSV (a file or a directory) is
--- ingested once into the store's cache, keyed by the path and the files'
--- names, sizes and modification times. Returns the bundle path or nil, msg.
+-- ingested once into the store's cache (core.store.ingest_cached, keyed by
+-- the files' paths, sizes and times). Returns the bundle path or nil, msg.
 local function prepare_data(path)
   local store = core.store
-  if not store then return nil, "--data: this build has no data store" end
   local bundle = store.open(path)
   if bundle then
     bundle:close()
     return path
   end
-  local real = core.runner.realpath(path)
-  if not real then
-    return nil, "--data " .. path .. ": no such file or directory"
-  end
-  local pipe = io.popen("find " .. shell_quote(real) .. " -type f -printf "
-    .. "'%P %s %T@\\n' 2>/dev/null | LC_ALL=C sort")
-  local listing = pipe and pipe:read("*a") or ""
-  if pipe then pipe:close() end
-  local cache, cache_err = core.runner.check_dir(store.cache_dir())
-  if not cache then return nil, "--data: cache: " .. cache_err end
-  local out = store.cache_dir() .. "/ingest-" .. hash_text(real .. "\n"
-    .. listing) .. ".btb"
-  bundle = store.open(out)
-  if bundle then
-    bundle:close()
-    return out
-  end
-  local stats, err = store.ingest(real, out)
-  if not stats then return nil, "--data " .. path .. ": " .. tostring(err) end
-  return out
+  local cached, err = store.ingest_cached(path)
+  if not cached then return nil, "--data " .. path .. ": " .. tostring(err) end
+  return cached
 end
 
 -- Applies the command line's overrides to every chosen scenario.
