@@ -278,6 +278,12 @@ lines = lines_of(lib.read(real_new .. "/profile_comparison_minute.md") or "")
 _, verdict = find_line(lines, "**Verdict")
 t.is(verdict, "**Verdict: slower.** Wall time +9.13% (95% CI +7.69% to "
   .. "+10.35%, p<0.001, 10+10 runs).", "the same verdict from real files")
+local api = require("btlua").compare(real_base, real_new,
+  { fail_on_regression = 5, write = false })
+t.is(api.status, 1, "btlua.compare(before, after, opts): status 1 (gate)")
+t.is(api.scenarios[1].result.verdict, "slower", "the API's verdict")
+t.is(api.scenarios[1].path, real_new .. "/profile_comparison_minute.md",
+  "the API names the report path")
 status = lib.run({ "compare", real_base, real_new, "--fail-on-regression",
   "10", "-q" })
 t.is(status, 0, "btlua compare: gate 10% on a 9% regression: exit 0")

@@ -4,6 +4,7 @@
 --   compare.compare_sides(before, after, opts) -> result   (pure)
 --   compare.render(result) -> markdown text                (pure)
 --   compare.compare(before_dir, after_dir, opts) -> outcome | nil, msg
+--     (also btlua.compare(before_dir, after_dir, opts): the module is callable)
 local stats = require "btlua.stats"
 local fmt = require("btlua.report").fmt
 
@@ -767,4 +768,9 @@ function compare.compare(before_dir, after_dir, opts)
   return outcome
 end
 
-return compare
+-- btlua.compare(before_dir, after_dir, opts) is compare.compare.
+return setmetatable(compare, {
+  __call = function(_, before_dir, after_dir, opts)
+    return compare.compare(before_dir, after_dir, opts)
+  end,
+})

@@ -400,4 +400,7 @@ function report.bottlenecks(path, opts)
   return report.render(analyses, path, opts.threshold), analyses
 end
 
-return report
+-- btlua.report(path, opts) is report.bottlenecks.
+return setmetatable(report, {
+  __call = function(_, path, opts) return report.bottlenecks(path, opts) end,
+})
