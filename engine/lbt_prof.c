@@ -746,7 +746,6 @@ static void sample_stack(lbt_prof *pr, lua_State *L, int zone,
   sample_add(pr, stack, depth, zone, count);
 }
 
-#if LUA_VERSION_NUM >= 502
 static void sample_hook(lua_State *L, lua_Debug *ar) {
   uint64_t t_in = bt_prof_ticks();
   (void)ar;
@@ -785,7 +784,6 @@ static void sample_signal(int sig, siginfo_t *info, void *context) {
   lua_sethook(pr->L, sample_hook, LUA_MASKCOUNT, 1);
 }
 
-#endif
 
 #if LUA_VERSION_NUM < 502
 static void jit_sample_cb(void *data, lua_State *L, int samples, int vmstate) {
@@ -799,22 +797,8 @@ static void jit_sample_cb(void *data, lua_State *L, int samples, int vmstate) {
 static pthread_mutex_t jit_profiler_lock = PTHREAD_MUTEX_INITIALIZER;
 static lbt_prof *jit_profiler_owner; /* LuaJIT has one sampler per process */
 
-static int sampler_start(lbt_prof *pr, lua_State *L) {
-#if LUA_VERSION_NUM < 502
-  pthread_mutex_lock(&jit_profiler_lock);
-  int busy = jit_profiler_owner != NULL;
-  if (!busy) jit_profiler_owner = pr;
-  pthread_mutex_unlock(&jit_profiler_lock);
-  if (busy) return luaL_error(L, "prof: LuaJIT allows one sampling profiler "
-                                 "per process and one is running");
-  char mode[32];
-  unsigned ms = (unsigned)(pr->interval_ns / 1000000u);
-  snprintf(mode, sizeof mode, "i%u", ms ? ms : 1u);
-  luaJIT_profile_start(L, mode, jit_sample_cb, pr);
-  return 0;
-#else
-  (void)jit_profiler_lock;
-  (void)jit_profiler_owner;
+/* The portable sampler: a CPU-time timer of this thread sends SIGPROF. */
+static int timer_start(lbt_prof *pr, lua_State *L) {
   struct sigaction action;
   memset(&action, 0, sizeof action);
   action.sa_sigaction = sample_signal;
@@ -836,7 +820,28 @@ static int sampler_start(lbt_prof *pr, lua_State *L) {
   pr->timer_on = 1;
   timer_settime(pr->timer, 0, &spec, NULL);
   return 0;
+}
+
+static int sampler_start(lbt_prof *pr, lua_State *L) {
+#if LUA_VERSION_NUM < 502
+  /* LuaJIT's own profiler keeps the JIT on, but there is one per process;
+   * profilers running at the same time use the timer and a hook. */
+  pthread_mutex_lock(&jit_profiler_lock);
+  int busy = jit_profiler_owner != NULL;
+  if (!busy) jit_profiler_owner = pr;
+  pthread_mutex_unlock(&jit_profiler_lock);
+  if (!busy) {
+    char mode[32];
+    unsigned ms = (unsigned)(pr->interval_ns / 1000000u);
+    snprintf(mode, sizeof mode, "i%u", ms ? ms : 1u);
+    luaJIT_profile_start(L, mode, jit_sample_cb, pr);
+    return 0;
+  }
+#else
+  (void)jit_profiler_lock;
+  (void)jit_profiler_owner;
 #endif
+  return timer_start(pr, L);
 }
 
 static void sampler_stop(lbt_prof *pr) {
@@ -847,14 +852,13 @@ static void sampler_stop(lbt_prof *pr) {
     jit_profiler_owner = NULL;
   }
   pthread_mutex_unlock(&jit_profiler_lock);
-#else
+#endif
   if (pr->timer_on) {
     timer_delete(pr->timer);
     pr->timer_on = 0;
   }
   if (pr->pending) lua_sethook(pr->L, NULL, 0, 0);
   pr->pending = 0;
-#endif
 }
 
 /* ---- memory --------------------------------------------------------- */
