@@ -63,6 +63,8 @@ void bt_blotter_free(bt_blotter *blotter) {
   free(blotter->open_cap);
   free(blotter->open_quantity);
   free(blotter->rounding);
+  for (int64_t i = 0; blotter->orders && i < blotter->order_count; i++)
+    free(blotter->orders[i].reason);
   free(blotter->orders);
   free(blotter->fills);
   *blotter = (bt_blotter){0};
@@ -270,7 +272,8 @@ static int fill_order(bt_blotter *blotter, bt_ledger *ledger,
   rc = bt_ledger_check(ledger, order->asset, quantity, price, commission,
                        reason, sizeof reason);
   if (rc == BT_ERANGE) {
-    memcpy(order->reason, reason, sizeof reason);
+    order->reason = strdup(reason);
+    if (order->reason == NULL) return BT_ENOMEM;
     blotter->rejections++;
     finish(blotter, order, BT_ORDER_REJECTED, time);
     return 0;

@@ -99,7 +99,7 @@ typedef struct bt_order {
   int64_t placed_bar;   /* bar index of placement; eligible from +1 */
   int64_t placed_time;  /* ns */
   int64_t done_time;    /* ns of fill/cancel/reject, 0 while open */
-  char reason[BT_REASON_MAX]; /* why rejected */
+  char *reason;         /* why rejected (owned by the blotter), or NULL */
 } bt_order;
 
 typedef struct bt_fill {

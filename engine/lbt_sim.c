@@ -639,7 +639,7 @@ static int ctx_get_order(lua_State *L) {
     bt_lua_pushdec(L, o->stop);
     lua_setfield(L, -2, "stop");
   }
-  if (o->reason[0]) {
+  if (o->reason != NULL) {
     lua_pushstring(L, o->reason);
     lua_setfield(L, -2, "reason");
   }

@@ -833,7 +833,7 @@ static void put_rejections(text *t, const bt_sim *sim) {
     put(t, ", \"quantity\": ");
     put_dec(t, o->quantity - o->filled);
     put(t, ", \"reason\": ");
-    put_string(t, o->reason);
+    put_string(t, o->reason ? o->reason : "");
     put(t, "}");
   }
   put(t, listed ? "\n  ]" : "]");
