@@ -9,8 +9,11 @@
  *                          runs = { { arg = S }, ... } } },
  *               on_done = function(report) end }
  *     -> reports, interrupted      |  nil, message (unusable output dir)
- *   In the worker, run i of a job calls require(mod).job_run(job.arg,
- *   run.arg) -> { name = bytes, ... }; then a last state calls
+ *   Every run of every job is a unit on the pool (jobs in the given order,
+ *   at most `parallel` units at once). Run i of a job calls, in a fresh
+ *   state, require(mod).job_run(job.arg, run.arg) -> { name = bytes, ... };
+ *   once all its runs are over (a failed run skips the rest), a last state
+ *   calls
  *   require(mod).job_finish(job.arg, { bag_1, ... }) ->
  *   { files = { name = bytes }, value = bytes or nil }.
  *   report = { index, label, ok, error, cancelled, files = {names},
@@ -22,6 +25,7 @@
  *   runner.isatty(fd) -> boolean; runner.realpath(path) -> path | nil, msg */
 #include "lbt_core.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,12 +50,35 @@ typedef struct run_spec {
   size_t arg_size;
 } run_spec;
 
+struct batch;
+
+/* One unit of runner work: run `run` of a job, or (run == nruns) its
+ * finish. */
+typedef struct unit {
+  struct batch *batch;
+  struct job_spec *spec;
+  size_t run;
+} unit;
+
+/* A job: its runs go to the pool as separate units (so repeats and the
+ * modes of --profiler all spread over the threads); once all are over, its
+ * finish unit is queued ahead of the rest. Fields below `units` are touched
+ * by the loop thread only, except bags[r] (written by run r's unit before
+ * its done callback, read by the finish unit) and failed (atomic). */
 typedef struct job_spec {
+  size_t index;
   char *label;
   char *arg;
   size_t arg_size;
   run_spec *runs;
   size_t nruns;
+  unit *units; /* nruns + 1 */
+  bag *bags;   /* nruns */
+  size_t runs_over;
+  atomic_int failed;
+  int cancelled;
+  char *error;
+  double seconds;
 } job_spec;
 
 /* Everything a run needs, copied out of the calling state; a userdata, so
@@ -64,16 +91,11 @@ typedef struct batch {
   char *output_dir;
   job_spec *jobs;
   size_t njobs;
+  bt_runner_t *runner;
   lua_State *caller; /* for on_done (loop thread = caller's thread) */
   int on_done_ref;
   char *callback_error;
 } batch;
-
-/* The arg of a runner job: its batch and its spec. */
-typedef struct job_arg {
-  const batch *batch;
-  const job_spec *spec;
-} job_arg;
 
 /* What a worker state knows about its place in the job. */
 typedef struct worker {
@@ -102,8 +124,15 @@ static void free_bag(bag *b) {
 static int batch_gc(lua_State *L) {
   batch *b = (batch *)lua_touserdata(L, 1);
   for (size_t i = 0; i < b->njobs; i++) {
-    for (size_t r = 0; r < b->jobs[i].nruns; r++) free(b->jobs[i].runs[r].arg);
-    free(b->jobs[i].runs);
+    job_spec *spec = &b->jobs[i];
+    for (size_t r = 0; r < spec->nruns; r++) {
+      free(spec->runs[r].arg);
+      if (spec->bags != NULL) free_bag(&spec->bags[r]);
+    }
+    free(spec->runs);
+    free(spec->units);
+    free(spec->bags);
+    free(spec->error);
     free(b->jobs[i].label);
     free(b->jobs[i].arg);
   }
@@ -241,7 +270,7 @@ static void push_spec_string(lua_State *L, const char *data, size_t size) {
 }
 
 /* One run in its own state: job_run(job_arg, run_arg) -> bag. */
-static int do_run(bt_runner_job_t *job, const batch *b, const job_spec *spec,
+static int do_run(bt_runner_job_t *job, const batch *b, job_spec *spec,
                   size_t index, bag *out) {
   worker w = {job, index, spec->nruns};
   lua_State *L = new_worker_state(b, &w);
@@ -262,6 +291,7 @@ static int do_run(bt_runner_job_t *job, const batch *b, const job_spec *spec,
     status = -1;
   }
   lua_close(L);
+  if (status != 0) atomic_store(&spec->failed, 1);
   return status;
 }
 
@@ -313,25 +343,17 @@ static void do_finish(bt_runner_job_t *job, const batch *b,
 }
 
 static void work(bt_runner_job_t *job, void *arg) {
-  const batch *b = ((const job_arg *)arg)->batch;
-  const job_spec *spec = ((const job_arg *)arg)->spec;
-  bag *bags = calloc(spec->nruns ? spec->nruns : 1, sizeof *bags);
-  if (bags == NULL) {
-    bt_runner_job_fail(job, BT_ENOMEM, "out of memory");
-    return;
+  const unit *u = arg;
+  job_spec *spec = u->spec;
+  if (u->run == spec->nruns) {
+    do_finish(job, u->batch, spec, spec->bags);
+  } else if (atomic_load(&spec->failed)) {
+    /* another run failed: the job is lost, skip this one (no output) */
+  } else if (bt_runner_job_cancelled(job)) {
+    bt_runner_job_fail(job, BT_ESTATE, "interrupted");
+  } else {
+    do_run(job, u->batch, spec, u->run, &spec->bags[u->run]);
   }
-  int status = 0;
-  for (size_t r = 0; r < spec->nruns && status == 0; r++) {
-    if (bt_runner_job_cancelled(job)) {
-      bt_runner_job_fail(job, BT_ESTATE, "interrupted");
-      status = -1;
-    } else {
-      status = do_run(job, b, spec, r, &bags[r]);
-    }
-  }
-  if (status == 0) do_finish(job, b, spec, bags);
-  for (size_t r = 0; r < spec->nruns; r++) free_bag(&bags[r]);
-  free(bags);
 }
 
 /* --- the caller's side (loop thread) --- */
@@ -364,14 +386,29 @@ static void push_report(lua_State *L, const bt_runner_report *report) {
   lua_setfield(L, -2, "seconds");
 }
 
-/* Stack of the caller during the run: [.. batch reports]; the report goes
- * into reports[index] and to on_done. */
-static void done(void *ctx, const bt_runner_report *report) {
-  batch *b = ctx;
+/* Reports a job to the caller: reports[index] and on_done. `finish` is
+ * the runner's report of its finish unit, or NULL when the job ended
+ * without one (a run failed or the run was interrupted). Stack of the
+ * caller during the run: [.. reports]. */
+static void report_spec(batch *b, job_spec *spec,
+                        const bt_runner_report *finish) {
   lua_State *L = b->caller;
-  push_report(L, report);
+  bt_runner_report report = {0};
+  if (finish != NULL) {
+    report = *finish;
+  } else {
+    report.cancelled = spec->cancelled;
+    report.status = spec->cancelled ? BT_ESTATE : BT_EINVAL;
+    report.error = spec->cancelled ? "interrupted"
+                   : spec->error   ? spec->error
+                                   : "a run failed";
+  }
+  report.index = spec->index;
+  report.label = spec->label;
+  report.seconds = spec->seconds;
+  push_report(L, &report);
   lua_pushvalue(L, -1);
-  lua_rawseti(L, -3, (int)report->index + 1);
+  lua_rawseti(L, -3, (int)report.index + 1);
   if (b->on_done_ref == LUA_NOREF || b->callback_error != NULL) {
     lua_pop(L, 1);
     return;
@@ -382,6 +419,33 @@ static void done(void *ctx, const bt_runner_report *report) {
     const char *msg = lua_tostring(L, -1);
     b->callback_error = copy_bytes(msg ? msg : "?", msg ? strlen(msg) : 1);
     lua_pop(L, 1);
+  }
+}
+
+/* A unit is over (loop thread). After the last run of a job, its finish
+ * is queued ahead of everything not yet started. */
+static void done(void *ctx, const bt_runner_report *report) {
+  batch *b = ctx;
+  unit *u = report->arg;
+  job_spec *spec = u->spec;
+  spec->seconds += report->seconds;
+  if (u->run == spec->nruns) {
+    report_spec(b, spec, report);
+    return;
+  }
+  if (report->cancelled) {
+    spec->cancelled = 1;
+  } else if (report->status != 0 && spec->error == NULL) {
+    spec->error = copy_bytes(report->error, strlen(report->error));
+    atomic_store(&spec->failed, 1);
+  }
+  if (++spec->runs_over < spec->nruns) return;
+  if (spec->cancelled || atomic_load(&spec->failed)) {
+    report_spec(b, spec, NULL);
+  } else if (bt_runner_add_next(b->runner, spec->label,
+                                &spec->units[spec->nruns]) != BT_OK) {
+    spec->error = copy_bytes("cannot queue the finish", 23);
+    report_spec(b, spec, NULL);
   }
 }
 
@@ -446,6 +510,17 @@ static void read_jobs(lua_State *L, int opts, batch *b) {
     spec->label = field_string(L, -1, "label", NULL, 1);
     spec->arg = field_string(L, -1, "arg", &spec->arg_size, 0);
     read_runs(L, spec);
+    spec->index = i;
+    atomic_init(&spec->failed, 0);
+    spec->units = calloc(spec->nruns + 1, sizeof *spec->units);
+    spec->bags = calloc(spec->nruns, sizeof *spec->bags);
+    if (spec->units == NULL || spec->bags == NULL)
+      luaL_error(L, "runner.run: out of memory");
+    for (size_t r = 0; r <= spec->nruns; r++) {
+      spec->units[r].batch = b;
+      spec->units[r].spec = spec;
+      spec->units[r].run = r;
+    }
     lua_pop(L, 1);
   }
   lua_pop(L, 1);
@@ -505,9 +580,6 @@ static int runner_run(lua_State *L) {
     .catch_sigint = field_bool(L, 1, "catch_sigint", 1),
     .progress = field_bool(L, 1, "progress", 0),
   };
-  /* Each job's arg: the batch and its spec (work reads both). */
-  job_arg *args = lua_newuserdatauv(L, (b->njobs ? b->njobs : 1) *
-                                           sizeof *args, 0); /* 3 */
   bt_runner_t *runner = NULL;
   bt_err err = {0};
   if (bt_runner_new(&opts, &runner, &err) != BT_OK) {
@@ -516,12 +588,11 @@ static int runner_run(lua_State *L) {
     lua_pushstring(L, err.msg);
     return 2;
   }
-  for (size_t i = 0; i < b->njobs; i++) {
-    args[i].batch = b;
-    args[i].spec = &b->jobs[i];
-    bt_runner_add(runner, b->jobs[i].label, &args[i]);
-  }
-  lua_createtable(L, (int)b->njobs, 0); /* 4: reports */
+  b->runner = runner;
+  for (size_t i = 0; i < b->njobs; i++)
+    for (size_t r = 0; r < b->jobs[i].nruns; r++)
+      bt_runner_add(runner, b->jobs[i].label, &b->jobs[i].units[r]);
+  lua_createtable(L, (int)b->njobs, 0); /* 3: reports */
   bt_runner_run(runner);
   int interrupted = bt_runner_interrupted(runner);
   bt_runner_free(runner);
@@ -550,8 +621,7 @@ static int runner_progress(lua_State *L) {
   if (bt_runner_job_cancelled(w->job)) return luaL_error(L, "interrupted");
   if (fraction < 0) fraction = 0;
   if (fraction > 1) fraction = 1;
-  bt_runner_job_progress(w->job, ((double)w->run_index + fraction) /
-                                     (double)(w->nruns ? w->nruns : 1));
+  bt_runner_job_progress(w->job, fraction);
   return 0;
 }
 

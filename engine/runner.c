@@ -69,6 +69,7 @@ struct bt_runner_s {
   size_t failed;
   size_t tmp_seq;   /* makes temporary names unique */
   int ran;
+  int finished; /* run returned: no more jobs */
   int sigint_count;
   atomic_int interrupted;
   uint64_t started_ns;
@@ -237,6 +238,8 @@ const char *bt_runner_job_label(const bt_runner_job_t *job) {
   return job->label;
 }
 
+static void start_jobs(bt_runner_t *runner);
+
 /* --- making and freeing --- */
 
 int bt_runner_new(const bt_runner_opts *opts, bt_runner_t **out, bt_err *err) {
@@ -268,8 +271,11 @@ int bt_runner_new(const bt_runner_opts *opts, bt_runner_t **out, bt_err *err) {
   return BT_OK;
 }
 
-int bt_runner_add(bt_runner_t *runner, const char *label, void *arg) {
-  if (runner->ran) return BT_ESTATE;
+/* Queues a job at position `at` of the jobs not yet started (at the end,
+ * or ahead of them all). Its index is the number of jobs added before. */
+static int add_job(bt_runner_t *runner, const char *label, void *arg,
+                   int ahead) {
+  if (runner->finished) return BT_ESTATE;
   if (runner->njobs == runner->jobs_cap) {
     size_t cap = runner->jobs_cap ? runner->jobs_cap * 2 : 8;
     bt_runner_job_t **jobs = realloc(runner->jobs, cap * sizeof *jobs);
@@ -289,8 +295,21 @@ int bt_runner_add(bt_runner_t *runner, const char *label, void *arg) {
   job->arg = arg;
   job->state = JOB_QUEUED;
   atomic_init(&job->progress_permille, 0);
-  runner->jobs[runner->njobs++] = job;
+  size_t at = ahead ? runner->next_job : runner->njobs;
+  memmove(&runner->jobs[at + 1], &runner->jobs[at],
+          (runner->njobs - at) * sizeof *runner->jobs);
+  runner->jobs[at] = job;
+  runner->njobs++;
+  if (runner->ran) start_jobs(runner);
   return BT_OK;
+}
+
+int bt_runner_add(bt_runner_t *runner, const char *label, void *arg) {
+  return add_job(runner, label, arg, 0);
+}
+
+int bt_runner_add_next(bt_runner_t *runner, const char *label, void *arg) {
+  return add_job(runner, label, arg, 1);
 }
 
 static void free_job_outputs(bt_runner_job_t *job) {
@@ -363,7 +382,6 @@ static void progress_tick_cb(uv_timer_t *timer) {
 
 /* --- finishing a job (loop thread) --- */
 
-static void start_jobs(bt_runner_t *runner);
 
 static void remove_temp_files(bt_runner_job_t *job) {
   for (size_t i = 0; i < job->nfiles; i++) {
@@ -720,5 +738,6 @@ int bt_runner_run(bt_runner_t *runner) {
   /* Run only until our jobs are over: the loop may hold other handles. */
   while (runner->over < runner->njobs) uv_run(runner->opts.loop, UV_RUN_ONCE);
   close_handles(runner);
+  runner->finished = 1;
   return BT_OK;
 }

@@ -24,7 +24,7 @@ typedef void (*bt_runner_work_fn)(bt_runner_job_t *job, void *arg);
 /* What a job reports once it is over (loop thread). Pointers are valid only
  * during the done callback. */
 typedef struct bt_runner_report {
-  size_t index;      /* order of bt_runner_add, from 0 */
+  size_t index;      /* order of bt_runner_add(_next), from 0 */
   const char *label; /* as given to bt_runner_add */
   void *arg;         /* as given to bt_runner_add */
   int status;        /* 0 ok; else a BT_E* or the job's own failure code */
@@ -57,8 +57,13 @@ int bt_runner_check_dir(const char *dir, bt_err *err);
 /* Checks the output directory (bt_runner_check_dir) and makes a runner. */
 int bt_runner_new(const bt_runner_opts *opts, bt_runner_t **out, bt_err *err);
 
-/* Queues a job; `label` is copied, `arg` is handed to work and done. */
+/* Queues a job; `label` is copied, `arg` is handed to work and done. Jobs
+ * can be added before bt_runner_run or, from the loop thread, while it runs
+ * (e.g. in the done callback: a job that depends on finished ones). */
 int bt_runner_add(bt_runner_t *runner, const char *label, void *arg);
+
+/* Same, queued ahead of every job not yet started. */
+int bt_runner_add_next(bt_runner_t *runner, const char *label, void *arg);
 
 /* Runs every job and writes their files; returns when all are over (or
  * cancelled). Returns 0, or BT_ESTATE when called twice. */

@@ -194,6 +194,48 @@ static void test_interrupt(const char *top, int how, const char *what) {
   is_int(hidden_files(dir), 0, "%s: no temporary file is left", what);
 }
 
+/* A done callback that queues a dependent job ahead of the queued ones. */
+static job_spec dependent = {.name = "dep"};
+static char order[64];
+
+static void done_adding(void *ctx, const bt_runner_report *report) {
+  seen *s = ctx;
+  done(ctx, report);
+  strncat(order, report->label, sizeof order - strlen(order) - 1);
+  strncat(order, " ", sizeof order - strlen(order) - 1);
+  if (report->index == 0) {
+    char name[] = "after0";
+    is_int(bt_runner_add_next(current_runner, name, &dependent), 0,
+           "a job is added from the done callback");
+  }
+  (void)s;
+}
+
+static void test_add_next(const char *top) {
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s/next", top);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  job_spec specs[3] = {{.name = "n0"}, {.name = "n1"}, {.name = "n2"}};
+  seen s;
+  memset(&s, 0, sizeof s);
+  bt_runner_opts opts = {.loop = &loop, .output_dir = dir, .parallel = 1,
+                         .work = work, .done = done_adding, .ctx = &s};
+  bt_runner_t *runner;
+  bt_runner_new(&opts, &runner, NULL);
+  for (int i = 0; i < 3; i++) bt_runner_add(runner, specs[i].name, &specs[i]);
+  current_runner = runner;
+  bt_runner_run(runner);
+  ok(strstr(order, "after0 ") != NULL, "the added job runs and is reported");
+  is_str(s.value[3], "dep:after0", "with index 3 (the fourth job added)");
+  is_int(s.reports, 4, "four jobs reported");
+  is_str(slurp(dir, "dep.txt"), "dep:after0", "and writes its file");
+  is_int(bt_runner_add(runner, "late", &dependent), BT_ESTATE,
+         "no job can be added once run has returned");
+  bt_runner_free(runner);
+  uv_loop_close(&loop);
+}
+
 static void test_bad_dir(const char *top) {
   char file_path[512], dir[600];
   snprintf(file_path, sizeof file_path, "%s/plain", top);
@@ -227,6 +269,7 @@ int main(void) {
   test_failure(top);
   test_interrupt(top, 1, "bt_runner_interrupt");
   test_interrupt(top, 2, "SIGINT");
+  test_add_next(top);
   test_bad_dir(top);
   char command[600];
   snprintf(command, sizeof command, "rm -rf '%s'", top);

@@ -246,6 +246,35 @@ local function check_params(chosen)
   return chosen
 end
 
+-- Asset-bars of a scenario (its cost), or 0 when unknown.
+local function asset_bars(scn)
+  local store = core.store
+  if type(scn.data) == "string" then
+    local bundle = store.open(scn.data)
+    if not bundle then return 0 end
+    local bars = bundle:asset_count() * bundle:session_count()
+    bundle:close()
+    return bars
+  end
+  local s = scn.data.synthetic
+  local sessions = store.sessions(s.calendar, s.frequency, s.start, s["end"])
+  return (tonumber(sessions) or 0) * s.assets
+end
+
+-- The costliest scenarios start first (longest-processing-time order:
+-- the parallel run ends soonest); ties keep the command line's order.
+local function costliest_first(chosen)
+  for i, entry in ipairs(chosen) do
+    entry.order = i
+    entry.cost = asset_bars(entry.scenario)
+  end
+  table.sort(chosen, function(a, b)
+    if a.cost ~= b.cost then return a.cost > b.cost end
+    return a.order < b.order
+  end)
+  return chosen
+end
+
 local function make_jobs(chosen, args)
   local jobs = {}
   for _, entry in ipairs(chosen) do
@@ -311,9 +340,9 @@ local function run_scenarios(chosen, args)
   local written = {}
   local reports, interrupted = core.runner.run {
     output_dir = output_dir,
-    parallel = math.min(args.jobs or core.cpu_count(), #chosen),
+    parallel = args.jobs or core.cpu_count(),
     module = "btlua.scenario",
-    jobs = make_jobs(chosen, args),
+    jobs = make_jobs(costliest_first(chosen), args),
     progress = not args.quiet and core.runner.isatty(2),
     on_done = function(report) report_done(report, args, written) end,
   }
