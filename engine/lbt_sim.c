@@ -646,6 +646,23 @@ static int ctx_get_order(lua_State *L) {
   return 1;
 }
 
+/* ctx:get_open_orders([asset]) -> list of open order ids, oldest first
+ * (of one asset, or of all assets in asset order). */
+static int ctx_get_open_orders(lua_State *L) {
+  lsim *s = up_sim(L);
+  const bt_blotter *b = &s->sim->blotter;
+  int32_t first = 0, last = s->market.asset_count - 1;
+  if (!lua_isnoneornil(L, 2)) first = last = check_asset(L, s, 2);
+  lua_newtable(L);
+  int n = 0;
+  for (int32_t a = first; a <= last; a++)
+    for (int32_t i = 0; i < b->open_len[a]; i++) {
+      lua_pushinteger(L, (lua_Integer)b->open_ids[a][i]);
+      lua_rawseti(L, -2, ++n);
+    }
+  return 1;
+}
+
 /* ctx:units(asset, value [, parts]) -> floor(value / (parts * price)) whole
  * units at the asset's current (last) close, exact. */
 static int ctx_units(lua_State *L) {
@@ -773,6 +790,7 @@ static const luaL_Reg CTX_METHODS[] = {
   {"order_target_percent", ctx_order_target_percent},
   {"cancel", ctx_cancel},
   {"get_order", ctx_get_order},
+  {"get_open_orders", ctx_get_open_orders},
   {"units", ctx_units},
   {"record", ctx_record},
   {"cash", ctx_cash},

@@ -142,6 +142,8 @@ do
       seen.big = ctx:order(2, 1000)                    -- cannot be paid
       seen.units = ctx:units(1, ctx.capital_base, 3)   -- floor(10000/3/10)
       seen.value_id = ctx:order_value(1, "1000")       -- 1000/10 = 100
+      seen.open_aaa = ctx:get_open_orders(1)
+      seen.open_all = ctx:get_open_orders()
     end,
     [2] = function(ctx)
       local o = ctx:get_order(seen.stop)
@@ -158,6 +160,8 @@ do
     end,
   }))
   t.is(seen.units, 333, "ctx:units: floor(10000 / 3 / 10)")
+  t.is_deeply(seen.open_aaa, { 1, 2, 4 }, "get_open_orders(asset)")
+  t.is_deeply(seen.open_all, { 1, 2, 4, 3 }, "get_open_orders() in asset order")
   t.is(seen.stop_status, "filled", "stop touched on bar 2: filled")
   t.is(seen.limit_status, "open", "limit 9.5 not touched (low 10)")
   t.is_deeply(seen.cancel, { true }, "cancel an open order")
@@ -204,6 +208,17 @@ do
               { "buy", "259.09", "11" }, "target percent buys up to 459.09")
   t.is_deeply({ fills[3].side, fills[3].quantity, fills[3].price },
               { "sell", "459.09", "12" }, "target 0 sells everything")
+end
+
+-- allow_margin: short sales go through
+do
+  local r = run(scripted({ [1] = function(ctx) ctx:order(1, -10) end }),
+                { allow_margin = true })
+  t.is(r.rejections, 0, "a short sale with allow_margin")
+  t.is(r.cash, "10105", "cash 10000 + 10 * 10.5")
+  t.is(r.final_value, "10015", "value 10105 - 10 * 9")
+  local no = run(scripted({ [1] = function(ctx) ctx:order(1, -10) end }))
+  t.is(no.rejections, 1, "and rejected without it")
 end
 
 -- slippage and commission models from Lua (exact to 1e-8)
