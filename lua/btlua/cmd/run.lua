@@ -347,6 +347,7 @@ local function run_scenarios(chosen, args)
     on_done = function(report) report_done(report, args, written) end,
   }
   if not reports then return fail("%s", interrupted) end
+  table.sort(written)
   if #written > 0 and not args.quiet then
     io.stdout:write("output: ", core.runner.realpath(output_dir) or output_dir,
       "/ (", table.concat(written, " "), ")\n")
