@@ -64,8 +64,31 @@ static int read_exponent(const char **pp, const char *end, int *exponent) {
   return BT_OK;
 }
 
-int bt_ingest_parse_dec(const char *text, size_t len, bt_dec *out,
-                        int *places) {
+/* Any length of digits (leading zeros, trailing fractional zeros). */
+/* Scales mantissa * 10^-frac_digits * 10^exponent to 10^-8 units. */
+static int scale_units(uint64_t mantissa, int frac_digits, int exponent,
+                       int negative, bt_dec *out, int *places) {
+  int shift = BT_DEC_PLACES + exponent - frac_digits;
+  uint64_t units;
+  if (mantissa == 0) {
+    units = 0;
+  } else if (shift >= 0) {
+    if (shift > 18 || __builtin_mul_overflow(mantissa, (uint64_t)POW10[shift],
+                                             &units))
+      return BT_EOVERFLOW;
+  } else {
+    if (-shift > 18 || mantissa % (uint64_t)POW10[-shift] != 0)
+      return BT_ERANGE;
+    units = mantissa / (uint64_t)POW10[-shift];
+  }
+  if (units > (uint64_t)INT64_MAX) return BT_EOVERFLOW;
+  *out = negative ? -(int64_t)units : (int64_t)units;
+  *places = places_of(*out);
+  return BT_OK;
+}
+
+static int parse_dec_slow(const char *text, size_t len, bt_dec *out,
+                          int *places) {
   const char *p = text, *end = text + len;
   while (p < end && (*p == ' ' || *p == '\t')) p++;
   while (end > p && (end[-1] == ' ' || end[-1] == '\t')) end--;
@@ -98,24 +121,34 @@ int bt_ingest_parse_dec(const char *text, size_t len, bt_dec *out,
       read_exponent(&p, end, &exponent) != BT_OK)
     return BT_EPARSE;
   if (p != end) return BT_EPARSE;
-  int shift = BT_DEC_PLACES + exponent - frac_digits;
-  uint64_t units;
-  if (mantissa == 0) {
-    units = 0;
-  } else if (shift >= 0) {
-    if (shift > 18 || __builtin_mul_overflow(mantissa, (uint64_t)POW10[shift],
-                                             &units))
-      return BT_EOVERFLOW;
-  } else {
-    if (-shift > 18 || mantissa % (uint64_t)POW10[-shift] != 0)
-      return BT_ERANGE;
-    units = mantissa / (uint64_t)POW10[-shift];
+  int rc = scale_units(mantissa, frac_digits, exponent, negative, out,
+                       places);
+  if (rc == BT_OK && dropped) return BT_ERANGE;
+  return rc;
+}
+
+int bt_ingest_parse_dec(const char *text, size_t len, bt_dec *out,
+                        int *places) {
+  /* Fast path: [sign] up to 18 digits with an optional point, no blanks;
+   * 18 digits cannot overflow a uint64. Anything else: parse_dec_slow. */
+  const char *p = text, *end = text + len;
+  int negative = 0;
+  if (p < end && (*p == '-' || *p == '+')) negative = *p++ == '-';
+  uint64_t mantissa = 0;
+  const char *digits_start = p;
+  while (p < end && (unsigned)(*p - '0') < 10)
+    mantissa = mantissa * 10 + (uint64_t)(*p++ - '0');
+  int int_digits = (int)(p - digits_start), frac_digits = 0;
+  if (p < end && *p == '.') {
+    const char *frac_start = ++p;
+    while (p < end && (unsigned)(*p - '0') < 10)
+      mantissa = mantissa * 10 + (uint64_t)(*p++ - '0');
+    frac_digits = (int)(p - frac_start);
   }
-  if (dropped) return BT_ERANGE;
-  if (units > (uint64_t)INT64_MAX) return BT_EOVERFLOW;
-  *out = negative ? -(int64_t)units : (int64_t)units;
-  *places = places_of(*out);
-  return BT_OK;
+  if (p != end || int_digits + frac_digits > 18 ||
+      int_digits + frac_digits == 0)
+    return parse_dec_slow(text, len, out, places);
+  return scale_units(mantissa, frac_digits, 0, negative, out, places);
 }
 
 /* ---- rows of one asset ---- */

@@ -45,6 +45,9 @@ static void test_decimals(void) {
   dec_is(".5", 50000000LL, 1);
   dec_is("5.", 500000000LL, 0);
   dec_is("0", 0, 0);
+  dec_is("1234567890.12345678", 123456789012345678LL, 8);
+  dec_is("-0.00000001", -1LL, 8);
+  dec_is("000000000000000000001.5", 150000000LL, 1);
   dec_fails("", BT_EPARSE);
   dec_fails("abc", BT_EPARSE);
   dec_fails("1.2.3", BT_EPARSE);
@@ -52,6 +55,9 @@ static void test_decimals(void) {
   dec_fails("NaN", BT_EPARSE);
   dec_fails("1,5", BT_EPARSE);
   dec_fails("0.123456789", BT_ERANGE);
+  dec_fails("123456789.123456789", BT_ERANGE);
+  dec_fails("-", BT_EPARSE);
+  dec_fails(".", BT_EPARSE);
   dec_fails("1e-9", BT_ERANGE);
   dec_fails("92233720368.54775808", BT_EOVERFLOW);
   dec_fails("1e30", BT_EOVERFLOW);
