@@ -619,23 +619,33 @@ local function load_job_scenario(job)
   return scenario.with_overrides(scn, job.overrides)
 end
 
--- The data of a scenario as an open bundle (synthetic data is generated
--- once and cached by the store; --data was made a bundle by the caller).
-local function open_bundle(core, scn)
-  local store = core.store
-  local path, err
-  if type(scn.data) == "string" then
-    path = scn.data
-  else
-    local s = scn.data.synthetic
-    path, err = store.synthetic {
-      assets = s.assets, frequency = s.frequency, start = s.start,
-      ["end"] = s["end"], calendar = s.calendar, seed = s.seed,
-    }
-    if not path then error("scenario " .. scn.name .. ": data: " .. err, 0) end
+-- The bundle file of a scenario's data: synthetic data is generated once
+-- and cached by the store (which verifies a cached copy before handing out
+-- its path); a data path is taken as a bundle (the command line makes CSV
+-- one first). Returns path | nil, message.
+function scenario.bundle_path(scn)
+  local store = require("btlua.core").store
+  if type(scn.data) == "string" then return scn.data end
+  local s = scn.data.synthetic
+  local path, err = store.synthetic {
+    assets = s.assets, frequency = s.frequency, start = s.start,
+    ["end"] = s["end"], calendar = s.calendar, seed = s.seed,
+  }
+  if not path then return nil, "scenario " .. scn.name .. ": data: " .. err end
+  return path
+end
+
+-- The open bundle of a job: the caller resolved and verified the path
+-- (job.bundle); verifying every byte again in each run would cost more than
+-- some whole backtests.
+local function open_bundle(core, scn, job)
+  local path, err = job.bundle, nil
+  if not path then
+    path, err = scenario.bundle_path(scn)
+    if not path then error(err, 0) end
   end
   local bundle
-  bundle, err = store.open(path)
+  bundle, err = core.store.open(path, { verify = job.bundle == nil })
   if not bundle then error("scenario " .. scn.name .. ": data: " .. err, 0) end
   return bundle
 end
@@ -666,7 +676,7 @@ function scenario.job_run(job_text, run_text)
   local core = require "btlua.core"
   local backtest = require "btlua.backtest"
   local scn = load_job_scenario(job)
-  local bundle = open_bundle(core, scn)
+  local bundle = open_bundle(core, scn, job)
   local progress = core.runner.progress
   local prof
   if run.mode ~= "none" then prof = core.prof.new { mode = run.mode } end

@@ -246,28 +246,30 @@ local function check_params(chosen)
   return chosen
 end
 
--- Asset-bars of a scenario (its cost), or 0 when unknown.
-local function asset_bars(scn)
-  local store = core.store
-  if type(scn.data) == "string" then
-    local bundle = store.open(scn.data)
-    if not bundle then return 0 end
-    local bars = bundle:asset_count() * bundle:session_count()
+-- Each scenario's bundle, resolved once here rather than in every run
+-- (store.synthetic verifies a cached bundle before returning its path;
+-- --data was verified by prepare_data); its asset-bars are the scenario's
+-- cost. Returns chosen | nil, message.
+local function resolve_bundles(chosen)
+  for _, entry in ipairs(chosen) do
+    local path, err = scenario.bundle_path(entry.scenario)
+    if not path then return nil, err end
+    local bundle
+    bundle, err = core.store.open(path, { verify = false }) -- verified
+    if not bundle then
+      return nil, "scenario " .. entry.scenario.name .. ": data: " .. err
+    end
+    entry.bundle = path
+    entry.cost = bundle:asset_count() * bundle:session_count()
     bundle:close()
-    return bars
   end
-  local s = scn.data.synthetic
-  local sessions = store.sessions(s.calendar, s.frequency, s.start, s["end"])
-  return (tonumber(sessions) or 0) * s.assets
+  return chosen
 end
 
 -- The costliest scenarios start first (longest-processing-time order:
 -- the parallel run ends soonest); ties keep the command line's order.
 local function costliest_first(chosen)
-  for i, entry in ipairs(chosen) do
-    entry.order = i
-    entry.cost = asset_bars(entry.scenario)
-  end
+  for i, entry in ipairs(chosen) do entry.order = i end
   table.sort(chosen, function(a, b)
     if a.cost ~= b.cost then return a.cost > b.cost end
     return a.order < b.order
@@ -289,6 +291,7 @@ local function make_jobs(chosen, args)
       arg = scenario.encode {
         file = entry.file, name = entry.scenario.name,
         overrides = entry.overrides, profiler = args.profiler,
+        bundle = entry.bundle,
       },
       runs = runs,
     }
@@ -337,6 +340,9 @@ local function run_scenarios(chosen, args)
       .. "not found)\n")
     return EXIT_FAILED
   end
+  local resolved
+  resolved, err = resolve_bundles(chosen)
+  if not resolved then return fail("%s", err) end
   local written = {}
   local reports, interrupted = core.runner.run {
     output_dir = output_dir,
