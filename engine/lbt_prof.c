@@ -25,11 +25,26 @@
   luaJIT_setmode((L), 0,                                                       \
                  LUAJIT_MODE_ENGINE | ((on) ? LUAJIT_MODE_ON : LUAJIT_MODE_OFF))
 #define jit_flush(L) luaJIT_setmode((L), 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_FLUSH)
+
+/* Is the JIT on (jit.status())? So stop can restore what start found. */
+static int jit_is_on(lua_State *L) {
+  int on = 1;
+  lua_getglobal(L, "jit");
+  if (lua_type(L, -1) == LUA_TTABLE) {
+    lua_getfield(L, -1, "status");
+    if (lua_isfunction(L, -1) && lua_pcall(L, 0, 1, 0) == 0)
+      on = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return on;
+}
 #else
 #define BT_HOOK_TAILCALL LUA_HOOKTAILCALL
 #define BT_LUAJIT_STACK 0
 #define jit_engine(L, on) ((void)(L), (void)(on))
 #define jit_flush(L) ((void)(L))
+#define jit_is_on(L) ((void)(L), 0)
 #endif
 
 enum { MODE_NONE, MODE_CYCLES, MODE_SAMPLE, MODE_MEMORY };
@@ -193,6 +208,7 @@ typedef struct lbt_prof {
    * switch) add their measured time. */
   uint64_t excl_call, excl_ret;
   int slow;
+  int jit_was_on; /* LuaJIT: the JIT was on at start (cycles turns it off) */
   uint64_t last_now; /* profile ticks of the last event (monotonic) */
   uint64_t events;
   /* sampling */
@@ -1066,7 +1082,7 @@ static int prof_new(lua_State *L) {
 static void stop_everything(lbt_prof *pr, uint64_t now) {
   if (pr->mode == MODE_CYCLES) {
     lua_sethook(pr->L, NULL, 0, 0);
-    jit_engine(pr->L, 1);
+    if (pr->jit_was_on) jit_engine(pr->L, 1);
     close_everything(pr, now);
   } else if (pr->mode == MODE_SAMPLE) {
     sampler_stop(pr);
@@ -1093,6 +1109,7 @@ static int prof_start(lua_State *L) {
   pr->running = 1;
   bt_prof_run_begin(pr->bp);
   if (pr->mode == MODE_CYCLES) {
+    pr->jit_was_on = jit_is_on(target);
     jit_flush(target);
     jit_engine(target, 0);
     lua_sethook(target, cycles_hook, LUA_MASKCALL | LUA_MASKRET, 0);

@@ -292,5 +292,21 @@ do
   keep = nil
 end
 
+-- LuaJIT: cycles runs interpreted and leaves the JIT as it found it
+if jit_build then
+  local p = prof.new { mode = "cycles" }
+  p:start()
+  local during = jit.status()
+  p:stop()
+  t.is(during, false, "JIT off while cycles profiling")
+  t.is(jit.status(), true, "JIT back on after")
+  jit.off()
+  local q = prof.new { mode = "cycles" }
+  q:start()
+  q:stop()
+  t.is(jit.status(), false, "a JIT that was off stays off")
+  jit.on()
+end
+
 t.error_like(function() prof.new { mode = "bogus" } end, "invalid option", "bad mode")
 t.done_testing()
