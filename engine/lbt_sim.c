@@ -49,7 +49,6 @@ enum { SLOT_TRACEBACK = 1, SLOT_HANDLE, SLOT_PROGRESS, SLOT_CTX, SLOT_DATA,
 typedef struct lsim {
   bt_sim *sim;
   bt_sim_market market;
-  bool ffi;       /* LuaJIT: arrays are FFI views of the C arrays */
   bool has_context;
   double *position_d, *pending_d; /* asset_count: ctx.position, .pending */
   bt_dec *position_q, *pending_q;  /* the decimals they were made from */
@@ -76,7 +75,7 @@ static lsim *up_sim(lua_State *L) {
  * sim and its ctx/data, which point back at it, are collected together):
  * these are its slots. */
 enum { ENV_BUNDLE = 1, ENV_CTX, ENV_DATA, ENV_PUBS, ENV_POSITION,
-       ENV_PENDING, ENV_SYMBOLS, ENV_SELF, ENV_FFI_CAST };
+       ENV_PENDING, ENV_SYMBOLS, ENV_SELF, ENV_COUNT = ENV_SELF };
 
 static void push_env(lua_State *L, int sim_idx) {
 #if LUA_VERSION_NUM >= 504
@@ -277,20 +276,15 @@ static int sim_new(lua_State *L) {
   bt_store *store = bt_lua_checkbundle(L, 1);
   bt_sim_config config;
   check_config(L, 2, &config);
-  lua_getfield(L, 2, "ffi");
-  bool ffi_wanted = lua_isnil(L, -1) || lua_toboolean(L, -1);
-  lua_pop(L, 1);
   lsim *s = (lsim *)lua_newuserdatauv(L, sizeof *s, 1);
   memset(s, 0, sizeof *s);
   int self = lua_gettop(L);
-  lua_createtable(L, ENV_FFI_CAST, 0);
+  lua_createtable(L, ENV_COUNT, 0);
 #if LUA_VERSION_NUM >= 504
   lua_setiuservalue(L, self, 1);
 #else
   lua_setfenv(L, self);
-  s->ffi = ffi_wanted;
 #endif
-  (void)ffi_wanted;
   luaL_setmetatable(L, SIM_TYPE);
   bt_err err = {0};
   int rc = bt_sim_market_from_store(store, &s->market, &err);
@@ -360,44 +354,11 @@ static void push_array(lua_State *L, int32_t n, int kind, const void *src) {
   }
 }
 
-#if LUA_VERSION_NUM < 502
-/* LuaJIT: pushes an FFI pointer p such that p[1] is src[0], ... p[n] is
- * src[n-1] (no copy: C's writes are seen at once, and reads compile to
- * plain loads). sim_idx: the sim, for the cached cast function. */
-static void push_ffi_view(lua_State *L, int sim_idx, int kind,
-                          const void *src) {
-  push_slot(L, sim_idx, ENV_FFI_CAST);
-  if (lua_isnil(L, -1)) {
-    lua_pop(L, 1);
-    if (luaL_loadstring(L,
-          "local ffi = require 'ffi'\n"
-          "local doubles = ffi.typeof('const double *')\n"
-          "local bools = ffi.typeof('const bool *')\n"
-          "return function(p, is_bool)\n"
-          "  return ffi.cast(is_bool and bools or doubles, p)\n"
-          "end\n") != 0)
-      lua_error(L);
-    lua_call(L, 0, 1);
-    lua_pushvalue(L, -1);
-    set_slot(L, sim_idx, ENV_FFI_CAST);
-  }
-  size_t size = kind == PUB_BOOL ? sizeof(bool) : sizeof(double);
-  lua_pushlightuserdata(L, (void *)((uintptr_t)src - size));
-  lua_pushboolean(L, kind == PUB_BOOL);
-  lua_call(L, 2, 1);
-}
-#endif
-
-/* Pushes the array of src for a strategy: on LuaJIT an FFI view of src,
- * else a table registered for refreshing every bar. sim_idx: absolute. */
+/* Pushes the array of src for a strategy: a table registered for
+ * refreshing every bar (plain C API on both Lua 5.4 and LuaJIT).
+ * sim_idx: absolute. */
 static void push_published(lua_State *L, lsim *s, int sim_idx, int kind,
                            const void *src, bool has_values) {
-#if LUA_VERSION_NUM < 502
-  if (s->ffi) {
-    push_ffi_view(L, sim_idx, kind, src);
-    return;
-  }
-#endif
   push_array(L, s->market.asset_count, kind, has_values ? src : NULL);
   if (s->pub_count == s->pub_cap) {
     int cap = s->pub_cap ? s->pub_cap * 2 : 8;
@@ -430,7 +391,7 @@ static void refresh(lua_State *L, int table, int32_t n, const pub *p) {
 }
 
 /* After fills: ctx.position and ctx.pending from the ledger and blotter
- * (tables at the given stack slots, or FFI views that need nothing). */
+ * (tables at the given stack slots). */
 static void refresh_book(lua_State *L, lsim *s, int position, int pending) {
   const bt_ledger *l = &s->sim->ledger;
   const bt_blotter *b = &s->sim->blotter;
@@ -444,7 +405,6 @@ static void refresh_book(lua_State *L, lsim *s, int position, int pending) {
     double open = bt_dec_to_double(s->pending_q[a]);
     s->position_d[a] = held;
     s->pending_d[a] = open;
-    if (s->ffi) continue;
     lua_pushnumber(L, held);
     lua_rawseti(L, position, a + 1);
     lua_pushnumber(L, open);
@@ -456,7 +416,6 @@ static void refresh_book(lua_State *L, lsim *s, int position, int pending) {
 static void update_pending(lua_State *L, lsim *s, int32_t asset) {
   s->pending_q[asset] = s->sim->blotter.open_quantity[asset];
   s->pending_d[asset] = bt_dec_to_double(s->pending_q[asset]);
-  if (s->ffi) return;
   push_slot(L, lua_upvalueindex(1), ENV_PENDING);
   lua_pushnumber(L, s->pending_d[asset]);
   lua_rawseti(L, -2, asset + 1);
@@ -1059,24 +1018,15 @@ static void make_ctx(lua_State *L, lsim *s, int sim_idx) {
   lua_setfield(L, -2, "assets");
   bt_lua_pushdec(L, s->sim->config.capital);
   lua_setfield(L, -2, "capital_base");
-  /* position / pending: tables refreshed on change, or FFI views */
-  if (s->ffi) {
-#if LUA_VERSION_NUM < 502
-    push_ffi_view(L, sim_idx, PUB_DOUBLE, s->position_d);
-    lua_setfield(L, -2, "position");
-    push_ffi_view(L, sim_idx, PUB_DOUBLE, s->pending_d);
-    lua_setfield(L, -2, "pending");
-#endif
-  } else {
-    push_array(L, s->market.asset_count, PUB_DOUBLE, s->position_d);
-    lua_pushvalue(L, -1);
-    set_slot(L, sim_idx, ENV_POSITION);
-    lua_setfield(L, -2, "position");
-    push_array(L, s->market.asset_count, PUB_DOUBLE, s->pending_d);
-    lua_pushvalue(L, -1);
-    set_slot(L, sim_idx, ENV_PENDING);
-    lua_setfield(L, -2, "pending");
-  }
+  /* position / pending: tables refreshed where they change */
+  push_array(L, s->market.asset_count, PUB_DOUBLE, s->position_d);
+  lua_pushvalue(L, -1);
+  set_slot(L, sim_idx, ENV_POSITION);
+  lua_setfield(L, -2, "position");
+  push_array(L, s->market.asset_count, PUB_DOUBLE, s->pending_d);
+  lua_pushvalue(L, -1);
+  set_slot(L, sim_idx, ENV_PENDING);
+  lua_setfield(L, -2, "pending");
   lua_newtable(L); /* portfolio proxy */
   lua_newtable(L);
   lua_pushvalue(L, sim_idx);

@@ -285,10 +285,6 @@ do
   for _, name in ipairs { "results.json", "equity.csv", "fills.csv" } do
     t.is(a.files[name], b.files[name], name .. " identical on a second run")
   end
-  local tables = run("mean_reversion", { params = { window = 2, k = "0.5" },
-                                          ffi = false })
-  t.is(tables.files["results.json"], a.files["results.json"],
-       "results.json identical with plain-table arrays (LuaJIT: no FFI)")
   local p = core.prof.new { mode = "cycles" }
   local c = run("mean_reversion", { params = { window = 2, k = "0.5" }, prof = p })
   t.is(c.files["results.json"], a.files["results.json"],

@@ -10,7 +10,6 @@
 --     commission = "none" | { model = "per_share", cost =, min_per_order = }
 --       | { model = "per_trade", cost = } | { model = "per_dollar", rate = },
 --     allow_margin = false, prof = <core.prof object>,
---     ffi = true,  -- LuaJIT: fast arrays as FFI views (false: tables)
 --     progress = function(bars_done, bars_total) end,
 --   }
 --   results: { scenario, bars, sessions, final_value, cash, orders, fills,
@@ -67,7 +66,7 @@ local function simulate(opts, strategy)
   local sim = core.sim.new(opts.bundle, {
     capital = opts.capital or "100000",
     fill = opts.fill, slippage = opts.slippage, commission = opts.commission,
-    allow_margin = opts.allow_margin, prof = opts.prof, ffi = opts.ffi,
+    allow_margin = opts.allow_margin, prof = opts.prof,
   })
   local ctx, data = sim:context()
   ctx.params = backtest.merge_params(strategy.params, opts.params)
