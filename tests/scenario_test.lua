@@ -145,6 +145,13 @@ t.is(status, 2, "an output directory that cannot be made: exit 2")
 t.is(err, "btlua run: output directory '" .. dir .. "/plain/out': cannot "
   .. "create: Not a directory\n", "before any work, naming it")
 
+-- An existing directory that cannot be written to (even by root: sysfs).
+status, out, err = lib.run({ "run", "--scenario", good, "--output-dir",
+  "/sys/kernel" })
+t.is(status, 2, "an output directory that cannot be written: exit 2")
+t.is(err, "btlua run: output directory '/sys/kernel': not writable: "
+  .. "Permission denied\n", "before any work, naming it and why")
+
 -- Discovery: scenario files are listed; a script that is not one is
 -- skipped without running its side effects.
 local sdir = dir .. "/scenarios"
