@@ -20,11 +20,12 @@
  *   prof.merge({table_or_bytes, ...}) -> bytes   a scenario's runs as one
  *                     profile (btlua.profile.merge: runs of the first mode,
  *                     samples/memory from the other modes)
- *   prof.load(path_or_bytes) -> table | nil, msg
+ *   prof.load(path_or_bytes [, name]) -> table | nil, msg (names the file)
  *   prof.zones        { "load", "data", ... } in bt_zone_id order
  *   prof.clock        "tsc" | "cntvct" | "clock_gettime"
  *   prof.ticks_per_ns()
- *   prof._spin_ns(n)  test helper: busy-waits n ns in C
+ *   prof._spin_ns(n)  test helper: busy-waits n ns in C, returns the ns
+ *                     really spent (more when preempted)
  *
  * Memory mode needs no special lua_State: p:start wraps the state's
  * allocator with lua_setallocf and p:stop restores it. */
