@@ -22,9 +22,10 @@
 #define BT_LUAJIT_STACK 1     /* C functions get no return events */
 /* Hooks do not fire inside compiled traces: cycles mode runs interpreted. */
 #define jit_engine(L, on)                                                      \
-  luaJIT_setmode((L), 0,                                                       \
-                 LUAJIT_MODE_ENGINE | ((on) ? LUAJIT_MODE_ON : LUAJIT_MODE_OFF))
-#define jit_flush(L) luaJIT_setmode((L), 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_FLUSH)
+  luaJIT_setmode(                                                              \
+      (L), 0, LUAJIT_MODE_ENGINE | ((on) ? LUAJIT_MODE_ON : LUAJIT_MODE_OFF))
+#define jit_flush(L)                                                           \
+  luaJIT_setmode((L), 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_FLUSH)
 
 /* Is the JIT on (jit.status())? So stop can restore what start found. */
 static int jit_is_on(lua_State *L) {
@@ -103,7 +104,8 @@ static int map_put(u64map *m, uint64_t key, int32_t val) {
   if ((m->count + 1) * 2 > m->cap && map_grow(m) != 0) return -1;
   size_t mask = m->cap - 1;
   size_t i = mix64(key) & mask;
-  while (m->keys[i] != 0 && m->keys[i] != key) i = (i + 1) & mask;
+  while (m->keys[i] != 0 && m->keys[i] != key)
+    i = (i + 1) & mask;
   if (m->keys[i] == 0) m->count++;
   m->keys[i] = key;
   m->vals[i] = val;
@@ -120,7 +122,8 @@ static void map_free(u64map *m) {
 static int grow(void **items, size_t *cap, size_t need, size_t size) {
   if (need <= *cap) return 0;
   size_t next = *cap ? *cap * 2 : 16;
-  while (next < need) next *= 2;
+  while (next < need)
+    next *= 2;
   void *bigger = realloc(*items, next * size);
   if (bigger == NULL) return -1;
   *items = bigger;
@@ -139,9 +142,9 @@ typedef struct fn_entry {
   int active; /* open frames on any shadow stack */
   int hidden; /* the profiler's own stop() */
   int is_c;
-  int named; /* the name came from a call site or a module field */
+  int named;         /* the name came from a call site or a module field */
   int first_closure; /* its first closure's index in the funcs table */
-  int name_tries; /* > 0: no name yet; calls left to look for one */
+  int name_tries;    /* > 0: no name yet; calls left to look for one */
   char *name, *source;
   int line;
   const void *proto_source; /* identity of the prototype (with lines) */
@@ -187,7 +190,7 @@ typedef struct rss_point {
 typedef struct lbt_prof {
   bt_prof *bp;
   int mode, zones, running, started, stopped;
-  lua_State *L; /* the thread hooked by start */
+  lua_State *L;  /* the thread hooked by start */
   int funcs_ref; /* registry table: index -> function (kept alive) */
   int meta_ref;  /* the last meta table given to data/btprof, or NOREF */
   uint64_t interval_ns;
@@ -208,7 +211,7 @@ typedef struct lbt_prof {
    * switch) add their measured time. */
   uint64_t excl_call, excl_ret;
   int slow;
-  int jit_was_on; /* LuaJIT: the JIT was on at start (cycles turns it off) */
+  int jit_was_on;    /* LuaJIT: the JIT was on at start (cycles turns it off) */
   uint64_t last_now; /* profile ticks of the last event (monotonic) */
   uint64_t events;
   /* sampling */
@@ -255,15 +258,20 @@ static char *dup_text(const char *text) {
 /* A display name and source for the function of `ar` ("Sn" filled). */
 static void describe(fn_entry *fn, const lua_Debug *ar) {
   const char *source = ar->source ? ar->source : "?";
-  if (source[0] == '@' || source[0] == '=') source++;
-  else source = "[string]";
+  if (source[0] == '@' || source[0] == '=')
+    source++;
+  else
+    source = "[string]";
   const char *name = ar->name;
   fn->name_tries = name == NULL && strcmp(ar->what, "main") != 0 ? 8 : 0;
   fn->named = name != NULL || strcmp(ar->what, "main") == 0;
   if (name == NULL) {
-    if (strcmp(ar->what, "main") == 0) name = "main chunk";
-    else if (strcmp(ar->what, "C") == 0) name = "?";
-    else name = "<anonymous>";
+    if (strcmp(ar->what, "main") == 0)
+      name = "main chunk";
+    else if (strcmp(ar->what, "C") == 0)
+      name = "?";
+    else
+      name = "<anonymous>";
   }
   fn->name = dup_text(name);
   fn->source = dup_text(strcmp(ar->what, "C") == 0 ? "[C]" : source);
@@ -283,8 +291,7 @@ static int fn_index_named(lbt_prof *pr, lua_State *L, lua_Debug *ar,
   uint64_t proto;
   int is_c = ar->what[0] == 'C';
   lua_CFunction cfn = lua_tocfunction(L, -1);
-  if (is_c)
-    /* LuaJIT's builtins have no lua_CFunction: tell them by object. */
+  if (is_c) /* LuaJIT's builtins have no lua_CFunction: tell them by object. */
     proto = BT_LUAJIT_STACK || cfn == NULL ? (uint64_t)(uintptr_t)ptr
                                            : (uint64_t)(uintptr_t)cfn;
   else
@@ -295,8 +302,8 @@ static int fn_index_named(lbt_prof *pr, lua_State *L, lua_Debug *ar,
   if (idx >= 0) {
     fn_entry *same = &pr->fns[idx];
     if (!is_c && (same->proto_source != ar->source ||
-                        same->proto_line != ar->linedefined ||
-                        same->proto_last != ar->lastlinedefined))
+                  same->proto_line != ar->linedefined ||
+                  same->proto_last != ar->lastlinedefined))
       idx = -1; /* a hash collision: a distinct prototype */
   }
   pr->slow = 1;
@@ -339,7 +346,8 @@ static int fn_at_level(lbt_prof *pr, lua_State *L, int level) {
 }
 
 static int edge_index(lbt_prof *pr, int caller, int callee) {
-  uint64_t key = ((uint64_t)(uint32_t)(caller + 1) << 32) | (uint32_t)(callee + 1);
+  uint64_t key =
+      ((uint64_t)(uint32_t)(caller + 1) << 32) | (uint32_t)(callee + 1);
   int32_t idx = map_get(&pr->edge_map, key);
   if (idx >= 0) return idx;
   if (grow((void **)&pr->edges, &pr->cap_edges, pr->nedges + 1,
@@ -378,7 +386,8 @@ static void frame_close(lbt_prof *pr, thread_state *ts, uint64_t at) {
 }
 
 static void close_all(lbt_prof *pr, thread_state *ts, uint64_t at) {
-  while (ts->depth > 0) frame_close(pr, ts, at);
+  while (ts->depth > 0)
+    frame_close(pr, ts, at);
 }
 
 static thread_state *thread_find(lbt_prof *pr, lua_State *L) {
@@ -427,8 +436,7 @@ static thread_state *thread_switch(lbt_prof *pr, lua_State *L, uint64_t now,
     while (pr->nchain > 0 && pr->chain[pr->nchain - 1] != idx)
       chain_pop(pr, now);
   } else {
-    if (grow((void **)&pr->chain, &pr->cap_chain, pr->nchain + 1,
-             sizeof(int)))
+    if (grow((void **)&pr->chain, &pr->cap_chain, pr->nchain + 1, sizeof(int)))
       return NULL;
     lua_Debug ar;
     if (ts->depth > 0 && is_call && !lua_getstack(L, 1, &ar)) {
@@ -485,7 +493,8 @@ static void close_from_ci(lbt_prof *pr, thread_state *ts, const void *ci,
                           uint64_t at) {
   for (size_t k = ts->depth; k-- > 0;) {
     if (ts->frames[k].ci == ci) {
-      while (ts->depth > k) frame_close(pr, ts, at);
+      while (ts->depth > k)
+        frame_close(pr, ts, at);
       return;
     }
   }
@@ -536,8 +545,8 @@ static int reconcile(lbt_prof *pr, thread_state *ts, lua_State *L,
 }
 #endif
 
-static void on_call(lbt_prof *pr, thread_state *ts, lua_State *L,
-                    lua_Debug *ar, uint64_t now, int tail) {
+static void on_call(lbt_prof *pr, thread_state *ts, lua_State *L, lua_Debug *ar,
+                    uint64_t now, int tail) {
   uint64_t at = thread_ticks(ts, now);
 #if BT_LUAJIT_STACK
   /* Frames closed here were replaced by a tail call (or were C functions
@@ -583,14 +592,15 @@ static void on_return(lbt_prof *pr, thread_state *ts, lua_State *L,
   close_from_ci(pr, ts, ci, at);
 #else
   lua_getinfo(L, "f", ar);
-  int32_t fn = map_get(&pr->by_pointer,
-                       (uint64_t)(uintptr_t)lua_topointer(L, -1));
+  int32_t fn =
+      map_get(&pr->by_pointer, (uint64_t)(uintptr_t)lua_topointer(L, -1));
   lua_pop(L, 1);
   if (fn < 0) return;
   long k = find_frame(ts, fn);
   if (k < 0) return;
   uint64_t at = thread_ticks(ts, now);
-  while ((long)ts->depth > k) frame_close(pr, ts, at);
+  while ((long)ts->depth > k)
+    frame_close(pr, ts, at);
 #endif
 }
 
@@ -627,7 +637,8 @@ static void cycles_hook(lua_State *L, lua_Debug *ar) {
 /* Closes every open frame (at stop): running threads now, suspended ones
  * where they stopped. */
 static void close_everything(lbt_prof *pr, uint64_t now) {
-  while (pr->nchain > 0) chain_pop(pr, now);
+  while (pr->nchain > 0)
+    chain_pop(pr, now);
   for (size_t i = 0; i < pr->nthreads; i++) {
     thread_state *ts = &pr->threads[i];
     close_all(pr, ts, thread_ticks(ts, ts->paused_at ? ts->paused_at : now));
@@ -688,7 +699,8 @@ static void calibrate_hooks(void) {
     probe.running = 1;
     tls_prof = &probe;
     time_calls(L, &probe, 1); /* registrations out of the timed run */
-    for (size_t i = 0; i < probe.nfns; i++) probe.fns[i].self = 0;
+    for (size_t i = 0; i < probe.nfns; i++)
+      probe.fns[i].self = 0;
     t = time_calls(L, &probe, n);
     tls_prof = saved;
     if (t < hooked) {
@@ -712,7 +724,8 @@ static void calibrate_hooks(void) {
 
 static uint64_t hash_stack(const int32_t *stack, size_t depth, int zone) {
   uint64_t h = 1469598103934665603ULL ^ (uint64_t)(zone + 2);
-  for (size_t i = 0; i < depth; i++) h = mix64(h ^ (uint64_t)stack[i]) + i;
+  for (size_t i = 0; i < depth; i++)
+    h = mix64(h ^ (uint64_t)stack[i]) + i;
   return h ? h : 1;
 }
 
@@ -749,8 +762,7 @@ static void sample_add(lbt_prof *pr, const int32_t *stack, size_t depth,
 }
 
 /* Records the Lua stack of L as one sample of weight `count`. */
-static void sample_stack(lbt_prof *pr, lua_State *L, int zone,
-                         uint64_t count) {
+static void sample_stack(lbt_prof *pr, lua_State *L, int zone, uint64_t count) {
   int32_t leaf_first[SAMPLE_MAX_DEPTH], stack[SAMPLE_MAX_DEPTH];
   size_t depth = 0;
   while (depth < SAMPLE_MAX_DEPTH) {
@@ -758,7 +770,8 @@ static void sample_stack(lbt_prof *pr, lua_State *L, int zone,
     if (fn < 0) break;
     leaf_first[depth++] = fn;
   }
-  for (size_t i = 0; i < depth; i++) stack[i] = leaf_first[depth - 1 - i];
+  for (size_t i = 0; i < depth; i++)
+    stack[i] = leaf_first[depth - 1 - i];
   sample_add(pr, stack, depth, zone, count);
 }
 
@@ -799,7 +812,6 @@ static void sample_signal(int sig, siginfo_t *info, void *context) {
   pr->pending_zone = zone;
   lua_sethook(pr->L, sample_hook, LUA_MASKCOUNT, 1);
 }
-
 
 #if LUA_VERSION_NUM < 502
 static void jit_sample_cb(void *data, lua_State *L, int samples, int vmstate) {
@@ -907,8 +919,7 @@ static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   pr->lua_live += (int64_t)grown - (int64_t)shrunk;
   if (pr->lua_live > pr->lua_peak) pr->lua_peak = pr->lua_live;
   pr->pending_bytes += grown;
-  if (pr->pending_bytes >= MEM_SAMPLE_BYTES && !pr->mem_armed &&
-      pr->running) {
+  if (pr->pending_bytes >= MEM_SAMPLE_BYTES && !pr->mem_armed && pr->running) {
     pr->mem_armed = 1;
     lua_sethook(pr->L, mem_hook, LUA_MASKCOUNT, 1);
   }
@@ -917,19 +928,19 @@ static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 
 /* Appends one RSS point (rss_lock held). */
 static void rss_point_add(lbt_prof *pr) {
-    uint64_t rss = bt_prof_rss_bytes();
-    uint64_t t = bt_prof_now_ns() - pr->bp->wall_begin_ns;
-    if (pr->ntimeline == TIMELINE_MAX) {
-      for (size_t i = 0; i < TIMELINE_MAX / 2; i++) /* keep the peaks */
-        pr->timeline[i] = pr->timeline[2 * i].rss >= pr->timeline[2 * i + 1].rss
-                              ? pr->timeline[2 * i]
-                              : pr->timeline[2 * i + 1];
-      pr->ntimeline = TIMELINE_MAX / 2;
-      pr->rss_every_ns *= 2;
-    }
-    if (grow((void **)&pr->timeline, &pr->cap_timeline, pr->ntimeline + 1,
-             sizeof(rss_point)) == 0)
-      pr->timeline[pr->ntimeline++] = (rss_point){t, rss};
+  uint64_t rss = bt_prof_rss_bytes();
+  uint64_t t = bt_prof_now_ns() - pr->bp->wall_begin_ns;
+  if (pr->ntimeline == TIMELINE_MAX) {
+    for (size_t i = 0; i < TIMELINE_MAX / 2; i++) /* keep the peaks */
+      pr->timeline[i] = pr->timeline[2 * i].rss >= pr->timeline[2 * i + 1].rss
+                            ? pr->timeline[2 * i]
+                            : pr->timeline[2 * i + 1];
+    pr->ntimeline = TIMELINE_MAX / 2;
+    pr->rss_every_ns *= 2;
+  }
+  if (grow((void **)&pr->timeline, &pr->cap_timeline, pr->ntimeline + 1,
+           sizeof(rss_point)) == 0)
+    pr->timeline[pr->ntimeline++] = (rss_point){t, rss};
 }
 
 static void *rss_main(void *arg) {
@@ -958,8 +969,7 @@ static void memory_start(lbt_prof *pr, lua_State *L) {
   pr->rss_every_ns = pr->interval_ns;
   pr->rss_stop = 0;
   rss_point_add(pr); /* the start point; the thread adds the rest */
-  if (pthread_create(&pr->rss_thread, NULL, rss_main, pr) == 0)
-    pr->rss_on = 1;
+  if (pthread_create(&pr->rss_thread, NULL, rss_main, pr) == 0) pr->rss_on = 1;
 }
 
 static void memory_stop(lbt_prof *pr) {
@@ -1005,7 +1015,8 @@ static void prof_release(lbt_prof *pr) {
   }
   free(pr->fns);
   free(pr->edges);
-  for (size_t i = 0; i < pr->nthreads; i++) free(pr->threads[i].frames);
+  for (size_t i = 0; i < pr->nthreads; i++)
+    free(pr->threads[i].frames);
   free(pr->threads);
   free(pr->chain);
   free(pr->samples);
@@ -1113,8 +1124,7 @@ static int prof_start(lua_State *L) {
     jit_flush(target);
     jit_engine(target, 0);
     lua_sethook(target, cycles_hook, LUA_MASKCALL | LUA_MASKRET, 0);
-  }
-  else if (pr->mode == MODE_SAMPLE)
+  } else if (pr->mode == MODE_SAMPLE)
     sampler_start(pr, target);
   else if (pr->mode == MODE_MEMORY)
     memory_start(pr, target);
@@ -1134,7 +1144,8 @@ static int prof_gc(lua_State *L) {
   lbt_prof *pr = (lbt_prof *)luaL_checkudata(L, 1, BT_PROF_METATABLE);
   if (pr->bp == NULL) return 0;
   if (pr->running) stop_everything(pr, bt_prof_pticks(pr->bp));
-  if (pr->funcs_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, pr->funcs_ref);
+  if (pr->funcs_ref != LUA_NOREF)
+    luaL_unref(L, LUA_REGISTRYINDEX, pr->funcs_ref);
   if (pr->meta_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, pr->meta_ref);
   prof_release(pr);
   return 0;
@@ -1367,8 +1378,10 @@ static void push_memory(lua_State *L, lbt_prof *pr, const int *remap) {
   /* The RSS thread may still be appending: work on a snapshot. */
   pthread_mutex_lock(&pr->rss_lock);
   size_t count = pr->ntimeline;
-  rss_point *timeline = (rss_point *)malloc((count ? count : 1) * sizeof *timeline);
-  if (timeline != NULL && count) memcpy(timeline, pr->timeline, count * sizeof *timeline);
+  rss_point *timeline =
+      (rss_point *)malloc((count ? count : 1) * sizeof *timeline);
+  if (timeline != NULL && count)
+    memcpy(timeline, pr->timeline, count * sizeof *timeline);
   pthread_mutex_unlock(&pr->rss_lock);
   if (timeline == NULL) count = 0;
   lua_newtable(L);
@@ -1419,7 +1432,8 @@ static void push_samples(lua_State *L, lbt_prof *pr, const int *remap) {
       lua_rawseti(L, -2, ++depth);
     }
     lua_setfield(L, -2, "stack");
-    if (s->zone >= 0) set_str(L, "zone", bt_prof_zone_name((bt_zone_id)s->zone));
+    if (s->zone >= 0)
+      set_str(L, "zone", bt_prof_zone_name((bt_zone_id)s->zone));
     set_int(L, "count", s->count);
     lua_rawseti(L, -2, ++n);
   }
@@ -1469,7 +1483,8 @@ static int prof_data(lua_State *L) {
   if (!lua_isnil(L, 2)) {
     /* remembered, so later p:data() calls (reports) keep the scenario */
     luaL_checktype(L, 2, LUA_TTABLE);
-    if (pr->meta_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, pr->meta_ref);
+    if (pr->meta_ref != LUA_NOREF)
+      luaL_unref(L, LUA_REGISTRYINDEX, pr->meta_ref);
     lua_pushvalue(L, 2);
     pr->meta_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     user_meta = 2;
@@ -1533,31 +1548,31 @@ static int prof_ticks_per_ns(lua_State *L) {
 }
 
 static const luaL_Reg prof_methods[] = {
-  {"start", prof_start},
-  {"stop", prof_stop},
-  {"data", prof_data},
-  {"btprof", prof_btprof},
-  {"zone_begin", prof_zone_begin},
-  {"zone_end", prof_zone_end},
-  {"mode", prof_mode},
-  {"running", prof_running},
-  {NULL, NULL},
+    {"start", prof_start},
+    {"stop", prof_stop},
+    {"data", prof_data},
+    {"btprof", prof_btprof},
+    {"zone_begin", prof_zone_begin},
+    {"zone_end", prof_zone_end},
+    {"mode", prof_mode},
+    {"running", prof_running},
+    {NULL, NULL},
 };
 
 static const luaL_Reg prof_meta[] = {
-  {"__gc", prof_gc},
-  {"__tostring", prof_tostring},
-  {NULL, NULL},
+    {"__gc", prof_gc},
+    {"__tostring", prof_tostring},
+    {NULL, NULL},
 };
 
 static const luaL_Reg prof_funcs[] = {
-  {"new", prof_new},
-  {"encode", bt_lua_prof_encode},
-  {"merge", bt_lua_prof_merge},
-  {"load", bt_lua_prof_load},
-  {"ticks_per_ns", prof_ticks_per_ns},
-  {"_spin_ns", prof_spin_ns},
-  {NULL, NULL},
+    {"new", prof_new},
+    {"encode", bt_lua_prof_encode},
+    {"merge", bt_lua_prof_merge},
+    {"load", bt_lua_prof_load},
+    {"ticks_per_ns", prof_ticks_per_ns},
+    {"_spin_ns", prof_spin_ns},
+    {NULL, NULL},
 };
 
 int luaopen_btlua_prof(lua_State *L) {

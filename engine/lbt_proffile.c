@@ -19,7 +19,8 @@ static char *dup_text(const char *text) {
 static int grow(void **items, size_t *cap, size_t need, size_t size) {
   if (need <= *cap) return 0;
   size_t next = *cap ? *cap * 2 : 16;
-  while (next < need) next *= 2;
+  while (next < need)
+    next *= 2;
   void *bigger = realloc(*items, next * size);
   if (bigger == NULL) return -1;
   *items = bigger;
@@ -149,7 +150,8 @@ static void funcs_from(lua_State *L, int idx, bt_profile *pf) {
   for (size_t i = 0; i < n; i++) {
     lua_rawgeti(L, idx, (int)i + 1);
     int fn = lua_gettop(L);
-    if (lua_type(L, fn) != LUA_TTABLE) luaL_error(L, "functions[%d] is not a table", (int)i + 1);
+    if (lua_type(L, fn) != LUA_TTABLE)
+      luaL_error(L, "functions[%d] is not a table", (int)i + 1);
     bt_pf_func *f = &pf->funcs[i];
     f->name = field_text(L, fn, "name");
     f->source = field_text(L, fn, "source");
@@ -164,7 +166,8 @@ static void funcs_from(lua_State *L, int idx, bt_profile *pf) {
       lua_pushnil(L);
       while (lua_next(L, -2)) {
         lua_Number caller = lua_tonumber(L, -2);
-        if (lua_type(L, -1) == LUA_TTABLE && caller >= 1 && caller <= (lua_Number)n &&
+        if (lua_type(L, -1) == LUA_TTABLE && caller >= 1 &&
+            caller <= (lua_Number)n &&
             grow((void **)&pf->edges, &cap_edges, pf->nedges + 1,
                  sizeof(bt_pf_edge)) == 0) {
           bt_pf_edge *e = &pf->edges[pf->nedges++];
@@ -290,8 +293,7 @@ static void profile_from_table(lua_State *L, int idx, bt_profile *pf) {
   memset(pf, 0, sizeof *pf);
   size_t cap_meta = 0;
   lua_getfield(L, idx, "meta");
-  if (lua_type(L, -1) == LUA_TTABLE)
-    meta_flatten(L, pf, &cap_meta, -1, "", 0);
+  if (lua_type(L, -1) == LUA_TTABLE) meta_flatten(L, pf, &cap_meta, -1, "", 0);
   lua_pop(L, 1);
   lua_getfield(L, idx, "functions");
   if (lua_type(L, -1) == LUA_TTABLE) funcs_from(L, lua_gettop(L), pf);
@@ -328,8 +330,8 @@ static void meta_set(lua_State *L, const char *key) {
     lua_pushvalue(L, -2);
     lua_rawset(L, -6);
   }
-  lua_remove(L, -2);   /* t value sub */
-  lua_insert(L, -2);   /* t sub value */
+  lua_remove(L, -2); /* t value sub */
+  lua_insert(L, -2); /* t sub value */
   meta_set(L, dot + 1);
   lua_pop(L, 1);
 }
@@ -403,10 +405,14 @@ static void push_profile(lua_State *L, const bt_profile *pf) {
   lua_newtable(L);
   for (size_t i = 0; i < pf->nmeta; i++) {
     const bt_pf_meta *m = &pf->meta[i];
-    if (m->type == BT_PF_TEXT) lua_pushstring(L, m->text);
-    else if (m->type == BT_PF_BOOL) lua_pushboolean(L, (int)m->integer);
-    else if (m->type == BT_PF_INT) lua_pushinteger(L, (lua_Integer)m->integer);
-    else lua_pushnumber(L, m->real);
+    if (m->type == BT_PF_TEXT)
+      lua_pushstring(L, m->text);
+    else if (m->type == BT_PF_BOOL)
+      lua_pushboolean(L, (int)m->integer);
+    else if (m->type == BT_PF_INT)
+      lua_pushinteger(L, (lua_Integer)m->integer);
+    else
+      lua_pushnumber(L, m->real);
     meta_set(L, m->key);
   }
   lua_setfield(L, -2, "meta");
@@ -535,10 +541,10 @@ int bt_lua_prof_merge(lua_State *L) {
 }
 
 static const luaL_Reg proffile_funcs[] = {
-  {"encode", bt_lua_prof_encode},
-  {"load", bt_lua_prof_load},
-  {"merge", bt_lua_prof_merge},
-  {NULL, NULL},
+    {"encode", bt_lua_prof_encode},
+    {"load", bt_lua_prof_load},
+    {"merge", bt_lua_prof_merge},
+    {NULL, NULL},
 };
 
 int luaopen_btlua_proffile(lua_State *L) {

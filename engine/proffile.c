@@ -9,7 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static const unsigned char MAGIC[8] = {'B', 'T', 'P', 'R', 'O', 'F', '\r', '\n'};
+static const unsigned char MAGIC[8] = {'B', 'T', 'P',  'R',
+                                       'O', 'F', '\r', '\n'};
 
 /* ---- crc32 ---------------------------------------------------------- */
 
@@ -41,7 +42,8 @@ uint32_t bt_proffile_crc32(const unsigned char *data, size_t len) {
 /* ---- freeing -------------------------------------------------------- */
 
 static void free_pairs(bt_pf_pair *pairs, size_t n) {
-  for (size_t i = 0; i < n; i++) free(pairs[i].name);
+  for (size_t i = 0; i < n; i++)
+    free(pairs[i].name);
   free(pairs);
 }
 
@@ -57,7 +59,8 @@ void bt_profile_free(bt_profile *pf) {
   }
   free(pf->funcs);
   free(pf->edges);
-  for (size_t i = 0; i < pf->nzones; i++) free(pf->zones[i].name);
+  for (size_t i = 0; i < pf->nzones; i++)
+    free(pf->zones[i].name);
   free(pf->zones);
   free_pairs(pf->memory.by_zone, pf->memory.nby_zone);
   free_pairs(pf->memory.by_function, pf->memory.nby_function);
@@ -87,7 +90,8 @@ static void put_bytes(buf *b, const void *bytes, size_t n) {
   if (b->failed) return;
   if (b->len + n > b->cap) {
     size_t cap = b->cap ? b->cap * 2 : 4096;
-    while (cap < b->len + n) cap *= 2;
+    while (cap < b->len + n)
+      cap *= 2;
     unsigned char *bigger = (unsigned char *)realloc(b->data, cap);
     if (bigger == NULL) {
       b->failed = 1;
@@ -102,13 +106,15 @@ static void put_bytes(buf *b, const void *bytes, size_t n) {
 
 static void put_u32(buf *b, uint32_t v) {
   unsigned char bytes[4];
-  for (int i = 0; i < 4; i++) bytes[i] = (unsigned char)(v >> (8 * i));
+  for (int i = 0; i < 4; i++)
+    bytes[i] = (unsigned char)(v >> (8 * i));
   put_bytes(b, bytes, 4);
 }
 
 static void put_u64(buf *b, uint64_t v) {
   unsigned char bytes[8];
-  for (int i = 0; i < 8; i++) bytes[i] = (unsigned char)(v >> (8 * i));
+  for (int i = 0; i < 8; i++)
+    bytes[i] = (unsigned char)(v >> (8 * i));
   put_bytes(b, bytes, 8);
 }
 
@@ -129,7 +135,8 @@ typedef struct strtab {
 
 static uint64_t hash_text(const char *s) {
   uint64_t h = 1469598103934665603ULL;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
   return h;
 }
 
@@ -139,7 +146,8 @@ static int strtab_rehash(strtab *t) {
   if (slots == NULL) return -1;
   for (size_t i = 0; i < t->count; i++) {
     size_t at = hash_text(t->items[i]) & (nslots - 1);
-    while (slots[at]) at = (at + 1) & (nslots - 1);
+    while (slots[at])
+      at = (at + 1) & (nslots - 1);
     slots[at] = (uint32_t)i + 1;
   }
   free(t->slots);
@@ -187,9 +195,12 @@ static void encode_meta(buf *b, strtab *t, const bt_profile *pf) {
     const bt_pf_meta *m = &pf->meta[i];
     put_u32(b, strtab_id(t, m->key));
     put_u32(b, (uint32_t)m->type);
-    if (m->type == BT_PF_TEXT) put_u64(b, strtab_id(t, m->text));
-    else if (m->type == BT_PF_REAL) put_f64(b, m->real);
-    else put_u64(b, (uint64_t)m->integer);
+    if (m->type == BT_PF_TEXT)
+      put_u64(b, strtab_id(t, m->text));
+    else if (m->type == BT_PF_REAL)
+      put_f64(b, m->real);
+    else
+      put_u64(b, (uint64_t)m->integer);
   }
 }
 
@@ -258,7 +269,8 @@ static void encode_samples(buf *b, strtab *t, const bt_profile *pf) {
     put_u32(b, s->zone ? strtab_id(t, s->zone) : BT_PF_NONE);
     put_u64(b, s->count);
     put_u32(b, s->depth);
-    for (uint32_t k = 0; k < s->depth; k++) put_u32(b, s->stack[k]);
+    for (uint32_t k = 0; k < s->depth; k++)
+      put_u32(b, s->stack[k]);
   }
 }
 
@@ -281,8 +293,7 @@ static void put_section(buf *out, const char tag[4], const buf *payload) {
   put_u64(out, payload->len);
   put_bytes(out, payload->data, payload->len);
   uint32_t crc = 0;
-  if (!out->failed)
-    crc = crc_update(0, out->data + header, 16 + payload->len);
+  if (!out->failed) crc = crc_update(0, out->data + header, 16 + payload->len);
   put_u32(out, crc);
   if (payload->failed) out->failed = 1;
 }
@@ -319,7 +330,8 @@ int bt_proffile_encode(const bt_profile *pf, unsigned char **out, size_t *len,
   buf none = {0};
   put_section(&file, "END!", &none);
   int failed = file.failed || strings.failed;
-  for (int i = 0; i < 7; i++) free(parts[i].data);
+  for (int i = 0; i < 7; i++)
+    free(parts[i].data);
   free(table.data);
   free(strings.items);
   free(strings.slots);
@@ -348,13 +360,18 @@ static uint64_t get_n(reader *r, int n) {
     return 0;
   }
   uint64_t v = 0;
-  for (int i = 0; i < n; i++) v |= (uint64_t)r->data[r->pos + i] << (8 * i);
+  for (int i = 0; i < n; i++)
+    v |= (uint64_t)r->data[r->pos + i] << (8 * i);
   r->pos += (size_t)n;
   return v;
 }
 
-static uint32_t get_u32(reader *r) { return (uint32_t)get_n(r, 4); }
-static uint64_t get_u64(reader *r) { return get_n(r, 8); }
+static uint32_t get_u32(reader *r) {
+  return (uint32_t)get_n(r, 4);
+}
+static uint64_t get_u64(reader *r) {
+  return get_n(r, 8);
+}
 
 static double get_f64(reader *r) {
   uint64_t bits = get_u64(r);
@@ -439,8 +456,10 @@ static void read_meta(reader *r, bt_profile *pf) {
     m->type = (int)get_u32(r);
     if (m->type == BT_PF_TEXT) {
       uint32_t id = (uint32_t)get_u64(r);
-      if (id >= r->nstrings) r->bad = 1;
-      else m->text = strdup(r->strings[id]);
+      if (id >= r->nstrings)
+        r->bad = 1;
+      else
+        m->text = strdup(r->strings[id]);
     } else if (m->type == BT_PF_REAL) {
       m->real = get_f64(r);
     } else if (m->type == BT_PF_INT || m->type == BT_PF_BOOL) {
@@ -569,7 +588,8 @@ static int indices_valid(const bt_profile *pf) {
 }
 
 static void free_strings(reader *r) {
-  for (size_t i = 0; i < r->nstrings; i++) free(r->strings[i]);
+  for (size_t i = 0; i < r->nstrings; i++)
+    free(r->strings[i]);
   free(r->strings);
 }
 
@@ -620,13 +640,20 @@ static int decode_sections(reader *file, bt_profile *pf, const char *name,
       read_strings(&body);
       file->strings = body.strings;
       file->nstrings = body.nstrings;
-    } else if (strcmp(tag, "META") == 0) read_meta(&body, pf);
-    else if (strcmp(tag, "FUNC") == 0) read_funcs(&body, pf);
-    else if (strcmp(tag, "EDGE") == 0) read_edges(&body, pf);
-    else if (strcmp(tag, "ZONE") == 0) read_zones(&body, pf);
-    else if (strcmp(tag, "MEMO") == 0) read_memory(&body, pf);
-    else if (strcmp(tag, "SAMP") == 0) read_samples(&body, pf);
-    else if (strcmp(tag, "RUNS") == 0) read_runs(&body, pf);
+    } else if (strcmp(tag, "META") == 0)
+      read_meta(&body, pf);
+    else if (strcmp(tag, "FUNC") == 0)
+      read_funcs(&body, pf);
+    else if (strcmp(tag, "EDGE") == 0)
+      read_edges(&body, pf);
+    else if (strcmp(tag, "ZONE") == 0)
+      read_zones(&body, pf);
+    else if (strcmp(tag, "MEMO") == 0)
+      read_memory(&body, pf);
+    else if (strcmp(tag, "SAMP") == 0)
+      read_samples(&body, pf);
+    else if (strcmp(tag, "RUNS") == 0)
+      read_runs(&body, pf);
     if (body.bad)
       return bt_err_set(err, BT_EFORMAT,
                         "%s: corrupt .btprof file (bad data in section %s)",
@@ -709,7 +736,8 @@ int bt_proffile_read(const char *path, bt_profile *pf, bt_err *err) {
   }
   int failed = ferror(file);
   fclose(file);
-  if (data == NULL) return bt_err_set(err, BT_ENOMEM, "%s: out of memory", path);
+  if (data == NULL)
+    return bt_err_set(err, BT_ENOMEM, "%s: out of memory", path);
   if (failed) {
     free(data);
     return bt_err_set(err, BT_EIO, "%s: read error", path);

@@ -108,7 +108,9 @@ local function header_lines(p, out)
     line = line .. format("   total calls: %d", calls)
     if prim ~= calls then line = line .. format(" (%d primitive)", prim) end
   end
-  if meta.bars then line = line .. format("   bars: %s", tostring(meta.bars)) end
+  if meta.bars then
+    line = line .. format("   bars: %s", tostring(meta.bars))
+  end
   out[#out + 1] = line
   out[#out + 1] = format("btlua %s, %s, %s build; %s; clock %.3f GHz",
     tostring(meta.version or "?"), tostring(meta.lua_flavour or "?"),
@@ -131,8 +133,9 @@ local function function_table(p, out, top)
   end
   local fns = p.functions
   table.sort(order, function(a, b)
-    if fns[a].cum_ns ~= fns[b].cum_ns then return fns[a].cum_ns > fns[b].cum_ns end
-    if fns[a].self_ns ~= fns[b].self_ns then return fns[a].self_ns > fns[b].self_ns end
+    local x, y = fns[a], fns[b]
+    if x.cum_ns ~= y.cum_ns then return x.cum_ns > y.cum_ns end
+    if x.self_ns ~= y.self_ns then return x.self_ns > y.self_ns end
     return a < b
   end)
   out[#out + 1] = format("Ordered by: cumulative time (top %d of %d functions; "
@@ -154,7 +157,8 @@ local function sample_table(p, out, top)
   for index in pairs(incl) do order[#order + 1] = index end
   table.sort(order, function(a, b)
     if incl[a] ~= incl[b] then return incl[a] > incl[b] end
-    if (self[a] or 0) ~= (self[b] or 0) then return (self[a] or 0) > (self[b] or 0) end
+    local x, y = self[a] or 0, self[b] or 0
+    if x ~= y then return x > y end
     return a < b
   end)
   local interval = p.sample_interval_ns or 0
@@ -180,9 +184,10 @@ local function sample_table(p, out, top)
     end
   end
   for _, zone in ipairs(zone_order) do
-    out[#out + 1] = format("%10d %6.2f%% %10d %6.2f%% [%s] (engine, outside Lua)",
-      by_zone[zone], 100 * by_zone[zone] / max(total, 1), by_zone[zone],
-      100 * by_zone[zone] / max(total, 1), zone)
+    local count = by_zone[zone]
+    local share = 100 * count / max(total, 1)
+    out[#out + 1] = format("%10d %6.2f%% %10d %6.2f%% [%s] (engine, "
+      .. "outside Lua)", count, share, count, share, zone)
   end
 end
 
@@ -274,7 +279,8 @@ function profile.memory_report(p, points)
   out[#out + 1] = format("%16s %s", "bytes", "filename:lineno(function)")
   for rank = 1, math.min(20, #order) do
     local fn = p.functions[order[rank].index]
-    out[#out + 1] = format("%16d %s", order[rank].bytes, fn and label(fn) or "?")
+    out[#out + 1] = format("%16d %s", order[rank].bytes,
+      fn and label(fn) or "?")
   end
   local timeline = mem.timeline or {}
   out[#out + 1] = ""
@@ -294,7 +300,7 @@ function profile.memory_report(p, points)
   return concat(out, "\n")
 end
 
--- Stacks -----------------------------------------------------------------------
+-- Stacks ---------------------------------------------------------------------
 
 local function frame_name(fn)
   return format("%s (%s:%d)", fn.name, fn.source, fn.line)
@@ -343,7 +349,9 @@ local function graph_stacks(p)
     for _, call in ipairs(callees[index] or {}) do
       if not on_path[call.callee] and (into[call.callee] or 0) > 0 then
         local child = share * call.cum / into[call.callee]
-        if fns[call.callee].cum_ns * child >= cutoff then walk(call.callee, child) end
+        if fns[call.callee].cum_ns * child >= cutoff then
+          walk(call.callee, child)
+        end
       end
     end
     on_path[index] = on_path[index] - 1
@@ -403,7 +411,9 @@ function profile.folded(p)
   table.sort(keys)
   local out = {}
   for _, key in ipairs(keys) do
-    if merged[key] > 0 then out[#out + 1] = format("%s %d", key, merged[key]) end
+    if merged[key] > 0 then
+      out[#out + 1] = format("%s %d", key, merged[key])
+    end
   end
   return concat(out, "\n") .. (#out > 0 and "\n" or "")
 end
@@ -477,7 +487,9 @@ function profile.callgrind(p)
     out[#out + 1] = "fn=" .. name_ref(index)
     out[#out + 1] = format("%d %d", fn.line, round(self[index] or 0))
     local callees = {}
-    for callee in pairs(edges[index] or {}) do callees[#callees + 1] = callee end
+    for callee in pairs(edges[index] or {}) do
+      callees[#callees + 1] = callee
+    end
     table.sort(callees)
     for _, callee in ipairs(callees) do
       local e, target = edges[index][callee], fns[callee]
@@ -493,8 +505,8 @@ end
 
 -- Speedscope ----------------------------------------------------------------
 
--- The speedscope file format (https://www.speedscope.app/file-format-schema.json):
--- one "sampled" profile of the weighted stacks.
+-- The speedscope file format, one "sampled" profile of the weighted stacks
+-- (https://www.speedscope.app/file-format-schema.json).
 function profile.speedscope(p)
   p = as_table(p)
   local cjson = require "cjson"
@@ -576,7 +588,8 @@ function profile.trace(p)
   local scale = 1
   local stacks, unit = profile.stacks(p)
   if unit == "samples" then scale = (p.sample_interval_ns or 1e6) end
-  -- A tree of the weighted stacks: node = { children = {key -> node}, order, total, frame }
+  -- A tree of the weighted stacks:
+  -- node = { children = {key -> node}, order, total, frame }
   local root = { children = {}, order = {}, total = 0 }
   for _, stack in ipairs(stacks) do
     local node = root
@@ -683,8 +696,11 @@ local FLAME_SCRIPT = [[
 local function colour(name, is_zone)
   local h = 0
   for i = 1, #name do h = (h * 31 + name:byte(i)) % 2147483647 end
-  if is_zone then return format("rgb(%d,%d,%d)", 90 + h % 40, 140 + h % 60, 220) end
-  return format("rgb(%d,%d,%d)", 220 + h % 35, 90 + floor(h / 7) % 110, 40 + floor(h / 13) % 40)
+  if is_zone then
+    return format("rgb(%d,%d,%d)", 90 + h % 40, 140 + h % 60, 220)
+  end
+  return format("rgb(%d,%d,%d)", 220 + h % 35, 90 + floor(h / 7) % 110,
+    40 + floor(h / 13) % 40)
 end
 
 -- A self-contained SVG flame graph: <title> on every frame for hovering,
@@ -723,7 +739,8 @@ function profile.flame_svg(p, width)
       .. 'xmlns="http://www.w3.org/2000/svg" data-width="%d">', width, height,
       width, height, width),
     '<style>g.f:hover rect { stroke: black; stroke-width: 0.5; } '
-      .. 'text { font-family: monospace; font-size: 12px; pointer-events: none; } '
+      .. 'text { font-family: monospace; font-size: 12px; '
+      .. 'pointer-events: none; } '
       .. 'g.f { cursor: pointer; }</style>',
     format('<rect x="0" y="0" width="%d" height="%d" fill="rgb(250,250,240)"/>',
       width, height),

@@ -23,7 +23,8 @@ local function parser()
     .. "(flamegraph.pl), speedscope, trace (chrome://tracing, Perfetto), "
     .. "svg (flame graph), summary, memory.")
   p:argument("profile", "The .btprof file.")
-  p:option("-f --format", "callgrind|folded|speedscope|trace|svg|summary|memory.")
+  p:option("-f --format",
+    "callgrind|folded|speedscope|trace|svg|summary|memory.")
     :args(1):count(1)
   p:option("-o --output", "Write here (default: stdout).")
   return p
