@@ -10,7 +10,8 @@
 
 static double now_ns(void) {
   struct timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts); /* CPU time: robust to a busy machine */
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID,
+                &ts); /* CPU time: robust to a busy machine */
   return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
@@ -24,7 +25,8 @@ static double bench_add(long n) {
   bt_dec x = 10000000000, c[4] = {123456789, -23456789, 98765432, -198765432};
   int status = 0;
   double start = now_ns();
-  for (long i = 0; i < n; i++) status |= bt_dec_add(x, c[i & 3], &x);
+  for (long i = 0; i < n; i++)
+    status |= bt_dec_add(x, c[i & 3], &x);
   double elapsed = now_ns() - start;
   sink = x, sink_status = status;
   return elapsed;
@@ -35,7 +37,8 @@ static double bench_mul64(long n) {
   bt_dec x = 10000000000, c[2] = {100000001, 99999999};
   int status = 0;
   double start = now_ns();
-  for (long i = 0; i < n; i++) status |= bt_dec_mul(x, c[i & 1], &x);
+  for (long i = 0; i < n; i++)
+    status |= bt_dec_mul(x, c[i & 1], &x);
   double elapsed = now_ns() - start;
   sink = x, sink_status = status;
   return elapsed;
@@ -46,7 +49,8 @@ static double bench_mul128(long n) {
   bt_dec x = 5000000000000, c[2] = {100000001, 99999999};
   int status = 0;
   double start = now_ns();
-  for (long i = 0; i < n; i++) status |= bt_dec_mul(x, c[i & 1], &x);
+  for (long i = 0; i < n; i++)
+    status |= bt_dec_mul(x, c[i & 1], &x);
   double elapsed = now_ns() - start;
   sink = x, sink_status = status;
   return elapsed;
@@ -57,7 +61,8 @@ static double bench_div64(long n) {
   bt_dec x = 10000000000, c[2] = {100000001, 99999999};
   int status = 0;
   double start = now_ns();
-  for (long i = 0; i < n; i++) status |= bt_dec_div(x, c[i & 1], &x);
+  for (long i = 0; i < n; i++)
+    status |= bt_dec_div(x, c[i & 1], &x);
   double elapsed = now_ns() - start;
   sink = x, sink_status = status;
   return elapsed;
@@ -68,7 +73,8 @@ static double bench_div128(long n) {
   bt_dec x = 5000000000000, c[2] = {100000001, 99999999};
   int status = 0;
   double start = now_ns();
-  for (long i = 0; i < n; i++) status |= bt_dec_div(x, c[i & 1], &x);
+  for (long i = 0; i < n; i++)
+    status |= bt_dec_div(x, c[i & 1], &x);
   double elapsed = now_ns() - start;
   sink = x, sink_status = status;
   return elapsed;
@@ -106,10 +112,11 @@ static double bench_format_parse(long n) {
 /* Parse alone: CSV-like price texts (throughput; reported per text). */
 static double bench_parse(long n) {
   static const char *const texts[8] = {
-    "123.45678901", "0.5", "45123.12", "7", "-12.5", "100.00", "0.00012345",
-    "98765.4321"};
+      "123.45678901", "0.5",    "45123.12",   "7",
+      "-12.5",        "100.00", "0.00012345", "98765.4321"};
   size_t lens[8];
-  for (int i = 0; i < 8; i++) lens[i] = strlen(texts[i]);
+  for (int i = 0; i < 8; i++)
+    lens[i] = strlen(texts[i]);
   bt_dec sum = 0, v = 0;
   int status = 0;
   double start = now_ns();
@@ -135,14 +142,14 @@ int main(int argc, char **argv) {
     bench_fn fn;
     long n;
   } benches[] = {
-    {"add", bench_add, 200000000},
-    {"mul", bench_mul64, 50000000},
-    {"mul128", bench_mul128, 50000000},
-    {"div", bench_div64, 50000000},
-    {"div128", bench_div128, 50000000},
-    {"quantize", bench_quantize, 50000000},
-    {"format+parse", bench_format_parse, 10000000},
-    {"parse", bench_parse, 20000000},
+      {"add", bench_add, 200000000},
+      {"mul", bench_mul64, 50000000},
+      {"mul128", bench_mul128, 50000000},
+      {"div", bench_div64, 50000000},
+      {"div128", bench_div128, 50000000},
+      {"quantize", bench_quantize, 50000000},
+      {"format+parse", bench_format_parse, 10000000},
+      {"parse", bench_parse, 20000000},
   };
   for (size_t b = 0; b < sizeof benches / sizeof *benches; b++) {
     double per_op[100];

@@ -17,32 +17,32 @@ typedef bt_u128 u128;
 #define MAG_NEG ((uint64_t)INT64_MAX + 1)
 
 static const uint64_t POW10[20] = {
-  UINT64_C(1),
-  UINT64_C(10),
-  UINT64_C(100),
-  UINT64_C(1000),
-  UINT64_C(10000),
-  UINT64_C(100000),
-  UINT64_C(1000000),
-  UINT64_C(10000000),
-  UINT64_C(100000000),
-  UINT64_C(1000000000),
-  UINT64_C(10000000000),
-  UINT64_C(100000000000),
-  UINT64_C(1000000000000),
-  UINT64_C(10000000000000),
-  UINT64_C(100000000000000),
-  UINT64_C(1000000000000000),
-  UINT64_C(10000000000000000),
-  UINT64_C(100000000000000000),
-  UINT64_C(1000000000000000000),
-  UINT64_C(10000000000000000000),
+    UINT64_C(1),
+    UINT64_C(10),
+    UINT64_C(100),
+    UINT64_C(1000),
+    UINT64_C(10000),
+    UINT64_C(100000),
+    UINT64_C(1000000),
+    UINT64_C(10000000),
+    UINT64_C(100000000),
+    UINT64_C(1000000000),
+    UINT64_C(10000000000),
+    UINT64_C(100000000000),
+    UINT64_C(1000000000000),
+    UINT64_C(10000000000000),
+    UINT64_C(100000000000000),
+    UINT64_C(1000000000000000),
+    UINT64_C(10000000000000000),
+    UINT64_C(100000000000000000),
+    UINT64_C(1000000000000000000),
+    UINT64_C(10000000000000000000),
 };
 
 /* ---- rounding ---------------------------------------------------------- */
 
 static const char *const ROUND_NAMES[] = {
-  "half_even", "half_up", "down", "up", "floor", "ceiling",
+    "half_even", "half_up", "down", "up", "floor", "ceiling",
 };
 
 int bt_round_from_name(const char *name) {
@@ -64,12 +64,18 @@ static inline int round_bump(bt_round mode, int negative, int inexact,
                              int cmp_half, uint64_t q) {
   if (!inexact) return 0;
   switch (mode) {
-  case BT_ROUND_HALF_EVEN: return cmp_half > 0 || (cmp_half == 0 && (q & 1));
-  case BT_ROUND_HALF_UP: return cmp_half >= 0;
-  case BT_ROUND_DOWN: return 0;
-  case BT_ROUND_UP: return 1;
-  case BT_ROUND_FLOOR: return negative;
-  case BT_ROUND_CEILING: return !negative;
+  case BT_ROUND_HALF_EVEN:
+    return cmp_half > 0 || (cmp_half == 0 && (q & 1));
+  case BT_ROUND_HALF_UP:
+    return cmp_half >= 0;
+  case BT_ROUND_DOWN:
+    return 0;
+  case BT_ROUND_UP:
+    return 1;
+  case BT_ROUND_FLOOR:
+    return negative;
+  case BT_ROUND_CEILING:
+    return !negative;
   }
   return 0;
 }
@@ -101,7 +107,9 @@ typedef struct dec_text {
   int64_t exponent;   /* clamped to +-10^9 */
 } dec_text;
 
-static int is_digit(char c) { return c >= '0' && c <= '9'; }
+static int is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 static int scan_syntax(const char *text, size_t len, dec_text *t) {
   const char *p = text, *end = text + len;
@@ -109,11 +117,13 @@ static int scan_syntax(const char *text, size_t len, dec_text *t) {
   if (p < end && (*p == '+' || *p == '-')) t->negative = *p++ == '-';
   t->digits = p;
   int64_t ndigits = 0;
-  while (p < end && is_digit(*p)) p++, ndigits++;
+  while (p < end && is_digit(*p))
+    p++, ndigits++;
   t->int_digits = ndigits;
   if (p < end && *p == '.') {
     p++;
-    while (p < end && is_digit(*p)) p++, ndigits++;
+    while (p < end && is_digit(*p))
+      p++, ndigits++;
   }
   if (ndigits == 0) return BT_EPARSE;
   t->end = p;
@@ -166,8 +176,8 @@ static int parse_digits(const dec_text *t, int rounding, bt_round mode,
   return from_mag(mag, t->negative, out);
 }
 
-static int parse_text(const char *text, size_t len, int rounding,
-                      bt_round mode, bt_dec *out) {
+static int parse_text(const char *text, size_t len, int rounding, bt_round mode,
+                      bt_dec *out) {
   if (text == NULL) return BT_EPARSE;
   if (len == (size_t)-1) len = strlen(text);
   dec_text t;
@@ -195,7 +205,8 @@ static int write_fixed(int negative, uint64_t mag, int places, char *buf) {
   int n = 0;
   uint64_t int_part = mag / SCALE_U, frac = mag % SCALE_U;
   frac /= POW10[BT_DEC_PLACES - places];
-  for (int i = 0; i < places; i++, frac /= 10) tmp[n++] = (char)('0' + frac % 10);
+  for (int i = 0; i < places; i++, frac /= 10)
+    tmp[n++] = (char)('0' + frac % 10);
   if (places > 0) tmp[n++] = '.';
   do {
     tmp[n++] = (char)('0' + int_part % 10);
@@ -203,7 +214,8 @@ static int write_fixed(int negative, uint64_t mag, int places, char *buf) {
   } while (int_part != 0);
   int len = 0;
   if (negative && mag != 0) buf[len++] = '-';
-  while (n > 0) buf[len++] = tmp[--n];
+  while (n > 0)
+    buf[len++] = tmp[--n];
   buf[len] = '\0';
   return len;
 }
@@ -212,9 +224,11 @@ int bt_dec_format(bt_dec value, char *buf) {
   uint64_t mag = mag_of(value);
   int places = BT_DEC_PLACES;
   uint64_t frac = mag % SCALE_U;
-  if (frac == 0) places = 0;
+  if (frac == 0)
+    places = 0;
   else
-    while (frac % 10 == 0) frac /= 10, places--;
+    while (frac % 10 == 0)
+      frac /= 10, places--;
   return write_fixed(value < 0, mag, places, buf);
 }
 
@@ -237,7 +251,7 @@ int bt_dec_format_places(bt_dec value, int places, char *buf) {
 
 int bt_dec_from_int(int64_t units, bt_dec *out) {
   return __builtin_mul_overflow(units, BT_DEC_SCALE, out) ? BT_EOVERFLOW
-                                                           : BT_OK;
+                                                          : BT_OK;
 }
 
 int64_t bt_dec_to_int(bt_dec value, bool *out_exact) {
@@ -269,8 +283,8 @@ int bt_dec_from_double(double x, bt_dec *out) {
   if (q >> 64) return BT_EOVERFLOW;
   uint64_t mag = (uint64_t)q;
   int cmp_half = rest > half ? 1 : rest < half ? -1 : 0;
-  mag += (uint64_t)round_bump(BT_ROUND_HALF_EVEN, negative, rest != 0,
-                              cmp_half, mag);
+  mag += (uint64_t)round_bump(BT_ROUND_HALF_EVEN, negative, rest != 0, cmp_half,
+                              mag);
   return from_mag(mag, negative, out);
 }
 
@@ -329,8 +343,10 @@ int bt_dec_mul(bt_dec a, bt_dec b, bt_dec *out) {
     /* 64-bit path: |a*b| < 2^63, one division by a constant. */
     int64_t q = small / BT_DEC_SCALE, rest = small % BT_DEC_SCALE;
     int64_t twice = rest * 2;
-    if (twice > BT_DEC_SCALE || (twice == BT_DEC_SCALE && (q & 1))) q++;
-    else if (twice < -BT_DEC_SCALE || (twice == -BT_DEC_SCALE && (q & 1))) q--;
+    if (twice > BT_DEC_SCALE || (twice == BT_DEC_SCALE && (q & 1)))
+      q++;
+    else if (twice < -BT_DEC_SCALE || (twice == -BT_DEC_SCALE && (q & 1)))
+      q--;
     *out = q;
     return BT_OK;
   }
@@ -338,8 +354,8 @@ int bt_dec_mul(bt_dec a, bt_dec b, bt_dec *out) {
   u128 mag = (u128)mag_of(a) * mag_of(b);
   if (mag >> 90) return BT_EOVERFLOW; /* quotient >= 2^90 / 10^8 > 2^63 */
 #if defined(__x86_64__) && !defined(BT_DEC_NO_DIVQ)
-  uint64_t rest, q = div_128_64((uint64_t)(mag >> 64), (uint64_t)mag, SCALE_U,
-                                &rest);
+  uint64_t rest,
+      q = div_128_64((uint64_t)(mag >> 64), (uint64_t)mag, SCALE_U, &rest);
   if (rest > HALF_SCALE || (rest == HALF_SCALE && (q & 1))) q++;
   return from_mag(q, negative, out);
 #else
@@ -416,24 +432,37 @@ quantize_unit(bt_dec a, uint64_t unit, bt_round mode, bt_dec *out) {
 int bt_dec_quantize(bt_dec a, int places, bt_round mode, bt_dec *out) {
   if ((unsigned)mode > BT_ROUND_CEILING) return BT_EINVAL;
   switch (places) {
-  case 0: return quantize_unit(a, POW10[8], mode, out);
-  case 1: return quantize_unit(a, POW10[7], mode, out);
-  case 2: return quantize_unit(a, POW10[6], mode, out);
-  case 3: return quantize_unit(a, POW10[5], mode, out);
-  case 4: return quantize_unit(a, POW10[4], mode, out);
-  case 5: return quantize_unit(a, POW10[3], mode, out);
-  case 6: return quantize_unit(a, POW10[2], mode, out);
-  case 7: return quantize_unit(a, POW10[1], mode, out);
-  case 8: *out = a; return BT_OK;
-  default: return BT_EINVAL;
+  case 0:
+    return quantize_unit(a, POW10[8], mode, out);
+  case 1:
+    return quantize_unit(a, POW10[7], mode, out);
+  case 2:
+    return quantize_unit(a, POW10[6], mode, out);
+  case 3:
+    return quantize_unit(a, POW10[5], mode, out);
+  case 4:
+    return quantize_unit(a, POW10[4], mode, out);
+  case 5:
+    return quantize_unit(a, POW10[3], mode, out);
+  case 6:
+    return quantize_unit(a, POW10[2], mode, out);
+  case 7:
+    return quantize_unit(a, POW10[1], mode, out);
+  case 8:
+    *out = a;
+    return BT_OK;
+  default:
+    return BT_EINVAL;
   }
 }
 
 /* floor(sqrt(n)) for n < 2^126: a double estimate, then exact correction. */
 static uint64_t isqrt128(u128 n) {
   uint64_t s = (uint64_t)sqrt((double)n);
-  while ((u128)s * s > n) s--;
-  while ((u128)(s + 1) * (s + 1) <= n) s++;
+  while ((u128)s * s > n)
+    s--;
+  while ((u128)(s + 1) * (s + 1) <= n)
+    s++;
   return s;
 }
 
@@ -469,11 +498,11 @@ static const struct {
   const char *name;
   bt_rounding rounding;
 } CLASSES[BT_CLASS_COUNT] = {
-  [BT_CLASS_EQUITY] = {"equity", {2, BT_ROUND_HALF_UP}},
-  [BT_CLASS_CRYPTO] = {"crypto", {8, BT_ROUND_DOWN}},
-  [BT_CLASS_FOREX] = {"forex", {5, BT_ROUND_HALF_EVEN}},
-  [BT_CLASS_FUTURE] = {"future", {2, BT_ROUND_HALF_UP}},
-  [BT_CLASS_INDEX] = {"index", {2, BT_ROUND_HALF_EVEN}},
+    [BT_CLASS_EQUITY] = {"equity", {2, BT_ROUND_HALF_UP}},
+    [BT_CLASS_CRYPTO] = {"crypto", {8, BT_ROUND_DOWN}},
+    [BT_CLASS_FOREX] = {"forex", {5, BT_ROUND_HALF_EVEN}},
+    [BT_CLASS_FUTURE] = {"future", {2, BT_ROUND_HALF_UP}},
+    [BT_CLASS_INDEX] = {"index", {2, BT_ROUND_HALF_EVEN}},
 };
 
 bt_rounding bt_class_rounding(bt_asset_class cls) {

@@ -7,7 +7,7 @@
 #include <string.h>
 
 static const char *const KIND_NAMES[BT_IND_KIND_COUNT] = {
-  "sma", "ema", "stddev", "min", "max", "momentum",
+    "sma", "ema", "stddev", "min", "max", "momentum",
 };
 
 int bt_ind_kind_from_name(const char *name) {
@@ -123,11 +123,18 @@ int bt_ind_push(bt_ind *ind, bt_dec value) {
   case BT_IND_SMA:
     ind->sum += (bt_i128)value - (full ? old : 0);
     break;
-  case BT_IND_EMA: status = push_ema(ind, value); break;
-  case BT_IND_STDDEV: status = push_stddev(ind, value, old, full); break;
+  case BT_IND_EMA:
+    status = push_ema(ind, value);
+    break;
+  case BT_IND_STDDEV:
+    status = push_stddev(ind, value, old, full);
+    break;
   case BT_IND_MIN:
-  case BT_IND_MAX: push_extreme(ind, value); break;
-  default: break; /* momentum reads its ring */
+  case BT_IND_MAX:
+    push_extreme(ind, value);
+    break;
+  default:
+    break; /* momentum reads its ring */
   }
   ind->count++;
   ind->status = status;
@@ -137,8 +144,10 @@ int bt_ind_push(bt_ind *ind, bt_dec value) {
 /* floor(sqrt(m)) for m < 2^126. */
 static uint64_t isqrt_u128(bt_u128 m) {
   uint64_t s = (uint64_t)sqrt((double)m);
-  while ((bt_u128)s * s > m) s--;
-  while ((bt_u128)(s + 1) * (s + 1) <= m) s++;
+  while ((bt_u128)s * s > m)
+    s--;
+  while ((bt_u128)(s + 1) * (s + 1) <= m)
+    s++;
   return s;
 }
 
@@ -168,16 +177,23 @@ int bt_ind_value(const bt_ind *ind, bt_dec *out) {
   if (ind->status != BT_OK) return ind->status;
   if (!bt_ind_ready(ind)) return BT_ESTATE;
   switch (ind->kind) {
-  case BT_IND_SMA: return mean_of(ind->sum, ind->period, out);
-  case BT_IND_EMA: *out = ind->ema; return BT_OK;
-  case BT_IND_STDDEV: return stddev_value(ind, out);
+  case BT_IND_SMA:
+    return mean_of(ind->sum, ind->period, out);
+  case BT_IND_EMA:
+    *out = ind->ema;
+    return BT_OK;
+  case BT_IND_STDDEV:
+    return stddev_value(ind, out);
   case BT_IND_MIN:
-  case BT_IND_MAX: *out = ind->deque[ind->deque_head].value; return BT_OK;
+  case BT_IND_MAX:
+    *out = ind->deque[ind->deque_head].value;
+    return BT_OK;
   case BT_IND_MOMENTUM: {
     /* slot holds the oldest value (x[t-n]); the newest is just before it */
     int32_t newest = ind->slot == 0 ? ind->capacity - 1 : ind->slot - 1;
     return bt_dec_sub(ind->ring[newest], ind->ring[ind->slot], out);
   }
-  default: return BT_EINVAL;
+  default:
+    return BT_EINVAL;
   }
 }

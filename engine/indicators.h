@@ -62,7 +62,7 @@ typedef struct bt_ind {
   struct bt_ind_entry {
     int64_t number; /* value number (0 = first pushed since reset) */
     bt_dec value;
-  } *deque;         /* MIN/MAX: ring of n entries, values monotonic */
+  } * deque; /* MIN/MAX: ring of n entries, values monotonic */
   int32_t deque_head, deque_len;
 } bt_ind;
 

@@ -102,7 +102,9 @@ static int to_dec(lua_State *L, int idx, bt_dec *out, const char **why,
     if (status == BT_EPARSE) *why = "not decimal text";
     return status;
   }
-  default: *why = lua_typename(L, lua_type(L, idx)); return BT_EINVAL;
+  default:
+    *why = lua_typename(L, lua_type(L, idx));
+    return BT_EINVAL;
   }
 }
 
@@ -115,8 +117,8 @@ bt_dec bt_lua_checkdec(lua_State *L, int idx) {
   lua_pop(L, 1);
   if (status == BT_OK) return value;
   if (status == BT_EOVERFLOW)
-    luaL_argerror(L, idx, lua_pushfstring(L, "decimal overflow in %s",
-                                          show(L, idx)));
+    luaL_argerror(L, idx,
+                  lua_pushfstring(L, "decimal overflow in %s", show(L, idx)));
   luaL_argerror(L, idx, lua_pushfstring(L, "decimal expected, got %s", why));
   return 0;
 }
@@ -164,30 +166,53 @@ static int dec_arith(lua_State *L, dec_op op) {
   bt_dec a = operand(L, 1, op), b = operand(L, 2, op), result = 0;
   int status = BT_OK;
   switch (op) {
-  case OP_ADD: status = bt_dec_add(a, b, &result); break;
-  case OP_SUB: status = bt_dec_sub(a, b, &result); break;
-  case OP_MUL: status = bt_dec_mul(a, b, &result); break;
-  case OP_DIV: status = bt_dec_div(a, b, &result); break;
-  case OP_MOD: status = floor_mod(a, b, &result); break;
-  case OP_IDIV: status = floor_div(a, b, &result); break;
+  case OP_ADD:
+    status = bt_dec_add(a, b, &result);
+    break;
+  case OP_SUB:
+    status = bt_dec_sub(a, b, &result);
+    break;
+  case OP_MUL:
+    status = bt_dec_mul(a, b, &result);
+    break;
+  case OP_DIV:
+    status = bt_dec_div(a, b, &result);
+    break;
+  case OP_MOD:
+    status = floor_mod(a, b, &result);
+    break;
+  case OP_IDIV:
+    status = floor_div(a, b, &result);
+    break;
   }
   if (status != BT_OK) op_error(L, bt_strerror(status), op);
   pushdec_at(L, result, MT);
   return 1;
 }
 
-static int dec_add(lua_State *L) { return dec_arith(L, OP_ADD); }
-static int dec_sub(lua_State *L) { return dec_arith(L, OP_SUB); }
-static int dec_mul(lua_State *L) { return dec_arith(L, OP_MUL); }
-static int dec_div(lua_State *L) { return dec_arith(L, OP_DIV); }
-static int dec_mod(lua_State *L) { return dec_arith(L, OP_MOD); }
-static int dec_idiv(lua_State *L) { return dec_arith(L, OP_IDIV); }
+static int dec_add(lua_State *L) {
+  return dec_arith(L, OP_ADD);
+}
+static int dec_sub(lua_State *L) {
+  return dec_arith(L, OP_SUB);
+}
+static int dec_mul(lua_State *L) {
+  return dec_arith(L, OP_MUL);
+}
+static int dec_div(lua_State *L) {
+  return dec_arith(L, OP_DIV);
+}
+static int dec_mod(lua_State *L) {
+  return dec_arith(L, OP_MOD);
+}
+static int dec_idiv(lua_State *L) {
+  return dec_arith(L, OP_IDIV);
+}
 
 static int dec_unm(lua_State *L) {
   bt_dec value = *(bt_dec *)lua_touserdata(L, 1), result;
   if (bt_dec_neg(value, &result) != BT_OK)
-    return luaL_error(L, "decimal overflow in -(%s)",
-                      show(L, 1));
+    return luaL_error(L, "decimal overflow in -(%s)", show(L, 1));
   pushdec_at(L, result, MT);
   return 1;
 }
@@ -236,8 +261,10 @@ static int dec_tostring(lua_State *L) {
 /* "price: " .. d, like tostring(d) (text operands stay unquoted). */
 static int dec_concat(lua_State *L) {
   for (int i = 1; i <= 2; i++) {
-    if (lua_type(L, i) == LUA_TSTRING) lua_pushvalue(L, i);
-    else show(L, i);
+    if (lua_type(L, i) == LUA_TSTRING)
+      lua_pushvalue(L, i);
+    else
+      show(L, i);
   }
   lua_concat(L, 2);
   return 1;
@@ -255,8 +282,9 @@ static bt_round check_mode(lua_State *L, int idx) {
   const char *name = luaL_optstring(L, idx, "half_even");
   int mode = bt_round_from_name(name);
   if (mode < 0)
-    luaL_error(L, "unknown rounding mode '%s' (half_even, half_up, down, up, "
-                  "floor, ceiling)",
+    luaL_error(L,
+               "unknown rounding mode '%s' (half_even, half_up, down, up, "
+               "floor, ceiling)",
                name);
   return (bt_round)mode;
 }
@@ -274,8 +302,8 @@ static int dec_quantize(lua_State *L) {
   int places = check_places(L, 2);
   bt_round mode = check_mode(L, 3);
   if (bt_dec_quantize(value, places, mode, &result) != BT_OK)
-    return luaL_error(L, "decimal overflow in quantize(%s, %d, %s)",
-                      show(L, 1), places, bt_round_name(mode));
+    return luaL_error(L, "decimal overflow in quantize(%s, %d, %s)", show(L, 1),
+                      places, bt_round_name(mode));
   pushdec_at(L, result, MT);
   return 1;
 }
@@ -294,8 +322,9 @@ static int dec_raw(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)value);
 #else
   if (value > (bt_dec)EXACT_DOUBLE_INT || value < -(bt_dec)EXACT_DOUBLE_INT)
-    return luaL_error(L, "raw value of %s does not fit a LuaJIT number "
-                         "exactly (beyond 2^53)",
+    return luaL_error(L,
+                      "raw value of %s does not fit a LuaJIT number "
+                      "exactly (beyond 2^53)",
                       show(L, 1));
   lua_pushnumber(L, (lua_Number)value);
 #endif
@@ -314,8 +343,7 @@ static int dec_format(lua_State *L) {
 static int dec_abs(lua_State *L) {
   bt_dec result;
   if (bt_dec_abs(check_self(L), &result) != BT_OK)
-    return luaL_error(L, "decimal overflow in abs(%s)",
-                      show(L, 1));
+    return luaL_error(L, "decimal overflow in abs(%s)", show(L, 1));
   pushdec_at(L, result, MT);
   return 1;
 }
@@ -324,36 +352,35 @@ static int dec_abs(lua_State *L) {
 static int dec_sqrt(lua_State *L) {
   bt_dec value = bt_lua_checkdec(L, 1), result;
   if (bt_dec_sqrt(value, &result) != BT_OK)
-    return luaL_error(L, "square root of negative decimal %s",
-                      show(L, 1));
+    return luaL_error(L, "square root of negative decimal %s", show(L, 1));
   pushdec_at(L, result, MT);
   return 1;
 }
 
 static const luaL_Reg DEC_METHODS[] = {
-  {"quantize", dec_quantize},
-  {"tonumber", dec_tonumber},
-  {"raw", dec_raw},
-  {"format", dec_format},
-  {"abs", dec_abs},
-  {"sqrt", dec_sqrt},
-  {NULL, NULL},
+    {"quantize", dec_quantize},
+    {"tonumber", dec_tonumber},
+    {"raw", dec_raw},
+    {"format", dec_format},
+    {"abs", dec_abs},
+    {"sqrt", dec_sqrt},
+    {NULL, NULL},
 };
 
 static const luaL_Reg DEC_METAMETHODS[] = {
-  {"__add", dec_add},
-  {"__sub", dec_sub},
-  {"__mul", dec_mul},
-  {"__div", dec_div},
-  {"__mod", dec_mod},
-  {"__idiv", dec_idiv},
-  {"__unm", dec_unm},
-  {"__eq", dec_eq},
-  {"__lt", dec_lt},
-  {"__le", dec_le},
-  {"__tostring", dec_tostring},
-  {"__concat", dec_concat},
-  {NULL, NULL},
+    {"__add", dec_add},
+    {"__sub", dec_sub},
+    {"__mul", dec_mul},
+    {"__div", dec_div},
+    {"__mod", dec_mod},
+    {"__idiv", dec_idiv},
+    {"__unm", dec_unm},
+    {"__eq", dec_eq},
+    {"__lt", dec_lt},
+    {"__le", dec_le},
+    {"__tostring", dec_tostring},
+    {"__concat", dec_concat},
+    {NULL, NULL},
 };
 
 /* Pushes the Dec metatable, creating it on first use (any binding may push
@@ -382,8 +409,9 @@ static void push_metatable(lua_State *L) {
 static int parse_error(lua_State *L, const char *text, size_t len) {
   bt_dec ignored;
   if (bt_dec_parse_round(text, len, BT_ROUND_DOWN, &ignored) != BT_EPARSE)
-    return luaL_error(L, "decimal '%s' has more than 8 places; give a "
-                         "rounding mode: dec(text, \"half_even\")",
+    return luaL_error(L,
+                      "decimal '%s' has more than 8 places; give a "
+                      "rounding mode: dec(text, \"half_even\")",
                       text);
   return luaL_error(L, "invalid decimal '%s'", text);
 }
@@ -406,8 +434,9 @@ static int dec_call(lua_State *L) {
     if (status == BT_EPARSE) return parse_error(L, text, len);
   } else if (lua_type(L, 2) == LUA_TNUMBER) {
     if (!bt_isinteger(L, 2))
-      return luaL_error(L, "btlua.dec: %s is a float; use "
-                           "btlua.dec.from_float(x) or decimal text",
+      return luaL_error(L,
+                        "btlua.dec: %s is a float; use "
+                        "btlua.dec.from_float(x) or decimal text",
                         show(L, 2));
     status = bt_dec_from_int(lua_int64(L, 2), &value);
   } else {
@@ -415,8 +444,7 @@ static int dec_call(lua_State *L) {
                       luaL_typename(L, 2));
   }
   if (status == BT_EOVERFLOW)
-    return luaL_error(L, "decimal overflow in dec(%s)",
-                      show(L, 2));
+    return luaL_error(L, "decimal overflow in dec(%s)", show(L, 2));
   pushdec_at(L, value, MT);
   return 1;
 }
@@ -431,9 +459,9 @@ static int dec_parse(lua_State *L) {
                    : bt_dec_parse_round(text, len, check_mode(L, 2), &value);
   if (status != BT_OK) {
     lua_pushnil(L);
-    lua_pushfstring(L, "%s: '%s'",
-                    status == BT_EPARSE ? "invalid decimal" : bt_strerror(status),
-                    text);
+    lua_pushfstring(
+        L, "%s: '%s'",
+        status == BT_EPARSE ? "invalid decimal" : bt_strerror(status), text);
     return 2;
   }
   pushdec_at(L, value, MT);
@@ -482,14 +510,10 @@ static int dec_max(lua_State *L) {
 }
 
 static const luaL_Reg DEC_FUNCS[] = {
-  {"parse", dec_parse},
-  {"from_float", dec_from_float},
-  {"from_raw", dec_from_raw},
-  {"is", dec_is},
-  {"min", dec_min},
-  {"max", dec_max},
-  {"sqrt", dec_sqrt},
-  {NULL, NULL},
+    {"parse", dec_parse},       {"from_float", dec_from_float},
+    {"from_raw", dec_from_raw}, {"is", dec_is},
+    {"min", dec_min},           {"max", dec_max},
+    {"sqrt", dec_sqrt},         {NULL, NULL},
 };
 
 int luaopen_btlua_dec(lua_State *L) {

@@ -64,9 +64,9 @@ static void test_parse_format(void) {
   check_parse_status("1e99999999999", BT_EOVERFLOW);
   check_parse_status("0.123456789", BT_EPARSE);
   check_parse_status("1e-9", BT_EPARSE);
-  const char *bad[] = {"", "-", "+", ".", "-.", "1.2.3", "1e", "1e+", "e5",
-                       " 1", "1 ", "1,5", "0x10", "inf", "nan", "1_000",
-                       "--1", "1e1.5", "١"};
+  const char *bad[] = {"",    "-",     "+",   ".",     "-.",  "1.2.3", "1e",
+                       "1e+", "e5",    " 1",  "1 ",    "1,5", "0x10",  "inf",
+                       "nan", "1_000", "--1", "1e1.5", "١"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
     check_parse_status(bad[i], BT_EPARSE);
   bt_dec v = 0;
@@ -87,8 +87,8 @@ static void test_parse_format(void) {
   is_int(bt_dec_parse_round("92233720368.547758075", (size_t)-1,
                             BT_ROUND_HALF_EVEN, &v),
          BT_EOVERFLOW, "parse_round that rounds past the maximum overflows");
-  is_int(bt_dec_parse_round("-92233720368.547758085", (size_t)-1,
-                            BT_ROUND_DOWN, &v),
+  is_int(bt_dec_parse_round("-92233720368.547758085", (size_t)-1, BT_ROUND_DOWN,
+                            &v),
          BT_OK, "parse_round down to the minimum fits");
   is_str(F(v), "-92233720368.54775808", "the minimum");
   is_int(bt_dec_parse_round("1", (size_t)-1, (bt_round)17, &v), BT_EINVAL,
@@ -241,21 +241,24 @@ typedef struct quantize_case {
 
 static void test_quantize(void) {
   static const quantize_case cases[] = {
-    {"2.5", 0, {"2", "3", "2", "3", "2", "3"}},
-    {"3.5", 0, {"4", "4", "3", "4", "3", "4"}},
-    {"-2.5", 0, {"-2", "-3", "-2", "-3", "-3", "-2"}},
-    {"-3.5", 0, {"-4", "-4", "-3", "-4", "-4", "-3"}},
-    {"2.51", 0, {"3", "3", "2", "3", "2", "3"}},
-    {"-2.49", 0, {"-2", "-2", "-2", "-3", "-3", "-2"}},
-    {"1.005", 2, {"1", "1.01", "1", "1.01", "1", "1.01"}},
-    {"-1.015", 2, {"-1.02", "-1.02", "-1.01", "-1.02", "-1.02", "-1.01"}},
-    {"0.00000001", 7, {"0", "0", "0", "0.0000001", "0", "0.0000001"}},
-    {"-0.00000001", 7, {"0", "0", "0", "-0.0000001", "-0.0000001", "0"}},
-    {"-0.00000005", 7, {"0", "-0.0000001", "0", "-0.0000001", "-0.0000001",
-                        "0"}},
-    {"7", 0, {"7", "7", "7", "7", "7", "7"}},
-    {"1.23456789", 8, {"1.23456789", "1.23456789", "1.23456789",
-                       "1.23456789", "1.23456789", "1.23456789"}},
+      {"2.5", 0, {"2", "3", "2", "3", "2", "3"}},
+      {"3.5", 0, {"4", "4", "3", "4", "3", "4"}},
+      {"-2.5", 0, {"-2", "-3", "-2", "-3", "-3", "-2"}},
+      {"-3.5", 0, {"-4", "-4", "-3", "-4", "-4", "-3"}},
+      {"2.51", 0, {"3", "3", "2", "3", "2", "3"}},
+      {"-2.49", 0, {"-2", "-2", "-2", "-3", "-3", "-2"}},
+      {"1.005", 2, {"1", "1.01", "1", "1.01", "1", "1.01"}},
+      {"-1.015", 2, {"-1.02", "-1.02", "-1.01", "-1.02", "-1.02", "-1.01"}},
+      {"0.00000001", 7, {"0", "0", "0", "0.0000001", "0", "0.0000001"}},
+      {"-0.00000001", 7, {"0", "0", "0", "-0.0000001", "-0.0000001", "0"}},
+      {"-0.00000005",
+       7,
+       {"0", "-0.0000001", "0", "-0.0000001", "-0.0000001", "0"}},
+      {"7", 0, {"7", "7", "7", "7", "7", "7"}},
+      {"1.23456789",
+       8,
+       {"1.23456789", "1.23456789", "1.23456789", "1.23456789", "1.23456789",
+        "1.23456789"}},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     for (int mode = 0; mode < 6; mode++) {
@@ -323,12 +326,14 @@ static void test_sqrt(void) {
 static void test_acc(void) {
   bt_dec_acc acc;
   bt_dec_acc_init(&acc);
-  for (int i = 0; i < 1000; i++) bt_dec_acc_add(&acc, BT_DEC_MAX);
+  for (int i = 0; i < 1000; i++)
+    bt_dec_acc_add(&acc, BT_DEC_MAX);
   bt_dec r = 0;
   is_int(bt_dec_acc_get(&acc, &r), BT_EOVERFLOW, "sum of 1000 MAX overflows");
   is_int(bt_dec_acc_mean(&acc, 1000, &r), BT_OK, "but its mean fits");
   ok(r == BT_DEC_MAX, "mean of 1000 MAX is MAX");
-  for (int i = 0; i < 999; i++) bt_dec_acc_sub(&acc, BT_DEC_MAX);
+  for (int i = 0; i < 999; i++)
+    bt_dec_acc_sub(&acc, BT_DEC_MAX);
   is_int(bt_dec_acc_get(&acc, &r), BT_OK, "back in range");
   ok(r == BT_DEC_MAX, "sum is MAX again");
   bt_dec_acc_init(&acc);
@@ -354,9 +359,9 @@ static void test_classes(void) {
     int places;
     bt_round mode;
   } want[] = {
-    {"equity", 2, BT_ROUND_HALF_UP},   {"crypto", 8, BT_ROUND_DOWN},
-    {"forex", 5, BT_ROUND_HALF_EVEN},  {"future", 2, BT_ROUND_HALF_UP},
-    {"index", 2, BT_ROUND_HALF_EVEN},
+      {"equity", 2, BT_ROUND_HALF_UP},  {"crypto", 8, BT_ROUND_DOWN},
+      {"forex", 5, BT_ROUND_HALF_EVEN}, {"future", 2, BT_ROUND_HALF_UP},
+      {"index", 2, BT_ROUND_HALF_EVEN},
   };
   for (int i = 0; i < BT_CLASS_COUNT; i++) {
     int cls = bt_class_from_name(want[i].name);

@@ -13,21 +13,30 @@
 
 static const char *status_text(int status) {
   switch (status) {
-  case BT_EOVERFLOW: return "OVERFLOW";
-  case BT_EDIVZERO: return "DIVZERO";
-  case BT_EPARSE: return "PARSE";
-  case BT_EINVAL: return "EINVAL";
-  default: return "ERROR";
+  case BT_EOVERFLOW:
+    return "OVERFLOW";
+  case BT_EDIVZERO:
+    return "DIVZERO";
+  case BT_EPARSE:
+    return "PARSE";
+  case BT_EINVAL:
+    return "EINVAL";
+  default:
+    return "ERROR";
   }
 }
 
 /* Writes a raw result or its status word into got. */
 static void result_text(int status, bt_dec value, char *got, size_t size) {
-  if (status == BT_OK) snprintf(got, size, "%lld", (long long)value);
-  else snprintf(got, size, "%s", status_text(status));
+  if (status == BT_OK)
+    snprintf(got, size, "%lld", (long long)value);
+  else
+    snprintf(got, size, "%s", status_text(status));
 }
 
-static int64_t field_int(const char *text) { return strtoll(text, NULL, 10); }
+static int64_t field_int(const char *text) {
+  return strtoll(text, NULL, 10);
+}
 
 /* Pushes the comma-separated raws of `list` into a new indicator of kind
  * over `period` values and writes its final value or status. */
@@ -51,7 +60,8 @@ static int compute_window(char **fields, int n, char *got, size_t size) {
   const char *op = fields[0];
   char *list = fields[n == 4 ? 2 : 1];
   int count = 1;
-  for (char *p = list; *p; p++) count += *p == ',';
+  for (char *p = list; *p; p++)
+    count += *p == ',';
   if (n == 3 && strcmp(op, "sma") == 0)
     window_case(BT_IND_SMA, count, list, got, size);
   else if (n == 3 && strcmp(op, "stddev") == 0)
@@ -71,12 +81,18 @@ static int compute(char **fields, int n, char *got, size_t size) {
   int status;
   if (n == 4 && strchr("asmd", op[0]) && strlen(op) == 3) {
     bt_dec a = field_int(fields[1]), b = field_int(fields[2]);
-    if (strcmp(op, "add") == 0) status = bt_dec_add(a, b, &r);
-    else if (strcmp(op, "sub") == 0) status = bt_dec_sub(a, b, &r);
-    else if (strcmp(op, "mul") == 0) status = bt_dec_mul(a, b, &r);
-    else if (strcmp(op, "div") == 0) status = bt_dec_div(a, b, &r);
-    else if (strcmp(op, "mod") == 0) status = bt_dec_mod(a, b, &r);
-    else return 0;
+    if (strcmp(op, "add") == 0)
+      status = bt_dec_add(a, b, &r);
+    else if (strcmp(op, "sub") == 0)
+      status = bt_dec_sub(a, b, &r);
+    else if (strcmp(op, "mul") == 0)
+      status = bt_dec_mul(a, b, &r);
+    else if (strcmp(op, "div") == 0)
+      status = bt_dec_div(a, b, &r);
+    else if (strcmp(op, "mod") == 0)
+      status = bt_dec_mod(a, b, &r);
+    else
+      return 0;
   } else if (n == 4 && strcmp(op, "muli") == 0) {
     status = bt_dec_mul_int(field_int(fields[1]), field_int(fields[2]), &r);
   } else if (n == 4 && strcmp(op, "divi") == 0) {
@@ -89,8 +105,8 @@ static int compute(char **fields, int n, char *got, size_t size) {
     status = bt_dec_parse(fields[1], strlen(fields[1]), &r);
   } else if (n == 4 && strcmp(op, "parse_round") == 0) {
     int mode = bt_round_from_name(fields[2]);
-    status = bt_dec_parse_round(fields[1], strlen(fields[1]), (bt_round)mode,
-                                &r);
+    status =
+        bt_dec_parse_round(fields[1], strlen(fields[1]), (bt_round)mode, &r);
   } else if (n == 3 && strcmp(op, "format") == 0) {
     bt_dec_format(field_int(fields[1]), got);
     return 1;
@@ -149,30 +165,30 @@ static void check_line(oracle_run *run, char *line, long line_no) {
 }
 
 static const char *const BUILT_IN[] = {
-  "add\t9223372036854775807\t1\tOVERFLOW",
-  "sub\t-9223372036854775808\t1\tOVERFLOW",
-  "mul\t-3\t50000000\t-2",
-  "mul\t9223372036800000000\t200000000\tOVERFLOW",
-  "div\t100000000\t300000000\t33333333",
-  "div\t1\t0\tDIVZERO",
-  "mod\t-750000000\t200000000\t-150000000",
-  "muli\t250000000\t3\t750000000",
-  "divi\t5\t2\t2",
-  "quantize\t-250000000\t0\tfloor\t-300000000",
-  "quantize\t9223372036854775807\t0\tceiling\tOVERFLOW",
-  "parse\t-0\t0",
-  "parse\t1.5e-3\t150000",
-  "parse\t0.123456789\tPARSE",
-  "parse\t1e11\tOVERFLOW",
-  "parse_round\t0.123456785\thalf_even\t12345678",
-  "format\t-9223372036854775808\t-92233720368.54775808",
-  "format_places\t-400000\t2\t0.00",
-  "sqrt\t200000000\t141421356",
-  "from_double\t0x1.999999999999ap-4\t10000000",
-  "to_double\t10000000\t0x1.999999999999ap-4",
-  "sma\t100000000,200000000,400000000\t233333333",
-  "stddev\t2,4,4,4,5,5,7,9\t2",
-  "ema\t3\t100000000,200000000,300000000,400000000,1000000000\t650000000",
+    "add\t9223372036854775807\t1\tOVERFLOW",
+    "sub\t-9223372036854775808\t1\tOVERFLOW",
+    "mul\t-3\t50000000\t-2",
+    "mul\t9223372036800000000\t200000000\tOVERFLOW",
+    "div\t100000000\t300000000\t33333333",
+    "div\t1\t0\tDIVZERO",
+    "mod\t-750000000\t200000000\t-150000000",
+    "muli\t250000000\t3\t750000000",
+    "divi\t5\t2\t2",
+    "quantize\t-250000000\t0\tfloor\t-300000000",
+    "quantize\t9223372036854775807\t0\tceiling\tOVERFLOW",
+    "parse\t-0\t0",
+    "parse\t1.5e-3\t150000",
+    "parse\t0.123456789\tPARSE",
+    "parse\t1e11\tOVERFLOW",
+    "parse_round\t0.123456785\thalf_even\t12345678",
+    "format\t-9223372036854775808\t-92233720368.54775808",
+    "format_places\t-400000\t2\t0.00",
+    "sqrt\t200000000\t141421356",
+    "from_double\t0x1.999999999999ap-4\t10000000",
+    "to_double\t10000000\t0x1.999999999999ap-4",
+    "sma\t100000000,200000000,400000000\t233333333",
+    "stddev\t2,4,4,4,5,5,7,9\t2",
+    "ema\t3\t100000000,200000000,300000000,400000000,1000000000\t650000000",
 };
 
 int main(int argc, char **argv) {
@@ -195,7 +211,8 @@ int main(int argc, char **argv) {
   char *line = NULL;
   size_t cap = 0;
   long line_no = 0;
-  while (getline(&line, &cap, in) >= 0) check_line(&run, line, ++line_no);
+  while (getline(&line, &cap, in) >= 0)
+    check_line(&run, line, ++line_no);
   free(line);
   if (in != stdin) fclose(in);
   ok(run.cases > 0 && run.mismatches == 0,

@@ -30,8 +30,10 @@ static i128 naive_isqrt(i128 x) {
   i128 lo = 0, hi = (i128)1 << 62;
   while (lo < hi) {
     i128 mid = (lo + hi + 1) / 2;
-    if (mid * mid <= x) lo = mid;
-    else hi = mid - 1;
+    if (mid * mid <= x)
+      lo = mid;
+    else
+      hi = mid - 1;
   }
   return lo;
 }
@@ -47,14 +49,16 @@ static int naive_value(bt_ind_kind kind, const bt_dec *series, long t, int n,
   switch (kind) {
   case BT_IND_SMA: {
     i128 sum = 0;
-    for (long i = t - n + 1; i <= t; i++) sum += series[i];
+    for (long i = t - n + 1; i <= t; i++)
+      sum += series[i];
     *out = (bt_dec)naive_div(sum, n, &tie);
     break;
   }
   case BT_IND_EMA: {
     if (t == n - 1) {
       i128 sum = 0;
-      for (long i = 0; i < n; i++) sum += series[i];
+      for (long i = 0; i < n; i++)
+        sum += series[i];
       *ema = naive_div(sum, n, &tie);
     } else {
       /* ema + alpha (x - ema) with alpha = 2/(n+1), exact, one rounding */
@@ -90,8 +94,11 @@ static int naive_value(bt_ind_kind kind, const bt_dec *series, long t, int n,
     *out = best;
     break;
   }
-  case BT_IND_MOMENTUM: *out = series[t] - series[t - n]; break;
-  default: return BT_EINVAL;
+  case BT_IND_MOMENTUM:
+    *out = series[t] - series[t - n];
+    break;
+  default:
+    return BT_EINVAL;
   }
   stats->ties += tie;
   return BT_OK;
@@ -161,7 +168,8 @@ static void test_known_values(void) {
 
   bt_ind_init(&ind, BT_IND_EMA, 3); /* alpha = 1/2 */
   const int prices[] = {1, 2, 3, 4, 10};
-  for (int i = 0; i < 5; i++) bt_ind_push(&ind, (bt_dec)prices[i] * BT_DEC_SCALE);
+  for (int i = 0; i < 5; i++)
+    bt_ind_push(&ind, (bt_dec)prices[i] * BT_DEC_SCALE);
   bt_ind_value(&ind, &v);
   is_int(v, 650000000, "EMA(3): seed 2, then 3, then 6.5");
   bt_ind_free(&ind);
@@ -224,7 +232,8 @@ int main(void) {
   /* Small raw values 0..7: ties in every rounding, every window. */
   long small_len = 20000;
   bt_dec *small = malloc((size_t)small_len * sizeof *small);
-  for (long t = 0; t < small_len; t++) small[t] = (bt_dec)(rng_next() % 8) - 3;
+  for (long t = 0; t < small_len; t++)
+    small[t] = (bt_dec)(rng_next() % 8) - 3;
 
   const int periods[] = {1, 2, 3, 4, 7, 20, 50};
   for (int kind = 0; kind < BT_IND_KIND_COUNT; kind++) {
