@@ -158,8 +158,19 @@ typedef struct edge_entry {
   int active;
 } edge_entry;
 
+/* One calling context: a function reached by one path from a root (a
+ * node of the calling-context tree), for exact stacks in cycles mode. */
+typedef struct path_node {
+  int parent, fn; /* parent -1: a root */
+  uint64_t calls;
+  uint64_t self; /* ticks */
+} path_node;
+
+#define PATH_NODES_MAX 1000000 /* beyond: time goes to the parent path */
+
 typedef struct frame {
   int fn, edge;   /* edge -1: called from outside what is profiled */
+  int node;       /* path_node, or -1 */
   const void *ci; /* Lua 5.4: the CallInfo of the activation (its depth) */
   uint64_t begin; /* thread ticks */
   uint64_t child; /* thread ticks spent in callees */
@@ -198,7 +209,9 @@ typedef struct lbt_prof {
   /* functions and edges */
   fn_entry *fns;
   size_t nfns, cap_fns;
-  u64map by_pointer, by_proto, edge_map, thread_map;
+  u64map by_pointer, by_proto, edge_map, thread_map, node_map;
+  path_node *nodes;
+  size_t nnodes, cap_nodes;
   edge_entry *edges;
   size_t nedges, cap_edges;
   thread_state *threads;
@@ -362,6 +375,23 @@ static int edge_index(lbt_prof *pr, int caller, int callee) {
   return idx;
 }
 
+/* The node of fn called in context `parent`; the parent itself when the
+ * tree is full (or -1 on ENOMEM). */
+static int node_index(lbt_prof *pr, int parent, int fn) {
+  uint64_t key = ((uint64_t)(uint32_t)(parent + 1) << 32) | (uint32_t)(fn + 1);
+  int32_t idx = map_get(&pr->node_map, key);
+  if (idx >= 0) return idx;
+  if (pr->nnodes >= PATH_NODES_MAX) return parent;
+  if (grow((void **)&pr->nodes, &pr->cap_nodes, pr->nnodes + 1,
+           sizeof(path_node)))
+    return parent;
+  idx = (int32_t)pr->nnodes;
+  if (map_put(&pr->node_map, key, idx) != 0) return parent;
+  pr->nnodes++;
+  pr->nodes[idx] = (path_node){parent, fn, 0, 0};
+  return idx;
+}
+
 /* ---- shadow stacks -------------------------------------------------- */
 
 static uint64_t thread_ticks(const thread_state *ts, uint64_t now) {
@@ -376,6 +406,7 @@ static void frame_close(lbt_prof *pr, thread_state *ts, uint64_t at) {
   uint64_t self = elapsed > fr->child ? elapsed - fr->child : 0;
   fn_entry *fn = &pr->fns[fr->fn];
   fn->self += self;
+  if (fr->node >= 0) pr->nodes[fr->node].self += self;
   if (--fn->active == 0) fn->cum += elapsed;
   if (fr->edge >= 0) {
     edge_entry *edge = &pr->edges[fr->edge];
@@ -459,20 +490,27 @@ static thread_state *thread_switch(lbt_prof *pr, lua_State *L, uint64_t now,
 
 static int push_frame(lbt_prof *pr, thread_state *ts, int fn, const void *ci,
                       uint64_t now) {
-  int caller = -1;
+  int caller = -1, parent = -1;
   if (ts->depth > 0) {
     caller = ts->frames[ts->depth - 1].fn;
+    parent = ts->frames[ts->depth - 1].node;
   } else if (pr->nchain > 1) {
     thread_state *resumer = &pr->threads[pr->chain[pr->nchain - 2]];
-    if (resumer->depth > 0) caller = resumer->frames[resumer->depth - 1].fn;
+    if (resumer->depth > 0) {
+      caller = resumer->frames[resumer->depth - 1].fn;
+      parent = resumer->frames[resumer->depth - 1].node;
+    }
   }
   int edge = caller >= 0 ? edge_index(pr, caller, fn) : -1;
+  int node = node_index(pr, parent, fn);
   if (grow((void **)&ts->frames, &ts->cap, ts->depth + 1, sizeof(frame)))
     return -1;
   frame *fr = &ts->frames[ts->depth++];
   fr->fn = fn;
   fr->ci = ci;
   fr->edge = edge;
+  fr->node = node;
+  if (node >= 0) pr->nodes[node].calls++;
   fr->child = 0;
   fr->begin = thread_ticks(ts, now);
   fn_entry *entry = &pr->fns[fn];
@@ -1015,6 +1053,8 @@ static void prof_release(lbt_prof *pr) {
   }
   free(pr->fns);
   free(pr->edges);
+  free(pr->nodes);
+  map_free(&pr->node_map);
   for (size_t i = 0; i < pr->nthreads; i++)
     free(pr->threads[i].frames);
   free(pr->threads);
@@ -1448,6 +1488,32 @@ static void push_samples(lua_State *L, lbt_prof *pr, const int *remap) {
   }
 }
 
+/* tree: the calling contexts, parents before children: { parent = index
+ * (0 for a root), fn = function index, calls, self_ns }. A hidden
+ * function's node is folded into its parent. */
+static void push_tree(lua_State *L, lbt_prof *pr, const int *remap) {
+  int *index = (int *)malloc(pr->nnodes * sizeof *index);
+  lua_createtable(L, (int)pr->nnodes, 0);
+  if (index == NULL) return;
+  int next = 0;
+  for (size_t i = 0; i < pr->nnodes; i++) {
+    const path_node *node = &pr->nodes[i];
+    int parent = node->parent >= 0 ? index[node->parent] : 0;
+    if (!remap[node->fn]) {
+      index[i] = parent;
+      continue;
+    }
+    index[i] = ++next;
+    lua_createtable(L, 0, 4);
+    set_int(L, "parent", (uint64_t)parent);
+    set_int(L, "fn", (uint64_t)remap[node->fn]);
+    set_int(L, "calls", node->calls);
+    set_int(L, "self_ns", to_ns(node->self));
+    lua_rawseti(L, -2, next);
+  }
+  free(index);
+}
+
 /* runs[1]: this run's totals keyed by zone name and "source:line(name)". */
 static void push_runs(lua_State *L, lbt_prof *pr, const int *remap) {
   lua_newtable(L);
@@ -1509,6 +1575,10 @@ static int prof_data(lua_State *L) {
   }
   push_samples(L, pr, remap);
   lua_setfield(L, -2, "samples");
+  if (pr->nnodes > 0) {
+    push_tree(L, pr, remap);
+    lua_setfield(L, -2, "tree");
+  }
   set_int(L, "sample_interval_ns",
           pr->mode == MODE_SAMPLE ? pr->interval_ns : 0);
   push_runs(L, pr, remap);

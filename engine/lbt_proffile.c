@@ -288,6 +288,27 @@ static void runs_from(lua_State *L, int idx, bt_profile *pf) {
   }
 }
 
+static void tree_from(lua_State *L, int idx, bt_profile *pf) {
+  size_t n = lua_rawlen(L, idx);
+  pf->tree = (bt_pf_node *)calloc(n ? n : 1, sizeof *pf->tree);
+  if (pf->tree == NULL) return;
+  for (size_t i = 0; i < n; i++) {
+    lua_rawgeti(L, idx, (int)i + 1);
+    int at = lua_gettop(L);
+    if (lua_type(L, at) == LUA_TTABLE) {
+      uint64_t parent = field_u64(L, at, "parent");
+      uint64_t fn = field_u64(L, at, "fn");
+      bt_pf_node *node = &pf->tree[pf->ntree++];
+      node->parent = parent >= 1 && parent <= i ? (uint32_t)parent - 1
+                                                : BT_PF_NONE;
+      node->fn = fn >= 1 && fn <= pf->nfuncs ? (uint32_t)fn - 1 : 0;
+      node->calls = field_u64(L, at, "calls");
+      node->self_ns = field_u64(L, at, "self_ns");
+    }
+    lua_settop(L, at - 1);
+  }
+}
+
 /* The profile table at idx as a bt_profile (freed by the caller). */
 static void profile_from_table(lua_State *L, int idx, bt_profile *pf) {
   memset(pf, 0, sizeof *pf);
@@ -310,6 +331,9 @@ static void profile_from_table(lua_State *L, int idx, bt_profile *pf) {
   pf->sample_interval_ns = field_u64(L, idx, "sample_interval_ns");
   lua_getfield(L, idx, "runs");
   if (lua_type(L, -1) == LUA_TTABLE) runs_from(L, lua_gettop(L), pf);
+  lua_pop(L, 1);
+  lua_getfield(L, idx, "tree");
+  if (lua_type(L, -1) == LUA_TTABLE) tree_from(L, lua_gettop(L), pf);
   lua_pop(L, 1);
 }
 
@@ -466,6 +490,20 @@ static void push_profile(lua_State *L, const bt_profile *pf) {
     lua_rawseti(L, -2, (int)i + 1);
   }
   lua_setfield(L, -2, "runs");
+  if (pf->ntree > 0) {
+    lua_createtable(L, (int)pf->ntree, 0);
+    for (size_t i = 0; i < pf->ntree; i++) {
+      const bt_pf_node *node = &pf->tree[i];
+      lua_createtable(L, 0, 4);
+      set_int(L, "parent",
+              node->parent == BT_PF_NONE ? 0 : (uint64_t)node->parent + 1);
+      set_int(L, "fn", (uint64_t)node->fn + 1);
+      set_int(L, "calls", node->calls);
+      set_int(L, "self_ns", node->self_ns);
+      lua_rawseti(L, -2, (int)i + 1);
+    }
+    lua_setfield(L, -2, "tree");
+  }
 }
 
 /* prof.encode(profile_table) -> .btprof bytes */

@@ -75,6 +75,7 @@ void bt_profile_free(bt_profile *pf) {
     free_pairs(pf->runs[i].functions, pf->runs[i].nfunctions);
   }
   free(pf->runs);
+  free(pf->tree);
   memset(pf, 0, sizeof *pf);
 }
 
@@ -286,6 +287,16 @@ static void encode_runs(buf *b, strtab *t, const bt_profile *pf) {
 }
 
 /* A section; its checksum covers the 16-byte header and the payload. */
+static void encode_tree(buf *b, const bt_profile *pf) {
+  put_u32(b, (uint32_t)pf->ntree);
+  for (size_t i = 0; i < pf->ntree; i++) {
+    put_u32(b, pf->tree[i].parent);
+    put_u32(b, pf->tree[i].fn);
+    put_u64(b, pf->tree[i].calls);
+    put_u64(b, pf->tree[i].self_ns);
+  }
+}
+
 static void put_section(buf *out, const char tag[4], const buf *payload) {
   size_t header = out->len;
   put_bytes(out, tag, 4);
@@ -303,9 +314,10 @@ int bt_proffile_encode(const bt_profile *pf, unsigned char **out, size_t *len,
   /* Sections are encoded first (interning strings), then STRS goes in
    * front of them. */
   strtab strings = {0};
-  buf parts[7] = {{0}};
-  static const char *const TAGS[7] = {"META", "FUNC", "EDGE", "ZONE",
-                                      "MEMO", "SAMP", "RUNS"};
+  enum { NPARTS = 8, MEMO = 4, TREE = 7 };
+  buf parts[NPARTS] = {{0}};
+  static const char *const TAGS[NPARTS] = {"META", "FUNC", "EDGE", "ZONE",
+                                           "MEMO", "SAMP", "RUNS", "TREE"};
   encode_meta(&parts[0], &strings, pf);
   encode_funcs(&parts[1], &strings, pf);
   encode_edges(&parts[2], pf);
@@ -313,6 +325,13 @@ int bt_proffile_encode(const bt_profile *pf, unsigned char **out, size_t *len,
   if (pf->memory.present) encode_memory(&parts[4], &strings, pf);
   encode_samples(&parts[5], &strings, pf);
   encode_runs(&parts[6], &strings, pf);
+  if (pf->ntree > 0) encode_tree(&parts[TREE], pf);
+  int present[NPARTS];
+  uint32_t sections = 2; /* STRS and END! */
+  for (int i = 0; i < NPARTS; i++) {
+    present[i] = i == MEMO ? pf->memory.present : i == TREE ? pf->ntree > 0 : 1;
+    sections += (uint32_t)present[i];
+  }
   buf table = {0};
   put_u32(&table, (uint32_t)strings.count);
   for (size_t i = 0; i < strings.count; i++) {
@@ -323,14 +342,14 @@ int bt_proffile_encode(const bt_profile *pf, unsigned char **out, size_t *len,
   buf file = {0};
   put_bytes(&file, MAGIC, sizeof MAGIC);
   put_u32(&file, BT_PROFFILE_VERSION);
-  put_u32(&file, pf->memory.present ? 9 : 8);
+  put_u32(&file, sections);
   put_section(&file, "STRS", &table);
-  for (int i = 0; i < 7; i++)
-    if (i != 4 || pf->memory.present) put_section(&file, TAGS[i], &parts[i]);
+  for (int i = 0; i < NPARTS; i++)
+    if (present[i]) put_section(&file, TAGS[i], &parts[i]);
   buf none = {0};
   put_section(&file, "END!", &none);
   int failed = file.failed || strings.failed;
-  for (int i = 0; i < 7; i++)
+  for (int i = 0; i < NPARTS; i++)
     free(parts[i].data);
   free(table.data);
   free(strings.items);
@@ -577,6 +596,21 @@ static void read_runs(reader *r, bt_profile *pf) {
 }
 
 /* Function indices must point into the function table. */
+static void read_tree(reader *r, bt_profile *pf) {
+  uint32_t count = get_u32(r);
+  pf->tree = (bt_pf_node *)get_array(r, count, 24, sizeof *pf->tree);
+  if (pf->tree == NULL) return;
+  pf->ntree = count;
+  for (uint32_t i = 0; i < count && !r->bad; i++) {
+    bt_pf_node *node = &pf->tree[i];
+    node->parent = get_u32(r);
+    node->fn = get_u32(r);
+    node->calls = get_u64(r);
+    node->self_ns = get_u64(r);
+    if (node->parent != BT_PF_NONE && node->parent >= i) r->bad = 1;
+  }
+}
+
 static int indices_valid(const bt_profile *pf) {
   for (size_t i = 0; i < pf->nedges; i++)
     if (pf->edges[i].caller >= pf->nfuncs || pf->edges[i].callee >= pf->nfuncs)
@@ -584,6 +618,8 @@ static int indices_valid(const bt_profile *pf) {
   for (size_t i = 0; i < pf->nsamples; i++)
     for (uint32_t k = 0; k < pf->samples[i].depth; k++)
       if (pf->samples[i].stack[k] >= pf->nfuncs) return 0;
+  for (size_t i = 0; i < pf->ntree; i++)
+    if (pf->tree[i].fn >= pf->nfuncs) return 0;
   return 1;
 }
 
@@ -654,6 +690,8 @@ static int decode_sections(reader *file, bt_profile *pf, const char *name,
       read_samples(&body, pf);
     else if (strcmp(tag, "RUNS") == 0)
       read_runs(&body, pf);
+    else if (strcmp(tag, "TREE") == 0)
+      read_tree(&body, pf);
     if (body.bad)
       return bt_err_set(err, BT_EFORMAT,
                         "%s: corrupt .btprof file (bad data in section %s)",

@@ -3,7 +3,8 @@
  *
  *   "BTPROF\r\n" u32 version u32 section_count
  *   section*: u32 tag ("STRS","META","FUNC","EDGE","ZONE","MEMO","SAMP",
- *             "RUNS"), u32 0, u64 length, payload[length], u32 crc32(payload)
+ *             "RUNS","TREE"), u32 0, u64 length, payload[length],
+ *             u32 crc32(header and payload)
  *   the last section is "END!" with length 0.
  *
  * Strings live once in STRS and are referenced by index elsewhere. Unknown
@@ -78,6 +79,14 @@ typedef struct bt_pf_sample {
   uint32_t *stack; /* function indices, root..leaf */
 } bt_pf_sample;
 
+/* A calling context (cycles mode): fn reached from the root by the path
+ * through parent. Parents come before their children. */
+typedef struct bt_pf_node {
+  uint32_t parent; /* BT_PF_NONE: a root */
+  uint32_t fn;
+  uint64_t calls, self_ns;
+} bt_pf_node;
+
 typedef struct bt_pf_run {
   uint64_t wall_ns, total_ticks;
   bt_pf_pair *zones; /* zone name -> incl ns */
@@ -102,6 +111,8 @@ typedef struct bt_profile {
   uint64_t sample_interval_ns;
   bt_pf_run *runs;
   size_t nruns;
+  bt_pf_node *tree; /* may be empty */
+  size_t ntree;
 } bt_profile;
 
 void bt_profile_free(bt_profile *pf);

@@ -99,6 +99,31 @@ do
     if not recursive and fns[i].cum_ns < total then covered = false end
   end
   t.ok(covered, "a caller's cum >= the sum over its callees from it")
+  -- the calling-context tree agrees with the flat profile
+  local tree_calls, tree_self = {}, {}
+  for _, node in ipairs(data.tree) do
+    tree_calls[node.fn] = (tree_calls[node.fn] or 0) + node.calls
+    tree_self[node.fn] = (tree_self[node.fn] or 0) + node.self_ns
+  end
+  local agree = true
+  for i, entry in ipairs(fns) do
+    if (tree_calls[i] or 0) ~= entry.ncalls then agree = false end
+    if math.abs((tree_self[i] or 0) - entry.self_ns) > #data.tree then agree = false end
+  end
+  t.ok(agree, "tree: calls and self per function add up to the flat profile")
+  local paths = {}
+  for i, node in ipairs(data.tree) do
+    local names, at = {}, i
+    while at > 0 do
+      table.insert(names, 1, fns[data.tree[at].fn].line)
+      at = data.tree[at].parent
+    end
+    paths[table.concat(names, ">")] = node.calls
+  end
+  local gl, fl, wl = line_of(g), line_of(f), line_of(workload)
+  t.is(paths[wl .. ">" .. fl .. ">" .. gl], 3, "tree: workload>f>g 3 calls")
+  t.is(paths[wl .. ">" .. fl .. ">" .. gl .. ">" .. gl .. ">" .. gl], 3,
+    "tree: workload>f>g>g>g 3 calls (recursion as paths)")
   t.is(data.meta.profiler, "cycles", "meta.profiler")
   t.ok(data.meta.tsc_hz > 0 and data.meta.wall_ns > 0, "meta clock and wall")
   t.is(#data.zones, 9, "nine zones")

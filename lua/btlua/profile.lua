@@ -14,16 +14,19 @@
 --             peak_lua_bytes, by_zone, by_function, timeline {t_ns, rss}
 --   samples   { stack = {indices root..leaf}, zone, count },
 --             sample_interval_ns
+--   tree      (cycles) calling contexts, parents first: { parent = index
+--             (0: a root), fn = function index, calls, self_ns }
 --   runs      { wall_ns, total_ticks, zones = {name = incl_ns},
 --               functions = {["source:line(name)"] = self_ns} } per repeat
 --
 -- Stacks for folded/flame/speedscope: a `sample` profile folds its samples
 -- (weight = sample count; engine-zone samples become a "[zone]" frame). A
--- `cycles` profile has no recorded stacks, so they are rebuilt from the
--- call graph: from each root, a callee's self time is split over its
--- callers in proportion to the time each caller spent in it (the method of
--- gprof2dot/flameprof for cProfile data); recursion is folded into the
--- outermost frame. Weights are then nanoseconds.
+-- `cycles` profile records its calling-context tree (every distinct call
+-- path, its calls and self time), so its stacks are exact, in ns (paths
+-- deeper than 128 frames are cut there). A profile with neither (an older
+-- file) gets stacks rebuilt from the call graph: a callee's self time split
+-- over its callers in proportion to the time each spent in it (as
+-- gprof2dot/flameprof do for cProfile data).
 local profile = {}
 
 local core = require "btlua.core"
@@ -368,6 +371,38 @@ local function graph_stacks(p)
   return stacks
 end
 
+-- Exact weighted stacks from the calling-context tree (weight = self ns).
+local MAX_STACK = 128
+
+local function tree_stacks(p)
+  local tree = p.tree
+  local depth, at_depth = {}, {}
+  local weight = {}
+  for i, node in ipairs(tree) do
+    depth[i] = node.parent > 0 and depth[node.parent] + 1 or 1
+    -- a node deeper than MAX_STACK gives its time to its ancestor there
+    at_depth[i] = depth[i] <= MAX_STACK and i or at_depth[node.parent]
+    local owner = at_depth[i]
+    weight[owner] = (weight[owner] or 0) + node.self_ns
+  end
+  local stacks = {}
+  for i = 1, #tree do
+    if (weight[i] or 0) > 0 then
+      local frames, node = {}, i
+      while node > 0 do
+        frames[#frames + 1] = tree[node].fn
+        node = tree[node].parent
+      end
+      local n = #frames
+      for k = 1, math.floor(n / 2) do
+        frames[k], frames[n + 1 - k] = frames[n + 1 - k], frames[k]
+      end
+      stacks[#stacks + 1] = { frames = frames, weight = weight[i] }
+    end
+  end
+  return stacks
+end
+
 -- Weighted stacks of a sample profile: weight = sample count; the zone of
 -- a sample outside Lua (or inside the strategy zone) is the root frame.
 local function sample_stacks(p)
@@ -386,6 +421,7 @@ end
 function profile.stacks(p)
   p = as_table(p)
   if has_samples(p) then return sample_stacks(p), "samples" end
+  if #(p.tree or {}) > 0 then return tree_stacks(p), "ns" end
   return graph_stacks(p), "ns"
 end
 
