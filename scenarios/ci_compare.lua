@@ -3,6 +3,7 @@
 -- baseline directory and exits 1 on a significant regression.
 --   btlua scenarios/ci_compare.lua BASE_DIR [--repeat N]
 --         [--fail-on-regression PCT] [--output-dir DIR] [--update-baseline]
+--         [--scenario NAME] [--param K=V ...] [--set FIELD=V ...]
 -- Exit status: 0 ok, 1 a run failed or the gate tripped, 2 bad usage/input.
 
 -- Only act when run as a script: scenario discovery may load this file.
@@ -27,6 +28,10 @@ local function parse(words)
     "cycles")
   p:option("--output-dir", "Where this run goes.", "profiles/ci")
   p:option("--btlua", "The btlua executable (default: this one).")
+  p:option("--param", "Passed to btlua run (K=V).")
+    :count("*"):argname("K=V")
+  p:option("--set", "Passed to btlua run (FIELD=V), e.g. to shrink data.")
+    :count("*"):argname("FIELD=V")
   p:flag("--update-baseline", "Store this run as the new baseline "
     .. "afterwards (also when there is no baseline yet).")
   local ok, args = p:pparse(words)
@@ -73,7 +78,12 @@ local function main(words)
   local run = table.concat({ quote(btlua), "run", "--scenario",
     quote(args.scenario), "--repeat", string.format("%d", runs),
     "--profiler", quote(args.profiler), "--output-dir",
-    quote(args.output_dir) }, " ")
+    quote(args.output_dir), "-q" }, " ")
+  for _, flag in ipairs({ "param", "set" }) do
+    for _, value in ipairs(args[flag]) do
+      run = run .. " --" .. flag .. " " .. quote(value)
+    end
+  end
   io.write("ci_compare: ", run, "\n")
   io.stdout:flush()
   local ran, code = execute(run)

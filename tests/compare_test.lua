@@ -314,5 +314,45 @@ t.is(stderr, "ci_compare: the run failed (exit 3)\n", "and says so")
 status = lib.run({ "-e", "print(dofile(" .. string.format("%q", ci) .. "))" })
 t.is(status, 0, "loading ci_compare.lua outside a script run does nothing")
 
+-- ci_compare end to end at a reduced size: store a baseline, compare a run
+-- that did other work, and trip the gate against a baseline made 10x faster.
+local small = { "--scenario", "minute", "--set", "data.synthetic.assets=2",
+                "--set", "data.synthetic.end=2024-01-03" }
+local function ci_run(words)
+  local all = { ci }
+  for _, word in ipairs(words) do all[#all + 1] = word end
+  for _, word in ipairs(small) do all[#all + 1] = word end
+  return lib.run(all)
+end
+local ci_base = dir .. "/ci-base"
+status, out = ci_run({ ci_base, "--update-baseline", "--repeat", "5",
+  "--output-dir", dir .. "/ci-1" })
+t.is(status, 0, "ci_compare --update-baseline without a baseline: exit 0")
+t.like(out, "ci_compare: baseline updated: " .. ci_base:gsub("%p", "%%%0"),
+  "and stores the run as the baseline")
+t.ok(lib.exists(ci_base .. "/minute.btprof"), "the baseline has the profile")
+status, out = ci_run({ ci_base, "--repeat", "2", "--output-dir",
+  dir .. "/ci-2", "--param", "window=10", "--fail-on-regression", "1e6" })
+t.is(status, 0, "other work, gate not tripped: exit 0")
+lines = lines_of(lib.read(dir .. "/ci-2/profile_comparison_minute.md") or "")
+t.is(lines[1], "> **Warning: the two runs did not do the same work.** "
+  .. "Their results differ, so the timing change below is not a speedup or "
+  .. "a slowdown:", "window=10 vs 20: the report opens with the warning")
+-- A baseline 10x faster than reality: the run is a clear regression.
+local core_prof = require("btlua.core").prof
+local fast = assert(core_prof.load(ci_base .. "/minute.btprof"))
+for _, run in ipairs(fast.runs) do
+  run.wall_ns = math.floor(run.wall_ns / 10)
+  run.total_ticks = math.floor(run.total_ticks / 10)
+end
+os.execute("cp -R '" .. ci_base .. "' '" .. dir .. "/ci-fast'")
+lib.write(dir .. "/ci-fast/minute.btprof", core_prof.encode(fast))
+status, out, stderr = ci_run({ dir .. "/ci-fast", "--repeat", "5",
+  "--output-dir", dir .. "/ci-3", "--fail-on-regression", "50" })
+t.is(status, 1, "10x slower than the baseline, gate 50%: exit 1")
+t.is(stderr, "btlua compare: wall time regressed significantly by more "
+  .. "than 50%\n", "the gate says why")
+t.like(out, "\nminute: slower, wall time %+", "the summary says slower")
+
 os.execute("rm -rf '" .. dir .. "'")
 t.done_testing()
