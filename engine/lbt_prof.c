@@ -299,14 +299,17 @@ static int fn_index_named(lbt_prof *pr, lua_State *L, lua_Debug *ar,
   const void *ptr = lua_topointer(L, -1);
   int32_t idx = map_get(&pr->by_pointer, (uint64_t)(uintptr_t)ptr);
   if (idx >= 0) return idx;
-  lua_getinfo(L, may_name ? "Sn" : "S", ar);
+  lua_getinfo(L, may_name ? "Snu" : "Su", ar);
   if (!may_name) ar->name = NULL;
   uint64_t proto;
   int is_c = ar->what[0] == 'C';
   lua_CFunction cfn = lua_tocfunction(L, -1);
-  if (is_c) /* LuaJIT's builtins have no lua_CFunction: tell them by object. */
-    proto = BT_LUAJIT_STACK || cfn == NULL ? (uint64_t)(uintptr_t)ptr
-                                           : (uint64_t)(uintptr_t)cfn;
+  if (is_c && cfn != NULL)
+    proto = (uint64_t)(uintptr_t)cfn; /* C closures of one function merge */
+  else if (is_c && ar->nups > 0)
+    proto = 1; /* LuaJIT: the functions coroutine.wrap makes */
+  else if (is_c)
+    proto = (uint64_t)(uintptr_t)ptr; /* LuaJIT builtins: one object each */
   else
     proto = mix64((uint64_t)(uintptr_t)ar->source ^
                   ((uint64_t)(unsigned)ar->linedefined << 40) ^

@@ -172,6 +172,45 @@ do
   t.ok(not shown, "the profiler's own stop() is hidden")
 end
 
+-- odd shapes: nested and failing coroutines, yield across pcall, C calling
+-- Lua, metamethods, closures made in a loop (one entry per prototype)
+do
+  local function odd()
+    local inner = coroutine.wrap(function() for i = 1, 3 do coroutine.yield(i) end end)
+    local outer = coroutine.wrap(function() for _ = 1, 3 do coroutine.yield(inner()) end end)
+    for _ = 1, 3 do outer() end
+    pcall(coroutine.wrap(function() error("x") end))
+    local co = coroutine.create(function()
+      pcall(function() coroutine.yield(1) error("after") end)
+      return 2
+    end)
+    coroutine.resume(co)
+    coroutine.resume(co)
+    string.gsub("abcabc", "%w", function(c) return c:upper() end)
+    local list = {}
+    for i = 1, 50 do list[i] = (i * 7919) % 101 end
+    table.sort(list, function(a, b) return a > b end)
+    local obj = setmetatable({}, { __index = function(_, k) return k end })
+    local _ = obj.x
+    for i = 1, 100 do (function() return i end)() end
+    for i = 1, 50 do coroutine.wrap(function() return i end)() end
+  end
+  local p = prof.new { mode = "cycles" }
+  p:start()
+  odd()
+  odd()
+  p:stop()
+  local data = p:data()
+  local loop_closures, wraps, sane = 0, 0, true
+  for _, fn in ipairs(data.functions) do
+    if fn.source == this_file and fn.ncalls == 200 then loop_closures = loop_closures + 1 end
+    if fn.ncalls == fn.primcalls and fn.self_ns > fn.cum_ns then sane = false end
+  end
+  t.is(loop_closures, 1, "100 closures x 2 runs: one entry, 200 calls")
+  t.ok(sane, "self <= cum everywhere")
+  t.ok(prof.load(p:btprof()) ~= nil, "odd profile encodes")
+end
+
 -- accuracy: C spins of measured length ---------------------------------
 do
   local truth = { outer = 0, inner = 0 }
