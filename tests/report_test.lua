@@ -56,6 +56,8 @@ local cases = {
   { { name = "run", source = C }, "engine (see zones)" },
   { { name = "results", source = C }, "engine (see zones)" },
   { { name = "run", source = STRATEGY }, "strategy Lua code" },
+  { { name = "x", source = "/opt/btlua/lua/btlua/strategies/s.lua" },
+    "strategy Lua code" },
 }
 for _, case in ipairs(cases) do
   t.is(report.function_category(case[1]), case[2],
@@ -176,6 +178,12 @@ t.like(engine_text, "\n| function | `run %(%[C%]%)` | engine %(see zones%) | "
 t.like(engine_text, "### Optimisation targets\n\n1%. strategy %(zone.-\n2%. "
   .. "`handle_data %(.-\n3%. fills %(zone, order simulation, 40%.00%% of "
   .. "wall time%)[^\n]*\n$", "and is no target")
+
+local installed = report.analyse({ meta = { wall_ns = 10 }, functions = {
+  { name = "f", source = "/opt/x/lua/btlua/strategies/s.lua", line = 3,
+    self_ns = 9 } } })
+t.is(installed.items[1].name, "f (lua/btlua/strategies/s.lua:3)",
+  "btlua's own sources print from lua/btlua/ on")
 
 -- The command, on a fixture directory (profile stand-in loader).
 local dir = lib.tmpdir()

@@ -186,8 +186,10 @@ local function function_label(entry)
     return string.format("%s (%s)", tostring(entry.name),
       tostring(entry.source))
   end
-  return string.format("%s (%s:%s)", tostring(entry.name),
-    tostring(entry.source), fmt.int(entry.line or 0))
+  -- btlua's own files print from lua/btlua/ on (not the install path).
+  local source = tostring(entry.source):gsub("^.*/(lua/btlua/)", "%1")
+  return string.format("%s (%s:%s)", tostring(entry.name), source,
+    fmt.int(entry.line or 0))
 end
 
 local function category_shares(profile, total)
