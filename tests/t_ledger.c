@@ -4,20 +4,7 @@
 
 #include "ledger.h"
 #include "tap.h"
-
-static bt_dec D(const char *text) {
-  bt_dec v = 0;
-  if (bt_dec_parse(text, (size_t)-1, &v) != BT_OK) abort();
-  return v;
-}
-
-static const char *S(bt_dec v) {
-  static char bufs[8][BT_DEC_FMT_MAX];
-  static int next = 0;
-  char *buf = bufs[next++ % 8];
-  bt_dec_format(v, buf);
-  return buf;
-}
+#include "tap_dec.h"
 
 static void apply(bt_ledger *l, const char *q, const char *p) {
   if (bt_ledger_apply(l, 0, D(q), D(p), D("1")) != BT_OK) abort();

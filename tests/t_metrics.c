@@ -5,12 +5,7 @@
 
 #include "metrics.h"
 #include "tap.h"
-
-static bt_dec D(const char *text) {
-  bt_dec v = 0;
-  if (bt_dec_parse(text, (size_t)-1, &v) != BT_OK) abort();
-  return v;
-}
+#include "tap_dec.h"
 
 int main(void) {
   bt_metrics m;

@@ -6,20 +6,7 @@
 
 #include "sim.h"
 #include "tap.h"
-
-static bt_dec D(const char *text) {
-  bt_dec v = 0;
-  if (bt_dec_parse(text, (size_t)-1, &v) != BT_OK) abort();
-  return v;
-}
-
-static const char *S(bt_dec v) {
-  static char bufs[8][BT_DEC_FMT_MAX];
-  static int next = 0;
-  char *buf = bufs[next++ % 8];
-  bt_dec_format(v, buf);
-  return buf;
-}
+#include "tap_dec.h"
 
 #define BARS 5
 #define ASSETS 2

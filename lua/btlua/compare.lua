@@ -5,6 +5,7 @@
 --   compare.render(result) -> markdown text                (pure)
 --   compare.compare(before_dir, after_dir, opts) -> outcome | nil, msg
 --     (also btlua.compare(before_dir, after_dir, opts): the module is callable)
+local util = require "btlua.util"
 local stats = require "btlua.stats"
 local fmt = require("btlua.report").fmt
 
@@ -674,24 +675,6 @@ function compare.load_side(dir, scenario, opts)
   return side
 end
 
-local function write_atomically(path, text)
-  local tmp = path .. ".tmp"
-  local file, err = io.open(tmp, "wb")
-  if not file then return nil, err end
-  local written, write_err = file:write(text)
-  file:close()
-  if not written then
-    os.remove(tmp)
-    return nil, write_err
-  end
-  local renamed, rename_err = os.rename(tmp, path)
-  if not renamed then
-    os.remove(tmp)
-    return nil, rename_err
-  end
-  return true
-end
-
 local function scenario_list(before_dir, after_dir, wanted)
   local before_names, err = compare.scenarios_in(before_dir)
   if not before_names then return nil, err end
@@ -754,12 +737,12 @@ function compare.compare(before_dir, after_dir, opts)
   end
   if opts.write ~= false then
     if opts.output then
-      local done, err = write_atomically(opts.output, table.concat(texts, "\n"))
+      local done, err = util.write_atomically(opts.output, table.concat(texts, "\n"))
       if not done then return nil, "cannot write " .. tostring(err) end
       outcome.output = opts.output
     else
       for _, entry in ipairs(outcome.scenarios) do
-        local done, err = write_atomically(entry.path, entry.text)
+        local done, err = util.write_atomically(entry.path, entry.text)
         if not done then return nil, "cannot write " .. tostring(err) end
       end
     end

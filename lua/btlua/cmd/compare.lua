@@ -2,6 +2,7 @@
 -- before/after comparison for people and CI. Returns the exit status:
 -- 0 ok, 1 the regression gate tripped, 2 bad usage or input.
 local argparse = require "argparse"
+local util = require "btlua.util"
 local compare = require "btlua.compare"
 local fmt = require("btlua.report").fmt
 
@@ -24,11 +25,6 @@ local function parser()
   p:option("--top", "Rows per top-regressions/improvements table.", "10")
   p:flag("-q --quiet", "Print nothing on success.")
   return p
-end
-
-local function fail(message)
-  io.stderr:write("btlua compare: ", message, "\n")
-  return EXIT_BAD_INPUT
 end
 
 -- A number from an option, or nil, message.
@@ -56,11 +52,8 @@ end
 -- opts.load_profile (for tests) replaces btlua.profile.load.
 return function(words, opts)
   local p = parser()
-  local ok, args = p:pparse(words)
-  if not ok then
-    io.stderr:write(p:get_usage(), "\n")
-    return fail(args)
-  end
+  local args, status = util.parse_args(p, words, "compare")
+  if not args then return status end
   local options = { scenario = args.scenario, output = args.output,
                     output_dir = args.output_dir,
                     load_profile = opts and opts.load_profile }
@@ -73,12 +66,12 @@ return function(words, opts)
   for _, check in ipairs(checks) do
     local value, err = number_option(args, check[1], check[2], check[3],
       check[4])
-    if err then return fail(err) end
+    if err then return util.fail("compare", err) end
     options[check[1]] = value
   end
   local outcome, err = compare.compare(args.before_dir, args.after_dir,
     options)
-  if not outcome then return fail(err) end
+  if not outcome then return util.fail("compare", err) end
   if not args.quiet then
     for _, entry in ipairs(outcome.scenarios) do
       io.write(summary_line(entry), "\n")

@@ -3,6 +3,7 @@
 -- trace events, a flame graph SVG, or the summary/memory text. Returns 0 ok,
 -- 2 bad usage or a missing, truncated or corrupt profile.
 local argparse = require "argparse"
+local util = require "btlua.util"
 local profile = require "btlua.profile"
 
 local EXIT_OK, EXIT_BAD_INPUT = 0, 2
@@ -30,43 +31,23 @@ local function parser()
   return p
 end
 
-local function fail(message)
-  io.stderr:write("btlua export: ", message, "\n")
-  return EXIT_BAD_INPUT
-end
-
-local function write_atomically(path, text)
-  local tmp = path .. ".tmp"
-  local file, err = io.open(tmp, "wb")
-  if not file then return nil, err end
-  local written, write_err = file:write(text)
-  file:close()
-  if not written then os.remove(tmp) return nil, write_err end
-  local renamed, rename_err = os.rename(tmp, path)
-  if not renamed then os.remove(tmp) return nil, rename_err end
-  return true
-end
-
 return function(words)
   local p = parser()
-  local ok, args = p:pparse(words)
-  if not ok then
-    io.stderr:write(p:get_usage(), "\n")
-    return fail(args)
-  end
+  local args, status = util.parse_args(p, words, "export")
+  if not args then return status end
   local convert = FORMATS[args.format]
   if not convert then
-    return fail(string.format("unknown format '%s' (callgrind, folded, "
+    return util.fail("export", string.format("unknown format '%s' (callgrind, folded, "
       .. "speedscope, trace, svg, summary, memory)", tostring(args.format)))
   end
   local data, err = profile.load(args.profile)
-  if not data then return fail(err) end
+  if not data then return util.fail("export", err) end
   local text = convert(data)
   if not args.output then
     io.write(text)
     return EXIT_OK
   end
-  local done, write_err = write_atomically(args.output, text)
-  if not done then return fail("cannot write " .. tostring(write_err)) end
+  local done, write_err = util.write_atomically(args.output, text)
+  if not done then return util.fail("export", "cannot write " .. tostring(write_err)) end
   return EXIT_OK
 end
