@@ -283,6 +283,8 @@ typedef struct csv_file {
   signed char role[MAX_COLUMNS];
   int columns;
   long asset; /* the asset of a per-asset file; -1 for a long file */
+  int time_kind; /* of the first row: 0 none yet, 1 epoch digits, 2 text */
+  unsigned long time_line; /* the line that set time_kind */
 } csv_file;
 
 /* One field of the current row: [start, end) of its text, inside the
@@ -583,6 +585,20 @@ static int parse_row(ingest *in, csv_file *file, unsigned long line,
       joined.end = date_time + date_len + 1 + clock_len;
     }
   }
+  /* One file, one timestamp format: epoch numbers mixed with date text
+   * mean a broken export (harden: mixed formats are refused). */
+  int kind = 1;
+  for (const char *c = tf->start; c < tf->end; c++)
+    if (!((*c >= '0' && *c <= '9') || (c == tf->start && *c == '-'))) kind = 2;
+  if (file->time_kind == 0) {
+    file->time_kind = kind;
+    file->time_line = line;
+  } else if (kind != file->time_kind) {
+    return bad_row(in, file->path, line, "timestamp",
+                   "%s, but line %lu has %s (one format per file)",
+                   kind == 1 ? "epoch number" : "date text", file->time_line,
+                   file->time_kind == 1 ? "an epoch number" : "date text");
+  }
   if (bt_time_parse(tf->start, (size_t)(tf->end - tf->start), &time) !=
       BT_OK) {
     char text[48];
@@ -635,7 +651,8 @@ static int read_rows(ingest *in, csv_file *file, const char *p) {
     row r;
     memset(r.present, 0, sizeof r.present);
     unsigned long row_line = line;
-    for (int col = 0;; col++) {
+    int col = 0;
+    for (;; col++) {
       field f;
       if (scan_field(&p, end, &f, &line) != 0)
         return bad_row(in, file->path, row_line, "text",
@@ -651,7 +668,11 @@ static int read_rows(ingest *in, csv_file *file, const char *p) {
       break;
     }
     p = skip_newline(p, end);
-    int rc = parse_row(in, file, row_line, &r);
+    int rc = col + 1 > file->columns
+                 ? bad_row(in, file->path, row_line, "row",
+                           "%d fields, but the header has %d", col + 1,
+                           file->columns)
+                 : parse_row(in, file, row_line, &r);
     if (rc != BT_OK) return rc;
   }
   return BT_OK;
