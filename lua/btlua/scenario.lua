@@ -56,6 +56,10 @@ end
 
 local function show(v)
   if type(v) == "string" then return string.format("%q", v) end
+  if type(v) == "table" or type(v) == "function" or type(v) == "userdata"
+  then
+    return "a " .. type(v) -- never an address: messages stay reproducible
+  end
   return tostring(v)
 end
 

@@ -1,0 +1,5 @@
+return {
+  handle_data = function(ctx, data)
+    if then end
+  end,
+}

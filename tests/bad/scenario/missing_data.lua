@@ -1,0 +1,6 @@
+local btlua = require "btlua"
+return btlua.scenario {
+  name = "missing_data",
+  capital = "100000",
+  strategy = "momentum",
+}

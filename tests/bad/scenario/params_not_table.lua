@@ -1,0 +1,9 @@
+local btlua = require "btlua"
+return btlua.scenario {
+  name = "params_not_table",
+  data = { synthetic = { assets = 1, frequency = "daily",
+                         start = "2024-01-02", ["end"] = "2024-02-01" } },
+  capital = "100000",
+  strategy = "momentum",
+  params = 20,
+}

@@ -1,0 +1,2 @@
+local btlua = require "btlua"
+error("the scenario file fails")

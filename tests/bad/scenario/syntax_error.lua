@@ -1,0 +1,2 @@
+local btlua = require "btlua"
+return btlua.scenario { name = "syntax_error", data =
