@@ -178,13 +178,20 @@ end
 -- the files' paths, sizes and times). Returns the bundle path or nil, msg.
 local function prepare_data(path)
   local store = core.store
-  local bundle = store.open(path)
+  local bundle, open_err = store.open(path)
   if bundle then
     bundle:close()
     return path
   end
+  -- A damaged bundle is reported as one, not parsed as CSV (harden).
+  local file = io.open(path, "rb")
+  local magic = file and file:read(8)
+  if file then file:close() end
+  if magic == "BTLUABND" or path:match("%.btb$") then
+    return nil, "--data: " .. open_err
+  end
   local cached, err = store.ingest_cached(path)
-  if not cached then return nil, "--data " .. path .. ": " .. tostring(err) end
+  if not cached then return nil, "--data: " .. tostring(err) end
   return cached
 end
 
