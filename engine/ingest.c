@@ -717,7 +717,7 @@ static int read_file(ingest *in, uint32_t index) {
   }
   close(fd);
   file.data = (const char *)map;
-  file.end = file.data + file.size;
+  file.end = map ? file.data + file.size : NULL; /* NULL + 0 is UB (fuzz) */
   int rc = BT_OK;
   const char *why = NULL;
   long bad = file.size ? find_bad_byte(map, file.size, &why) : -1;
