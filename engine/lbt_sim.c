@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "lbt_core.h"
+#include "lbt_limits.h"
 #include "lbt_dec.h"
 #include "lbt_store.h"
 #include "sim.h"
@@ -1103,7 +1104,11 @@ static int on_bar(bt_sim *sim, void *userdata, bt_err *err) {
   lua_pushvalue(L, base + SLOT_HANDLE);
   lua_pushvalue(L, base + SLOT_CTX);
   lua_pushvalue(L, data);
+  lbt_limits_enter("handle_data"); /* the time budget counts this call */
   int rc = protected_call(s, 2, err);
+  lbt_limits_leave();
+  if (rc == BT_OK && lbt_limits_tripped()) /* the strategy caught it */
+    rc = bt_err_set(err, BT_EINVAL, "stopped by a limit (lbt_limits.c)");
   if (rc != BT_OK) return rc;
   int64_t done = sim->bar + 1;
   if (!lua_isnil(L, base + SLOT_PROGRESS) &&

@@ -16,6 +16,7 @@
 --              rejections, metrics = {...}, files = { ["results.json"],
 --              ["equity.csv"], ["fills.csv"] } }
 local core = require "btlua.core"
+local limits = core.limits
 
 local backtest = {}
 
@@ -70,7 +71,11 @@ local function simulate(opts, strategy)
   })
   local ctx, data = sim:context()
   ctx.params = backtest.merge_params(strategy.params, opts.params)
-  if strategy.initialize then strategy.initialize(ctx, data) end
+  if strategy.initialize then
+    limits.enter("initialize") -- the time budget counts this call
+    strategy.initialize(ctx, data)
+    limits.leave()
+  end
   sim:run(strategy.handle_data, opts.progress)
   return sim, sim:results(opts.name or "backtest")
 end
@@ -84,6 +89,7 @@ function backtest.run(opts)
   local started = prof ~= nil and not prof:running()
   if started then prof:start() end
   local ok, sim, results = pcall(simulate, opts, strategy)
+  limits.leave(true) -- also when initialize raised
   if started then prof:stop() end
   if not ok then error(sim, 0) end
   results.strategy = strategy.name or

@@ -144,7 +144,8 @@ add { name = "csv 10 MB line",
 add { name = "csv bad row through run --data",
   args = { "run", "--scenario", "daily", "--data", "csv/high_below_low.csv",
     "--profiler", "none", "-q", "-o", "{out}/profiles" }, status = 2,
-  stderr = "btlua run: --data: csv/high_below_low.csv:2: high: "
+  stderr = "btlua run: --data csv/high_below_low.csv: "
+    .. "csv/high_below_low.csv:2: high: "
     .. "8 below max(open, close) 10.5\n" }
 add { name = "csv with a BOM is fine (control)", args = ingest("bom_ok.csv"),
   status = 0, stderr = "", creates = "x.btb" }
@@ -161,7 +162,7 @@ end
 local function bundle_case(name, edit, message)
   add { name = "bundle " .. name, make = mutate("good.btb", "b.btb", edit),
     args = run_bundle("b.btb"), status = 2,
-    stderr = "btlua run: --data: b.btb: " .. message .. "\n" }
+    stderr = "btlua run: --data b.btb: b.btb: " .. message .. "\n" }
 end
 
 bundle_case("truncated", function(b) return b:sub(1, 200) end,

@@ -24,6 +24,26 @@ local function positive_integer(text)
   return n
 end
 
+local function non_negative_number(text)
+  local n = tonumber(text)
+  if not n or n < 0 or n ~= n or n == math.huge then
+    return nil, "'" .. text .. "' is not a number of seconds >= 0"
+  end
+  return n
+end
+
+local SIZE_UNITS = { [""] = 1, k = 2 ^ 10, m = 2 ^ 20, g = 2 ^ 30, t = 2 ^ 40 }
+
+-- "1G", "512M", "1GiB", "64 MiB", "1000000" -> bytes.
+local function memory_size(text)
+  local number, unit = text:match("^%s*(%d+%.?%d*)%s*(%a?)i?[bB]?%s*$")
+  local scale = unit and SIZE_UNITS[unit:lower()]
+  if not number or not scale then
+    return nil, "'" .. text .. "' is not a size (bytes, or 512M, 2G, 1GiB)"
+  end
+  return math.floor(tonumber(number) * scale)
+end
+
 local function make_parser()
   local parser = argparse("btlua run",
     "Run backtest scenarios in parallel, each with its profiler, and write "
@@ -77,6 +97,19 @@ local function make_parser()
     .. "(the tests use this to run the scenarios at a reduced size). "
     .. "Repeatable.")
     :count("*"):argname("FIELD=V")
+  parser:option("--budget",
+    "Stop a scenario whose strategy spends more than SECONDS of CPU in one "
+    .. "call of initialize or handle_data (a runaway loop); 0 turns the "
+    .. "budget off.", tostring(core.limits.default_budget))
+    :convert(non_negative_number):argname("SECONDS")
+  parser:option("--memory-cap",
+    "Stop a scenario whose Lua heap grows past SIZE (bytes, or with a unit: "
+    .. "512M, 2G, 1GiB); 0 turns the cap off.", "1G")
+    :convert(memory_size):argname("SIZE")
+  parser:flag("--unsafe",
+    "Run scenario and strategy files without the sandbox (which refuses "
+    .. "os.execute, io.popen, package.loadlib, loading files outside the "
+    .. "scenario's directory and writing outside the output directory).")
   parser:flag("-q --quiet", "Print nothing but errors.")
   parser:epilog("Values of --param and --set are numbers, true/false, or "
     .. "text. Exit status: 0 ok, 1 a scenario failed, 2 bad usage or input, "
@@ -188,10 +221,10 @@ local function prepare_data(path)
   local magic = file and file:read(8)
   if file then file:close() end
   if magic == "BTLUABND" or path:match("%.btb$") then
-    return nil, "--data: " .. open_err
+    return nil, "--data " .. path .. ": " .. open_err
   end
   local cached, err = store.ingest_cached(path)
-  if not cached then return nil, "--data: " .. tostring(err) end
+  if not cached then return nil, "--data " .. path .. ": " .. tostring(err) end
   return cached
 end
 
@@ -357,6 +390,7 @@ local function run_scenarios(chosen, args)
     module = "btlua.scenario",
     jobs = make_jobs(costliest_first(chosen), args),
     progress = not args.quiet and core.runner.isatty(2),
+    budget = args.budget, memory_cap = args.memory_cap,
     on_done = function(report) report_done(report, args, written) end,
   }
   if not reports then return fail("%s", interrupted) end

@@ -1,0 +1,245 @@
+/* lbt_limits.c: btlua.core.limits: the memory cap and the per-callback time
+ * budget of worker states (see lbt_limits.h), and their Lua side:
+ *   limits.enter(name) / limits.leave(): bracket a strategy callback called
+ *     from Lua (initialize); the C bar loop brackets handle_data itself.
+ *   limits.current() -> { budget = s, memory_cap = bytes, used = bytes }
+ *     | nil outside a worker.
+ *
+ * The time budget: a POSIX timer on the thread's CPU clock sends
+ * LIMITS_SIGNAL to the worker thread every tick; the handler counts ticks
+ * spent inside one callback call and, past the budget, arms a count hook
+ * (lua_sethook is async-signal-safe) that raises the error at the next
+ * instruction. The profiler also installs hooks (one hook per state): while
+ * tripped the watchdog re-arms its hook every tick, so the error is raised
+ * even if a profiler hook replaced it; a run that trips is failing anyway,
+ * so its profile does not matter. JIT-compiled LuaJIT loops do not run
+ * hooks: there only interpreted code is stopped. */
+#define _GNU_SOURCE
+#include "lbt_limits.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+_Thread_local lbt_limits *lbt_limits_current;
+
+#define LIMITS_SIGNAL (SIGRTMIN + 4)
+#define TICK_MIN_S 0.01
+#define TICK_MAX_S 0.25
+
+void lbt_limits_init(lbt_limits *lim, size_t cap, double budget) {
+  memset(lim, 0, sizeof *lim);
+  lim->cap = cap;
+  lim->budget = budget > 0 ? budget : 0;
+}
+
+/* The worker's lua_Alloc: realloc/free, refusing growth past the cap (Lua
+ * then collects garbage, retries, and raises "not enough memory"). */
+void *lbt_limits_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  lbt_limits *lim = (lbt_limits *)ud;
+  size_t old = ptr != NULL ? osize : 0; /* osize is a type tag for NULL */
+  if (nsize == 0) {
+    free(ptr);
+    lim->used -= old;
+    return NULL;
+  }
+  if (nsize > old && lim->cap > 0 && lim->used + (nsize - old) > lim->cap) {
+    if (!lim->mem_tripped) lim->tripped_callback = lim->callback;
+    lim->mem_tripped = 1;
+    return NULL;
+  }
+  void *block = realloc(ptr, nsize);
+  if (block == NULL) return NULL;
+  lim->used = lim->used - old + nsize;
+  return block;
+}
+
+/* "1 GiB", "64 MiB", "1000 bytes": the cap as given, in its largest unit. */
+static void format_size(size_t bytes, char *buf, size_t size) {
+  static const char *const UNITS[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+  int unit = 0;
+  size_t value = bytes;
+  while (unit < 4 && value >= 1024 && value % 1024 == 0) {
+    value /= 1024;
+    unit++;
+  }
+  snprintf(buf, size, "%zu %s", value, UNITS[unit]);
+}
+
+const char *lbt_limits_message(const lbt_limits *lim, char *buf,
+                               size_t size) {
+  const char *who = lim->tripped_callback;
+  if (lim->tripped) {
+    snprintf(buf, size, "%s: exceeded the time budget of %g s (--budget)",
+             who ? who : "strategy", lim->budget);
+    return buf;
+  }
+  if (lim->mem_tripped) {
+    char cap[32];
+    format_size(lim->cap, cap, sizeof cap);
+    snprintf(buf, size, "%s%sexceeded the memory cap of %s (--memory-cap)",
+             who ? who : "", who ? ": " : "", cap);
+    return buf;
+  }
+  return NULL;
+}
+
+/* The count hook armed once the budget is spent: raises while a callback
+ * runs (a pcall in the strategy meets it again 1000 instructions later);
+ * outside callbacks (the error unwinding through btlua's own code) it
+ * removes itself. */
+static void budget_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lbt_limits *lim = lbt_limits_current;
+  if (lim == NULL || !lim->tripped || lim->callback == NULL) {
+    lua_sethook(L, NULL, 0, 0);
+    return;
+  }
+  lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1000);
+  char msg[200];
+  lua_pushstring(L, lbt_limits_message(lim, msg, sizeof msg));
+  lua_error(L);
+}
+
+/* The watchdog tick (on the worker thread: SIGEV_THREAD_ID). */
+static void limits_signal(int sig, siginfo_t *info, void *context) {
+  (void)sig;
+  (void)context;
+  lbt_limits *lim = lbt_limits_current;
+  if (lim == NULL || lim->L == NULL) return;
+  const char *callback = lim->callback;
+  if (callback == NULL) {
+    lim->ticks = 0;
+    return;
+  }
+  if (lim->tripped) { /* re-arm: a profiler hook may have replaced ours */
+    lua_sethook(lim->L, budget_hook, LUA_MASKCOUNT, 1);
+    return;
+  }
+  sig_atomic_t calls = lim->calls;
+  if (calls != lim->seen_calls) { /* a new call since the last tick */
+    lim->seen_calls = calls;
+    lim->ticks = 0;
+  }
+  lim->ticks += 1 + (info != NULL && info->si_overrun > 0 ? info->si_overrun
+                                                           : 0);
+  if (lim->ticks >= lim->ticks_budget) {
+    lim->tripped_callback = callback;
+    lim->tripped = 1;
+    lua_sethook(lim->L, budget_hook, LUA_MASKCOUNT, 1);
+  }
+}
+
+static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+static int handler_status;
+
+static void install_handler(void) {
+  struct sigaction action;
+  memset(&action, 0, sizeof action);
+  action.sa_sigaction = limits_signal;
+  action.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&action.sa_mask);
+  handler_status = sigaction(LIMITS_SIGNAL, &action, NULL);
+}
+
+/* Makes lim the limits of this thread's state L and starts the watchdog.
+ * Returns 0, or -1 with errno (then only the memory cap applies). */
+int lbt_limits_start(lbt_limits *lim, lua_State *L) {
+  lim->L = L;
+  lbt_limits_current = lim;
+  if (lim->budget <= 0) return 0;
+  pthread_once(&handler_once, install_handler);
+  if (handler_status != 0) return -1;
+  double tick = lim->budget / 20;
+  if (tick < TICK_MIN_S) tick = TICK_MIN_S;
+  if (tick > TICK_MAX_S) tick = TICK_MAX_S;
+  lim->ticks_budget = (long)ceil(lim->budget / tick);
+  struct sigevent event;
+  memset(&event, 0, sizeof event);
+  event.sigev_notify = SIGEV_THREAD_ID;
+  event.sigev_signo = LIMITS_SIGNAL;
+  event._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+  if (timer_create(CLOCK_THREAD_CPUTIME_ID, &event, &lim->timer) != 0)
+    return -1;
+  struct itimerspec spec;
+  spec.it_interval.tv_sec = (time_t)tick;
+  spec.it_interval.tv_nsec = (long)((tick - (double)(time_t)tick) * 1e9);
+  spec.it_value = spec.it_interval;
+  lim->timer_on = 1;
+  return timer_settime(lim->timer, 0, &spec, NULL);
+}
+
+void lbt_limits_stop(lbt_limits *lim) {
+  if (lim->timer_on) {
+    timer_delete(lim->timer);
+    lim->timer_on = 0;
+  }
+  lim->callback = NULL;
+  if (lbt_limits_current == lim) lbt_limits_current = NULL;
+  lim->L = NULL;
+}
+
+/* --- Lua side -------------------------------------------------------- */
+
+/* Names given from Lua are copied here (the watchdog reads the pointer). */
+static _Thread_local char lua_callback_name[64];
+
+/* limits.enter(name): a strategy callback starts. */
+static int limits_enter(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  if (lbt_limits_current == NULL) return 0;
+  lbt_limits_current->callback = NULL;
+  snprintf(lua_callback_name, sizeof lua_callback_name, "%s", name);
+  lbt_limits_enter(lua_callback_name);
+  return 0;
+}
+
+/* limits.leave([quiet]): the callback returned (or raised); raises the
+ * limit's message if one tripped (the strategy caught the error), unless
+ * quiet. */
+static int limits_leave(lua_State *L) {
+  lbt_limits_leave();
+  lbt_limits *lim = lbt_limits_current;
+  char msg[256];
+  if (!lua_toboolean(L, 1) && lim != NULL &&
+      lbt_limits_message(lim, msg, sizeof msg) != NULL) {
+    lua_pushstring(L, msg);
+    return lua_error(L);
+  }
+  return 0;
+}
+
+/* limits.current() -> { budget, memory_cap, used } | nil */
+static int limits_current(lua_State *L) {
+  lbt_limits *lim = lbt_limits_current;
+  if (lim == NULL) return 0;
+  lua_createtable(L, 0, 3);
+  lua_pushnumber(L, lim->budget);
+  lua_setfield(L, -2, "budget");
+  lua_pushnumber(L, (lua_Number)lim->cap);
+  lua_setfield(L, -2, "memory_cap");
+  lua_pushnumber(L, (lua_Number)lim->used);
+  lua_setfield(L, -2, "used");
+  return 1;
+}
+
+static const luaL_Reg limits_funcs[] = {
+  {"enter", limits_enter},
+  {"leave", limits_leave},
+  {"current", limits_current},
+  {NULL, NULL},
+};
+
+int luaopen_btlua_limits(lua_State *L) {
+  luaL_newlib(L, limits_funcs);
+  lua_pushnumber(L, LBT_LIMITS_BUDGET_DEFAULT);
+  lua_setfield(L, -2, "default_budget");
+  lua_pushnumber(L, (lua_Number)LBT_LIMITS_CAP_DEFAULT);
+  lua_setfield(L, -2, "default_memory_cap");
+  return 1;
+}
