@@ -5,6 +5,8 @@
  *
  *   runner.run{ output_dir = DIR, parallel = N, module = "mod",
  *               progress = bool, catch_sigint = bool,
+ *               budget = s (CPU per strategy callback call; 0 none; 10),
+ *               memory_cap = bytes (Lua heap per state; 0 none; 1 GiB),
  *               jobs = { { label = S, arg = S,
  *                          runs = { { arg = S }, ... } } },
  *               on_done = function(report) end }
@@ -29,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lbt_limits.h"
 #include "runner.h"
 
 static const char WORKER_KEY = 'W'; /* registry: lightuserdata -> worker */
@@ -92,6 +95,8 @@ typedef struct batch {
   job_spec *jobs;
   size_t njobs;
   bt_runner_t *runner;
+  size_t memory_cap; /* bytes of Lua heap per worker state (0: none) */
+  double budget;     /* s of CPU per strategy callback call (0: none) */
   lua_State *caller; /* for on_done (loop thread = caller's thread) */
   int on_done_ref;
   char *callback_error;
@@ -101,6 +106,7 @@ typedef struct batch {
 typedef struct worker {
   bt_runner_job_t *job;
   size_t run_index, nruns;
+  lbt_limits limits; /* memory cap and time budget (lbt_limits.c) */
 } worker;
 
 static char *copy_bytes(const char *data, size_t size) {
@@ -169,9 +175,20 @@ static int worker_traceback(lua_State *L) {
   return 1;
 }
 
+static int worker_panic(lua_State *L) {
+  const char *msg = lua_tostring(L, -1);
+  fprintf(stderr, "btlua: unprotected error in a worker: %s\n",
+          msg ? msg : "?");
+  return 0; /* then abort() */
+}
+
+/* A worker state allocates through its limits (the memory cap); the time
+ * budget's watchdog runs until close_worker_state. */
 static lua_State *new_worker_state(const batch *b, worker *w) {
-  lua_State *L = luaL_newstate();
+  lbt_limits_init(&w->limits, b->memory_cap, b->budget);
+  lua_State *L = lua_newstate(lbt_limits_alloc, &w->limits);
   if (L == NULL) return NULL;
+  lua_atpanic(L, worker_panic);
   luaL_openlibs(L);
   bt_lua_open_host(L, b->home);
   /* The caller's paths (they already hold the home's). */
@@ -184,7 +201,27 @@ static lua_State *new_worker_state(const batch *b, worker *w) {
   lua_pushlightuserdata(L, (void *)&WORKER_KEY);
   lua_pushlightuserdata(L, w);
   lua_rawset(L, LUA_REGISTRYINDEX);
+  lbt_limits_start(&w->limits, L);
   return L;
+}
+
+static void close_worker_state(lua_State *L, worker *w) {
+  lbt_limits_stop(&w->limits);
+  lua_close(L);
+}
+
+/* The job's error: a tripped limit's message when there is one (a memory
+ * error says only "not enough memory"), else the Lua error. */
+static void fail_with(lua_State *L, bt_runner_job_t *job) {
+  char buf[256];
+  lua_pushlightuserdata(L, (void *)&WORKER_KEY);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  worker *w = (worker *)lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  const char *limit = w ? lbt_limits_message(&w->limits, buf, sizeof buf)
+                        : NULL;
+  const char *msg = lua_tostring(L, -1);
+  bt_runner_job_fail(job, BT_EINVAL, "%s", limit ? limit : msg ? msg : "?");
 }
 
 /* Calls require(module)[func] with the nargs values on top of the stack;
@@ -198,7 +235,7 @@ static int call_module(lua_State *L, bt_runner_job_t *job, const batch *b,
   lua_getglobal(L, "require");
   lua_pushstring(L, b->module);
   if (lua_pcall(L, 1, 1, handler) != LUA_OK) {
-    bt_runner_job_fail(job, BT_EINVAL, "%s", lua_tostring(L, -1));
+    fail_with(L, job);
     return -1;
   }
   lua_getfield(L, -1, func);
@@ -211,7 +248,7 @@ static int call_module(lua_State *L, bt_runner_job_t *job, const batch *b,
   lua_insert(L, base); /* [func args handler] */
   lua_insert(L, base); /* [handler func args] */
   if (lua_pcall(L, nargs, 1, base) != LUA_OK) {
-    bt_runner_job_fail(job, BT_EINVAL, "%s", lua_tostring(L, -1));
+    fail_with(L, job);
     return -1;
   }
   return 0;
@@ -272,7 +309,7 @@ static void push_spec_string(lua_State *L, const char *data, size_t size) {
 /* One run in its own state: job_run(job_arg, run_arg) -> bag. */
 static int do_run(bt_runner_job_t *job, const batch *b, job_spec *spec,
                   size_t index, bag *out) {
-  worker w = {job, index, spec->nruns};
+  worker w = {job, index, spec->nruns, {0}};
   lua_State *L = new_worker_state(b, &w);
   if (L == NULL) {
     bt_runner_job_fail(job, BT_ENOMEM, "cannot create a Lua state");
@@ -290,7 +327,7 @@ static int do_run(bt_runner_job_t *job, const batch *b, job_spec *spec,
     bt_runner_job_fail(job, BT_EINVAL, "%s.job_run: %s", b->module, why);
     status = -1;
   }
-  lua_close(L);
+  close_worker_state(L, &w);
   if (status != 0) atomic_store(&spec->failed, 1);
   return status;
 }
@@ -298,7 +335,7 @@ static int do_run(bt_runner_job_t *job, const batch *b, job_spec *spec,
 /* The last state: job_finish(job_arg, bags) -> { files =, value = }. */
 static void do_finish(bt_runner_job_t *job, const batch *b,
                       const job_spec *spec, bag *bags) {
-  worker w = {job, spec->nruns, spec->nruns};
+  worker w = {job, spec->nruns, spec->nruns, {0}};
   lua_State *L = new_worker_state(b, &w);
   if (L == NULL) {
     bt_runner_job_fail(job, BT_ENOMEM, "cannot create a Lua state");
@@ -339,7 +376,7 @@ static void do_finish(bt_runner_job_t *job, const batch *b,
     }
     free_bag(&files);
   }
-  lua_close(L);
+  close_worker_state(L, &w);
 }
 
 static void work(bt_runner_job_t *job, void *arg) {
@@ -556,6 +593,16 @@ static int runner_run(lua_State *L) {
   b->path = global_package_field(L, "path");
   b->cpath = global_package_field(L, "cpath");
   read_jobs(L, 1, b);
+  lua_getfield(L, 1, "memory_cap"); /* bytes; 0 = none */
+  lua_Number cap = lua_isnil(L, -1) ? (lua_Number)LBT_LIMITS_CAP_DEFAULT
+                                    : luaL_checknumber(L, -1);
+  luaL_argcheck(L, cap >= 0 && cap < 9.2e18, 1, "'memory_cap' out of range");
+  b->memory_cap = (size_t)cap;
+  lua_getfield(L, 1, "budget"); /* s per callback call; 0 = none */
+  b->budget = lua_isnil(L, -1) ? LBT_LIMITS_BUDGET_DEFAULT
+                               : (double)luaL_checknumber(L, -1);
+  luaL_argcheck(L, b->budget >= 0, 1, "'budget' must be >= 0");
+  lua_pop(L, 2);
   lua_getfield(L, 1, "parallel");
   lua_Integer parallel = lua_isnil(L, -1) ? 1 : luaL_checkinteger(L, -1);
   lua_pop(L, 1);

@@ -106,10 +106,6 @@ local function make_parser()
     "Stop a scenario whose Lua heap grows past SIZE (bytes, or with a unit: "
     .. "512M, 2G, 1GiB); 0 turns the cap off.", "1G")
     :convert(memory_size):argname("SIZE")
-  parser:flag("--unsafe",
-    "Run scenario and strategy files without the sandbox (which refuses "
-    .. "os.execute, io.popen, package.loadlib, loading files outside the "
-    .. "scenario's directory and writing outside the output directory).")
   parser:flag("-q --quiet", "Print nothing but errors.")
   parser:epilog("Values of --param and --set are numbers, true/false, or "
     .. "text. Exit status: 0 ok, 1 a scenario failed, 2 bad usage or input, "
