@@ -9,10 +9,12 @@
  * LIMITS_SIGNAL to the worker thread every tick; the handler counts ticks
  * spent inside one callback call and, past the budget, arms a count hook
  * (lua_sethook is async-signal-safe) that raises the error at the next
- * instruction. The profiler also installs hooks (one hook per state): while
- * tripped the watchdog re-arms its hook every tick, so the error is raised
- * even if a profiler hook replaced it; a run that trips is failing anyway,
- * so its profile does not matter. JIT-compiled LuaJIT loops do not run
+ * instruction. The profiler also installs hooks (one hook per state): its
+ * hooks yield to the budget's (lbt_limits_claim_hook), and while tripped the
+ * watchdog re-arms its hook every tick. (The sampler's timer and this one
+ * both run on the thread's CPU clock and expire on the same scheduler tick:
+ * without the claim the sampler's hook replaced the budget's every time.) A
+ * run that trips is failing anyway, so its profile does not matter. JIT-compiled LuaJIT loops do not run
  * hooks: there only interpreted code is stopped. */
 #define _GNU_SOURCE
 #include "lbt_limits.h"
@@ -104,6 +106,14 @@ static void budget_hook(lua_State *L, lua_Debug *ar) {
   char msg[200];
   lua_pushstring(L, lbt_limits_message(lim, msg, sizeof msg));
   lua_error(L);
+}
+
+int lbt_limits_claim_hook(lua_State *L) {
+  lbt_limits *lim = lbt_limits_current;
+  if (lim == NULL || !lim->tripped || lim->callback == NULL || lim->L != L)
+    return 0;
+  lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+  return 1;
 }
 
 /* The watchdog tick (on the worker thread: SIGEV_THREAD_ID). */

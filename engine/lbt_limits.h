@@ -63,6 +63,12 @@ static inline void lbt_limits_leave(void) {
   if (lim != NULL) lim->callback = NULL;
 }
 
+/* One hook per state: a profiler hook that is about to (re)arm or clear the
+ * hook of L calls this first. Once the budget has tripped it installs the
+ * budget's hook instead and returns 1 (the profiler must not replace it);
+ * otherwise 0. Async-signal-safe. */
+int lbt_limits_claim_hook(lua_State *L);
+
 /* Has a limit tripped in this thread's state? (A strategy that catches the
  * error with pcall is stopped when its callback returns.) */
 static inline int lbt_limits_tripped(void) {

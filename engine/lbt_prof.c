@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lbt_limits.h"
 #include "lbt_proffile.h"
 
 #if LUA_VERSION_NUM < 502
@@ -819,7 +820,7 @@ static void sample_stack(lbt_prof *pr, lua_State *L, int zone, uint64_t count) {
 static void sample_hook(lua_State *L, lua_Debug *ar) {
   uint64_t t_in = bt_prof_ticks();
   (void)ar;
-  lua_sethook(L, NULL, 0, 0);
+  if (!lbt_limits_claim_hook(L)) lua_sethook(L, NULL, 0, 0);
   lbt_prof *pr = tls_prof;
   if (pr == NULL || pr->mode != MODE_SAMPLE || !pr->running) return;
   uint64_t count = 1 + (uint64_t)pr->missed;
@@ -848,6 +849,7 @@ static void sample_signal(int sig, siginfo_t *info, void *context) {
     pr->missed += 1 + overrun;
     return;
   }
+  if (lbt_limits_claim_hook(pr->L)) return; /* the budget's hook first */
   pr->pending = 1;
   pr->missed = overrun;
   pr->pending_zone = zone;
@@ -934,7 +936,7 @@ static void sampler_stop(lbt_prof *pr) {
 
 static void mem_hook(lua_State *L, lua_Debug *ar) {
   uint64_t t_in = bt_prof_ticks();
-  lua_sethook(L, NULL, 0, 0);
+  if (!lbt_limits_claim_hook(L)) lua_sethook(L, NULL, 0, 0);
   lbt_prof *pr = tls_prof;
   if (pr == NULL || pr->mode != MODE_MEMORY || !pr->running) return;
   lua_getinfo(L, "f", ar);
@@ -960,7 +962,8 @@ static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   pr->lua_live += (int64_t)grown - (int64_t)shrunk;
   if (pr->lua_live > pr->lua_peak) pr->lua_peak = pr->lua_live;
   pr->pending_bytes += grown;
-  if (pr->pending_bytes >= MEM_SAMPLE_BYTES && !pr->mem_armed && pr->running) {
+  if (pr->pending_bytes >= MEM_SAMPLE_BYTES && !pr->mem_armed && pr->running &&
+      !lbt_limits_claim_hook(pr->L)) {
     pr->mem_armed = 1;
     lua_sethook(pr->L, mem_hook, LUA_MASKCOUNT, 1);
   }
