@@ -309,6 +309,7 @@ double bt_dec_to_double(bt_dec value) {
 
 /* ---- multiply and divide ----------------------------------------------- */
 
+#if !defined(__x86_64__) || defined(BT_DEC_NO_DIVQ)
 /* q = mag / 10^8 rounded half-even, for mag < 2^90 (callers check). */
 static inline uint64_t div_scale_round(u128 mag) {
   uint64_t high = (uint64_t)(mag >> 32); /* < 2^58 */
@@ -320,6 +321,7 @@ static inline uint64_t div_scale_round(u128 mag) {
   if (rest > HALF_SCALE || (rest == HALF_SCALE && (q & 1))) q++;
   return q;
 }
+#endif
 
 /* (high:low) / d for high < d: one hardware 128/64 division on x86-64. */
 static inline uint64_t div_128_64(uint64_t high, uint64_t low, uint64_t d,
