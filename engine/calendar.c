@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_SESSIONS (INT64_C(1) << 31)
+#define MAX_SESSIONS (INT64_C(1) << 27) /* 1 GiB of timestamps */
 
 /* ---- civil dates (H. Hinnant's algorithms) ---- */
 
@@ -235,32 +235,60 @@ static size_t day_sessions(cal_kind kind, int64_t day, int64_t step,
   return n;
 }
 
-int bt_calendar_sessions(const char *name, const char *frequency,
-                         int64_t start_ns, int64_t end_ns_inclusive_day,
-                         int64_t **out, size_t *count, bt_err *err) {
-  *out = NULL;
-  *count = 0;
-  int64_t step;
+/* Checks the arguments of a session range; sets *kind, *step and the
+ * first and last UTC day numbers. */
+static int session_range(const char *name, const char *frequency,
+                         int64_t start_ns, int64_t end_ns, cal_kind *kind,
+                         int64_t *step, int64_t *first, int64_t *last,
+                         bt_err *err) {
   int rc = bt_calendar_check(name, err);
-  if (rc == BT_OK) rc = bt_frequency_parse(frequency, &step, err);
+  if (rc == BT_OK) rc = bt_frequency_parse(frequency, step, err);
   if (rc != BT_OK) return rc;
-  if (step != BT_NS_PER_DAY && BT_NS_PER_DAY % step != 0)
+  if (*step != BT_NS_PER_DAY && BT_NS_PER_DAY % *step != 0)
     return bt_err_set(err, BT_EINVAL,
                       "frequency '%s' does not divide a day", frequency);
-  cal_kind kind = calendar_kind(name);
-  int64_t first = bt_floor_div(start_ns, BT_NS_PER_DAY);
-  int64_t last = bt_floor_div(end_ns_inclusive_day, BT_NS_PER_DAY);
-  if (last < first)
-    return bt_err_set(err, BT_EINVAL, "end before start");
-  if (last - first > 400 * 366)
+  *kind = calendar_kind(name);
+  *first = bt_floor_div(start_ns, BT_NS_PER_DAY);
+  *last = bt_floor_div(end_ns, BT_NS_PER_DAY);
+  if (*last < *first) return bt_err_set(err, BT_EINVAL, "end before start");
+  if (*last - *first > 400 * 366)
     return bt_err_set(err, BT_ERANGE, "date range longer than 400 years");
+  return BT_OK;
+}
+
+int bt_calendar_count(const char *name, const char *frequency,
+                      int64_t start_ns, int64_t end_ns_inclusive_day,
+                      size_t *count, bt_err *err) {
+  *count = 0;
+  cal_kind kind;
+  int64_t step, first, last;
+  int rc = session_range(name, frequency, start_ns, end_ns_inclusive_day,
+                         &kind, &step, &first, &last, err);
+  if (rc != BT_OK) return rc;
   int64_t total = 0;
   for (int64_t day = first; day <= last && total <= MAX_SESSIONS; day++)
     total += (int64_t)day_sessions(kind, day, step, NULL);
   if (total > MAX_SESSIONS)
     return bt_err_set(err, BT_ERANGE, "more than %lld sessions",
                       (long long)MAX_SESSIONS);
-  int64_t *sessions = malloc((size_t)(total ? total : 1) * sizeof *sessions);
+  *count = (size_t)total;
+  return BT_OK;
+}
+
+int bt_calendar_sessions(const char *name, const char *frequency,
+                         int64_t start_ns, int64_t end_ns_inclusive_day,
+                         int64_t **out, size_t *count, bt_err *err) {
+  *out = NULL;
+  *count = 0;
+  size_t total;
+  int rc = bt_calendar_count(name, frequency, start_ns, end_ns_inclusive_day,
+                             &total, err);
+  if (rc != BT_OK) return rc;
+  cal_kind kind;
+  int64_t step, first, last;
+  session_range(name, frequency, start_ns, end_ns_inclusive_day, &kind,
+                &step, &first, &last, err);
+  int64_t *sessions = malloc((total ? total : 1) * sizeof *sessions);
   if (sessions == NULL) return bt_err_set(err, BT_ENOMEM, "out of memory");
   size_t n = 0;
   for (int64_t day = first; day <= last; day++)

@@ -49,6 +49,11 @@ void bt_frequency_name(int64_t step_ns, char *buf);
 int bt_calendar_sessions(const char *name, const char *frequency,
                          int64_t start_ns, int64_t end_ns_inclusive_day,
                          int64_t **out, size_t *count, bt_err *err);
+/* The number of those sessions, without making them (cheap: a loop over
+ * days). BT_ERANGE past 2^27 sessions or 400 years. */
+int bt_calendar_count(const char *name, const char *frequency,
+                      int64_t start_ns, int64_t end_ns_inclusive_day,
+                      size_t *count, bt_err *err);
 
 /* Is the civil date (y, m 1-12, d) a trading day of the calendar? */
 int bt_calendar_is_trading_day(const char *name, int year, int month,

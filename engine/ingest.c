@@ -899,19 +899,47 @@ static int64_t match_key(int64_t t, int daily) {
   return daily ? bt_floor_div(t, BT_NS_PER_DAY) : t;
 }
 
+/* With a calendar the bundle holds every session between the first and
+ * the last bar; data missing more than this many sessions per row is
+ * refused as a likely wrong timestamp (it would make a huge bundle). */
+#define SESSIONS_PER_ROW_MAX 100
+
 /* With a calendar: drops (skip mode) or refuses rows that are not
  * sessions; returns the calendar's sessions over the data's days. */
 static int calendar_sessions(ingest *in, int64_t step, int64_t **out,
                              size_t *count) {
   int64_t first = INT64_MAX, last = INT64_MIN;
+  uint64_t last_origin = 0;
   for (size_t a = 0; a < in->asset_count; a++) {
     const series *s = &in->assets[a];
     if (s->count == 0) continue;
     if (s->time[0] < first) first = s->time[0];
-    if (s->time[s->count - 1] > last) last = s->time[s->count - 1];
+    if (s->time[s->count - 1] > last) {
+      last = s->time[s->count - 1];
+      last_origin = s->origin[s->count - 1];
+    }
   }
-  int rc = bt_calendar_sessions(in->opts->calendar, in->stats->frequency,
-                                first, last, out, count, in->err);
+  size_t span;
+  int rc = bt_calendar_count(in->opts->calendar, in->stats->frequency, first,
+                             last, &span, in->err);
+  if (rc == BT_ERANGE ||
+      (rc == BT_OK && span > SESSIONS_PER_ROW_MAX * in->stats->rows + 100000)) {
+    char from[40], to[40], sessions[40] = "too many";
+    bt_time_format(first, from);
+    bt_time_format(last, to);
+    if (rc == BT_OK) snprintf(sessions, sizeof sessions, "%zu", span);
+    return bt_err_set(in->err, BT_EINVAL,
+                      "%s:%lu: timestamp: the data spans %s to %s: %s %s "
+                      "sessions of %s for %zu rows, nearly all missing (a "
+                      "wrong timestamp?)",
+                      in->files[last_origin >> 32],
+                      (unsigned long)(uint32_t)last_origin, from, to,
+                      sessions, in->stats->frequency, in->opts->calendar,
+                      (size_t)in->stats->rows);
+  }
+  if (rc == BT_OK)
+    rc = bt_calendar_sessions(in->opts->calendar, in->stats->frequency,
+                              first, last, out, count, in->err);
   if (rc != BT_OK) return rc;
   int daily = step >= BT_NS_PER_DAY;
   for (size_t a = 0; a < in->asset_count; a++) {

@@ -99,6 +99,13 @@ add { name = "csv mixed timestamp formats",
   args = ingest("mixed_time_formats.csv"), status = 2,
   stderr = "csv/mixed_time_formats.csv:3: timestamp: epoch number, but line "
     .. "2 has date text (one format per file)\n" }
+add { name = "csv timestamp far past the rest (calendar)",
+  args = { "ingest", "csv/sparse_time.csv", "--calendar", "24/7", "--out",
+    "{out}/x.btb" }, status = 2,
+  stderr = "csv/sparse_time.csv:4: timestamp: the data spans "
+    .. "2024-01-02T00:00:00Z to 2034-01-03T00:00:00Z: 5263200 minute "
+    .. "sessions of 24/7 for 3 rows, nearly all missing (a wrong "
+    .. "timestamp?)\n" }
 add { name = "csv bad date", args = ingest("bad_date.csv"), status = 2,
   stderr = "csv/bad_date.csv:2: timestamp: not a date/time '2024-13-45'\n" }
 add { name = "csv too many decimal places", args = ingest("too_many_places.csv"),
