@@ -11,6 +11,7 @@
 --       | { model = "per_trade", cost = } | { model = "per_dollar", rate = },
 --     allow_margin = false, prof = <core.prof object>,
 --     progress = function(bars_done, bars_total) end,
+--     sandbox = nil | policy (a strategy file runs in btlua.sandbox),
 --   }
 --   results: { scenario, bars, sessions, final_value, cash, orders, fills,
 --              rejections, metrics = {...}, files = { ["results.json"],
@@ -39,8 +40,9 @@ end
 
 -- load_strategy(spec) -> table: a table as is; a built-in name
 -- ("sma_cross", "momentum", "mean_reversion", or any module name under
--- btlua.strategies); else a path to a Lua file returning the table.
-function backtest.load_strategy(spec)
+-- btlua.strategies); else a path to a Lua file returning the table, run in
+-- btlua.sandbox under `policy` when one is given (see btlua.sandbox).
+function backtest.load_strategy(spec, policy)
   if type(spec) == "table" then return check_strategy(spec, "table") end
   if type(spec) ~= "string" then
     error("strategy: a name, a file path or a table expected, got "
@@ -50,7 +52,15 @@ function backtest.load_strategy(spec)
       and package.searchpath("btlua.strategies." .. spec, package.path)) then
     return check_strategy(require("btlua.strategies." .. spec), spec)
   end
-  local chunk, err = loadfile(spec)
+  local chunk, err
+  if policy then -- sandboxed: the strategy's own directory is a root too
+    local dirs = { spec:match("^(.*)/[^/]*$") or "." }
+    for _, dir in ipairs(policy.dirs or {}) do dirs[#dirs + 1] = dir end
+    chunk, err = require("btlua.sandbox").loadfile(spec,
+      { dirs = dirs, output_dir = policy.output_dir })
+  else
+    chunk, err = loadfile(spec)
+  end
   if not chunk then error("strategy: cannot load " .. spec .. ": " .. err, 0) end
   return check_strategy(chunk(), spec)
 end
@@ -84,7 +94,7 @@ end
 -- bar loop and the results; it is stopped even when the strategy fails.
 function backtest.run(opts)
   assert(type(opts) == "table", "backtest.run: options table expected")
-  local strategy = backtest.load_strategy(opts.strategy)
+  local strategy = backtest.load_strategy(opts.strategy, opts.sandbox)
   local prof = opts.prof
   local started = prof ~= nil and not prof:running()
   if started then prof:start() end

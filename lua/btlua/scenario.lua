@@ -525,9 +525,23 @@ local function load_failure(err)
   return nil, tostring(err), EXIT_BAD_INPUT
 end
 
--- load(path) -> Scenario | nil, message, exit_status.
-function scenario.load(path)
-  local chunk, err = loadfile(path)
+-- The sandbox policy of a scenario file (nil with unsafe): its own
+-- directory for loadfile/dofile/require, writes in output_dir only.
+function scenario.policy(path, output_dir, unsafe)
+  if unsafe then return nil end
+  return { dirs = { dirname(path) }, output_dir = output_dir }
+end
+
+-- load(path, policy) -> Scenario | nil, message, exit_status. The file runs
+-- in btlua.sandbox's environment for the policy (scenario.policy), or with
+-- the state's globals when policy is nil.
+function scenario.load(path, policy)
+  local chunk, err
+  if policy then
+    chunk, err = require("btlua.sandbox").loadfile(path, policy)
+  else
+    chunk, err = loadfile(path)
+  end
   if not chunk then
     if not file_exists(path) then return nil, "cannot open " .. path, 2 end
     return nil, err, EXIT_BAD_INPUT
@@ -544,43 +558,11 @@ function scenario.load(path)
   return result
 end
 
--- What a file gets when it is only looked at (discovery): no io, no os
--- beyond the clock, require limited to the scenario API and strategies. A
--- script that is not a scenario fails here without side effects.
-local function sandbox_env()
-  local btlua = require "btlua"
-  local proxy = {
-    scenario = scenario, version = btlua.version, dec = btlua.dec,
-    lua_flavour = btlua.lua_flavour, build_type = btlua.build_type,
-  }
-  local env = {
-    assert = assert, error = error, ipairs = ipairs, next = next,
-    pairs = pairs, pcall = pcall, select = select, tonumber = tonumber,
-    tostring = tostring, type = type, unpack = table.unpack or unpack,
-    setmetatable = setmetatable, getmetatable = getmetatable,
-    rawget = rawget, rawset = rawset, rawequal = rawequal,
-    string = string, table = table, math = math,
-    os = { time = os.time, date = os.date, clock = os.clock,
-           getenv = os.getenv },
-  }
-  env.require = function(name)
-    if name == "btlua" then return proxy end
-    if name == "btlua.scenario" then return scenario end
-    if type(name) == "string" and name:match("^btlua%.strategies%.[%w_]+$") then
-      return require(name)
-    end
-    error("require '" .. tostring(name) .. "' is not allowed here", 2)
-  end
-  env._G = env
-  return env
-end
-
+-- A file that is only looked at (discovery) runs in the sandbox with no
+-- output directory: it cannot write anything.
 local function load_sandboxed(path)
-  local file = io.open(path, "rb")
-  if not file then return nil end
-  local text = file:read("*a")
-  file:close()
-  local chunk = load(text, "@" .. path, "t", sandbox_env())
+  local chunk = require("btlua.sandbox").loadfile(path,
+    scenario.policy(path, nil, false))
   if not chunk then return nil end
   local outer = loading_file
   loading_file = path
@@ -618,7 +600,8 @@ end
 -- --- the worker side: one scenario run per lua_State ---
 
 local function load_job_scenario(job)
-  local scn, err = scenario.load(job.file)
+  local scn, err = scenario.load(job.file,
+    scenario.policy(job.file, job.output_dir, job.unsafe))
   if not scn then error(err, 0) end
   return scenario.with_overrides(scn, job.overrides)
 end
@@ -693,6 +676,7 @@ function scenario.job_run(job_text, run_text)
     name = scn.name, bundle = bundle, strategy = scn.strategy,
     params = scn.params, capital = scn.capital, fill = scn.fill,
     slippage = scn.slippage, commission = scn.commission, prof = prof,
+    sandbox = scenario.policy(job.file, job.output_dir, job.unsafe),
     progress = function(done, total) progress(done / total) end,
   })
   if prof then prof:stop() end

@@ -106,6 +106,11 @@ local function make_parser()
     "Stop a scenario whose Lua heap grows past SIZE (bytes, or with a unit: "
     .. "512M, 2G, 1GiB); 0 turns the cap off.", "1G")
     :convert(memory_size):argname("SIZE")
+  parser:flag("--unsafe",
+    "Run scenario and strategy files without the sandbox. By default they "
+    .. "cannot run commands (os.execute, io.popen), load C code "
+    .. "(package.loadlib), load Lua files outside their own directory, or "
+    .. "write files outside the output directory.")
   parser:flag("-q --quiet", "Print nothing but errors.")
   parser:epilog("Values of --param and --set are numbers, true/false, or "
     .. "text. Exit status: 0 ok, 1 a scenario failed, 2 bad usage or input, "
@@ -194,7 +199,10 @@ local function resolve_scenarios(args, preloaded)
         end
       end
       local scn, err = preloaded and preloaded.file == file and preloaded
-      if not scn then scn, err = scenario.load(file) end
+      if not scn then
+        scn, err = scenario.load(file,
+          scenario.policy(file, args.output_dir, args.unsafe))
+      end
       if not scn then return nil, err end
       add(file, scn)
     end
@@ -259,12 +267,13 @@ end
 
 -- Every param of a scenario (its own and --param's) must be one its
 -- strategy knows (when the strategy declares its defaults).
-local function check_params(chosen)
+local function check_params(chosen, args)
   local found, backtest = pcall(require, "btlua.backtest")
   if not found then return chosen end
   for _, entry in ipairs(chosen) do
     local scn = entry.scenario
-    local ok, strategy = pcall(backtest.load_strategy, scn.strategy)
+    local ok, strategy = pcall(backtest.load_strategy, scn.strategy,
+      scenario.policy(entry.file, args.output_dir, args.unsafe))
     if not ok then
       return nil, "scenario " .. scn.name .. ": " .. tostring(strategy)
     end
@@ -327,7 +336,8 @@ local function make_jobs(chosen, args)
       arg = scenario.encode {
         file = entry.file, name = entry.scenario.name,
         overrides = entry.overrides, profiler = args.profiler,
-        bundle = entry.bundle,
+        bundle = entry.bundle, output_dir = args.output_dir,
+        unsafe = args.unsafe or nil,
       },
       runs = runs,
     }
@@ -427,7 +437,7 @@ return function(words, preloaded)
   if not chosen then return fail("%s", err) end
   chosen, err = apply_overrides(chosen, args)
   if not chosen then return fail("%s", err) end
-  chosen, err = check_params(chosen)
+  chosen, err = check_params(chosen, args)
   if not chosen then return fail("%s", err) end
   return run_scenarios(chosen, args)
 end
