@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "prof.h" /* bt_mem_*: counted by the memory profiler */
 
 static bt_dec dec_abs(bt_dec v) { return v < 0 ? -v : v; }
 
@@ -25,7 +26,7 @@ static int grow(void **items, int64_t *cap, int64_t need, size_t size) {
   if (need <= *cap) return BT_OK;
   int64_t next = *cap > 0 ? *cap * 2 : 64;
   while (next < need) next *= 2;
-  void *bigger = realloc(*items, (size_t)next * size);
+  void *bigger = bt_mem_realloc(*items, (size_t)next * size);
   if (bigger == NULL) return BT_ENOMEM;
   *items = bigger;
   *cap = next;
@@ -38,11 +39,11 @@ int bt_blotter_init(bt_blotter *blotter, const bt_blotter_config *config,
   blotter->config = *config;
   blotter->asset_count = asset_count;
   size_t n = asset_count > 0 ? (size_t)asset_count : 1;
-  blotter->rounding = calloc(n, sizeof *blotter->rounding);
-  blotter->open_ids = calloc(n, sizeof *blotter->open_ids);
-  blotter->open_len = calloc(n, sizeof *blotter->open_len);
-  blotter->open_cap = calloc(n, sizeof *blotter->open_cap);
-  blotter->open_quantity = calloc(n, sizeof *blotter->open_quantity);
+  blotter->rounding = bt_mem_calloc(n, sizeof *blotter->rounding);
+  blotter->open_ids = bt_mem_calloc(n, sizeof *blotter->open_ids);
+  blotter->open_len = bt_mem_calloc(n, sizeof *blotter->open_len);
+  blotter->open_cap = bt_mem_calloc(n, sizeof *blotter->open_cap);
+  blotter->open_quantity = bt_mem_calloc(n, sizeof *blotter->open_quantity);
   if (!blotter->rounding || !blotter->open_ids || !blotter->open_len ||
       !blotter->open_cap || !blotter->open_quantity) {
     bt_blotter_free(blotter);
@@ -57,16 +58,16 @@ int bt_blotter_init(bt_blotter *blotter, const bt_blotter_config *config,
 void bt_blotter_free(bt_blotter *blotter) {
   if (blotter->open_ids)
     for (int32_t i = 0; i < blotter->asset_count; i++)
-      free(blotter->open_ids[i]);
-  free(blotter->open_ids);
-  free(blotter->open_len);
-  free(blotter->open_cap);
-  free(blotter->open_quantity);
-  free(blotter->rounding);
+      bt_mem_free(blotter->open_ids[i]);
+  bt_mem_free(blotter->open_ids);
+  bt_mem_free(blotter->open_len);
+  bt_mem_free(blotter->open_cap);
+  bt_mem_free(blotter->open_quantity);
+  bt_mem_free(blotter->rounding);
   for (int64_t i = 0; blotter->orders && i < blotter->order_count; i++)
-    free(blotter->orders[i].reason);
-  free(blotter->orders);
-  free(blotter->fills);
+    bt_mem_free(blotter->orders[i].reason);
+  bt_mem_free(blotter->orders);
+  bt_mem_free(blotter->fills);
   *blotter = (bt_blotter){0};
 }
 
@@ -74,7 +75,7 @@ static int push_open(bt_blotter *blotter, int32_t asset, int64_t id) {
   int32_t len = blotter->open_len[asset], cap = blotter->open_cap[asset];
   if (len == cap) {
     int32_t next = cap > 0 ? cap * 2 : 4;
-    int64_t *bigger = realloc(blotter->open_ids[asset],
+    int64_t *bigger = bt_mem_realloc(blotter->open_ids[asset],
                               (size_t)next * sizeof *bigger);
     if (bigger == NULL) return BT_ENOMEM;
     blotter->open_ids[asset] = bigger;

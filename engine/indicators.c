@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "prof.h" /* bt_mem_*: counted by the memory profiler */
 
 static const char *const KIND_NAMES[BT_IND_KIND_COUNT] = {
     "sma", "ema", "stddev", "min", "max", "momentum",
@@ -29,18 +30,18 @@ int bt_ind_init(bt_ind *ind, bt_ind_kind kind, int period) {
   ind->period = period;
   ind->capacity = kind == BT_IND_MOMENTUM ? period + 1 : period;
   if (kind == BT_IND_SMA || kind == BT_IND_STDDEV || kind == BT_IND_MOMENTUM) {
-    ind->ring = (bt_dec *)calloc((size_t)ind->capacity, sizeof *ind->ring);
+    ind->ring = (bt_dec *)bt_mem_calloc((size_t)ind->capacity, sizeof *ind->ring);
     if (ind->ring == NULL) return BT_ENOMEM;
   } else if (kind == BT_IND_MIN || kind == BT_IND_MAX) {
-    ind->deque = calloc((size_t)period, sizeof *ind->deque);
+    ind->deque = bt_mem_calloc((size_t)period, sizeof *ind->deque);
     if (ind->deque == NULL) return BT_ENOMEM;
   }
   return BT_OK;
 }
 
 void bt_ind_free(bt_ind *ind) {
-  free(ind->ring);
-  free(ind->deque);
+  bt_mem_free(ind->ring);
+  bt_mem_free(ind->deque);
   ind->ring = NULL;
   ind->deque = NULL;
 }

@@ -1010,6 +1010,7 @@ static void memory_start(lbt_prof *pr, lua_State *L) {
   pr->lua_peak = pr->lua_live;
   lua_setallocf(L, counting_alloc, pr);
   pr->alloc_wrapped = 1;
+  bt_prof_mem_target_set(pr->bp); /* the engine's allocations on this thread */
   pr->rss_every_ns = pr->interval_ns;
   pr->rss_stop = 0;
   rss_point_add(pr); /* the start point; the thread adds the rest */
@@ -1017,6 +1018,7 @@ static void memory_start(lbt_prof *pr, lua_State *L) {
 }
 
 static void memory_stop(lbt_prof *pr) {
+  bt_prof_mem_target_set(NULL);
   if (pr->alloc_wrapped) {
     lua_setallocf(pr->L, pr->old_alloc, pr->old_ud);
     pr->alloc_wrapped = 0;

@@ -5,11 +5,12 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include "prof.h" /* bt_mem_*: counted by the memory profiler */
 
 int bt_ledger_init(bt_ledger *ledger, bt_dec capital, int32_t asset_count,
                    bool allow_margin) {
   *ledger = (bt_ledger){0};
-  ledger->positions = calloc(asset_count > 0 ? (size_t)asset_count : 1,
+  ledger->positions = bt_mem_calloc(asset_count > 0 ? (size_t)asset_count : 1,
                              sizeof *ledger->positions);
   if (ledger->positions == NULL) return BT_ENOMEM;
   ledger->capital = capital;
@@ -23,7 +24,7 @@ int bt_ledger_init(bt_ledger *ledger, bt_dec capital, int32_t asset_count,
 }
 
 void bt_ledger_free(bt_ledger *ledger) {
-  free(ledger->positions);
+  bt_mem_free(ledger->positions);
   ledger->positions = NULL;
 }
 

@@ -5,14 +5,15 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "prof.h" /* bt_mem_*: counted by the memory profiler */
 
 int bt_metrics_init(bt_metrics *metrics, int64_t expected) {
   *metrics = (bt_metrics){0};
   if (expected <= 0) expected = 256;
-  metrics->times = malloc((size_t)expected * sizeof *metrics->times);
-  metrics->values = malloc((size_t)expected * sizeof *metrics->values);
-  metrics->cash = malloc((size_t)expected * sizeof *metrics->cash);
-  metrics->invested = malloc((size_t)expected);
+  metrics->times = bt_mem_alloc((size_t)expected * sizeof *metrics->times);
+  metrics->values = bt_mem_alloc((size_t)expected * sizeof *metrics->values);
+  metrics->cash = bt_mem_alloc((size_t)expected * sizeof *metrics->cash);
+  metrics->invested = bt_mem_alloc((size_t)expected);
   metrics->cap = expected;
   if (!metrics->times || !metrics->values || !metrics->cash ||
       !metrics->invested) {
@@ -23,15 +24,15 @@ int bt_metrics_init(bt_metrics *metrics, int64_t expected) {
 }
 
 void bt_metrics_free(bt_metrics *metrics) {
-  free(metrics->times);
-  free(metrics->values);
-  free(metrics->cash);
-  free(metrics->invested);
+  bt_mem_free(metrics->times);
+  bt_mem_free(metrics->values);
+  bt_mem_free(metrics->cash);
+  bt_mem_free(metrics->invested);
   *metrics = (bt_metrics){0};
 }
 
 static int resize(void **items, int64_t cap, size_t size) {
-  void *bigger = realloc(*items, (size_t)cap * size);
+  void *bigger = bt_mem_realloc(*items, (size_t)cap * size);
   if (bigger == NULL) return BT_ENOMEM;
   *items = bigger;
   return BT_OK;

@@ -2,6 +2,7 @@
  * inclusive ticks) and allocation accounting of one profiled run. */
 #include "prof.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -258,22 +259,46 @@ void bt_prof_mem_note(bt_prof *p, size_t grown, size_t shrunk) {
 
 const bt_prof_mem *bt_prof_mem_stats(const bt_prof *p) { return &p->mem; }
 
-#define BLOCK_HEADER 16 /* keeps the payload 16-byte aligned */
 
-void *bt_prof_malloc(bt_prof *p, size_t size) {
-  unsigned char *block = (unsigned char *)malloc(size + BLOCK_HEADER);
-  if (block == NULL) return NULL;
-  memcpy(block, &size, sizeof size);
-  if (p != NULL) bt_prof_mem_note(p, size, 0);
-  return block + BLOCK_HEADER;
+static _Thread_local bt_prof *mem_target;
+
+void bt_prof_mem_target_set(bt_prof *p) { mem_target = p; }
+
+void *bt_mem_alloc(size_t size) {
+  void *block = malloc(size);
+  bt_prof *p = mem_target;
+  if (p != NULL && block != NULL)
+    bt_prof_mem_note(p, malloc_usable_size(block), 0);
+  return block;
 }
 
-void bt_prof_mfree(bt_prof *p, void *payload) {
-  if (payload == NULL) return;
-  unsigned char *block = (unsigned char *)payload - BLOCK_HEADER;
-  size_t size;
-  memcpy(&size, block, sizeof size);
-  if (p != NULL) bt_prof_mem_note(p, 0, size);
+void *bt_mem_calloc(size_t count, size_t size) {
+  void *block = calloc(count, size);
+  bt_prof *p = mem_target;
+  if (p != NULL && block != NULL)
+    bt_prof_mem_note(p, malloc_usable_size(block), 0);
+  return block;
+}
+
+void *bt_mem_realloc(void *block, size_t size) {
+  if (size == 0) { /* realloc(block, 0) is implementation-defined */
+    bt_mem_free(block);
+    return NULL;
+  }
+  bt_prof *p = mem_target;
+  if (p == NULL) return realloc(block, size);
+  size_t old = block != NULL ? malloc_usable_size(block) : 0;
+  void *moved = realloc(block, size);
+  if (moved == NULL) return NULL; /* block is untouched */
+  size_t now = malloc_usable_size(moved);
+  bt_prof_mem_note(p, now > old ? now - old : 0, old > now ? old - now : 0);
+  return moved;
+}
+
+void bt_mem_free(void *block) {
+  bt_prof *p = mem_target;
+  if (p != NULL && block != NULL)
+    bt_prof_mem_note(p, 0, malloc_usable_size(block));
   free(block);
 }
 

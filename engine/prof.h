@@ -176,11 +176,17 @@ static inline void bt_prof_exclude(bt_prof *p, uint64_t ticks) {
 void bt_prof_mem_note(bt_prof *p, size_t grown, size_t shrunk);
 const bt_prof_mem *bt_prof_mem_stats(const bt_prof *p);
 
-/* Counting engine allocators: like malloc/free but the bytes are noted on p
- * (p may be NULL). Each block carries a 16-byte size header, so memory
- * from bt_prof_malloc must be released with bt_prof_mfree. */
-void *bt_prof_malloc(bt_prof *p, size_t size);
-void bt_prof_mfree(bt_prof *p, void *block);
+/* Counting engine allocators: malloc, calloc, realloc and free that note
+ * the bytes (as the allocator reserved them: malloc_usable_size) on the
+ * profiler set for this thread by bt_prof_mem_target_set, attributed to
+ * its current zone; with none set they cost a thread-local load. Blocks
+ * are plain malloc blocks: either side may free them. The engine's
+ * modules (sim, blotter, ledger, metrics, indicators) allocate with them. */
+void bt_prof_mem_target_set(bt_prof *p); /* NULL: stop counting */
+void *bt_mem_alloc(size_t size);
+void *bt_mem_calloc(size_t count, size_t size);
+void *bt_mem_realloc(void *block, size_t size);
+void bt_mem_free(void *block);
 
 /* Resident set size of this process now, bytes (0 if unknown). */
 uint64_t bt_prof_rss_bytes(void);

@@ -38,13 +38,13 @@ int bt_sim_market_from_store(const struct bt_store *store,
   int64_t bar_ns = 0;
   int rc = bt_frequency_parse(bt_store_frequency(store), &bar_ns, err);
   if (rc != BT_OK) return rc;
-  const bt_dec **columns = calloc(assets * BT_SIM_FIELDS + 1, sizeof *columns);
-  bt_asset_class *classes = calloc(assets + 1, sizeof *classes);
-  const char **symbols = calloc(assets + 1, sizeof *symbols);
+  const bt_dec **columns = bt_mem_calloc(assets * BT_SIM_FIELDS + 1, sizeof *columns);
+  bt_asset_class *classes = bt_mem_calloc(assets + 1, sizeof *classes);
+  const char **symbols = bt_mem_calloc(assets + 1, sizeof *symbols);
   if (!columns || !classes || !symbols) {
-    free(columns);
-    free(classes);
-    free(symbols);
+    bt_mem_free(columns);
+    bt_mem_free(classes);
+    bt_mem_free(symbols);
     return bt_err_set(err, BT_ENOMEM, "sim: out of memory");
   }
   for (size_t a = 0; a < assets; a++) {
@@ -67,9 +67,9 @@ int bt_sim_market_from_store(const struct bt_store *store,
 }
 
 void bt_sim_market_free(bt_sim_market *market) {
-  free((void *)market->columns);
-  free((void *)market->classes);
-  free((void *)market->symbols);
+  bt_mem_free((void *)market->columns);
+  bt_mem_free((void *)market->classes);
+  bt_mem_free((void *)market->symbols);
   *market = (bt_sim_market){0};
 }
 
@@ -82,7 +82,7 @@ int bt_sim_new(const bt_sim_market *market, const bt_sim_config *config,
     return bt_err_set(err, BT_EINVAL, "sim: no assets or no bars");
   if (config->capital <= 0)
     return bt_err_set(err, BT_EINVAL, "sim: capital must be > 0");
-  bt_sim *sim = calloc(1, sizeof *sim);
+  bt_sim *sim = bt_mem_calloc(1, sizeof *sim);
   if (sim == NULL) return bt_err_set(err, BT_ENOMEM, "sim: out of memory");
   sim->market = *market;
   sim->config = *config;
@@ -95,7 +95,7 @@ int bt_sim_new(const bt_sim_market *market, const bt_sim_config *config,
                                        market->asset_count,
                                        config->allow_margin);
   if (rc == BT_OK) rc = bt_metrics_init(&sim->metrics, market->bar_count);
-  sim->present = calloc((size_t)market->asset_count, sizeof *sim->present);
+  sim->present = bt_mem_calloc((size_t)market->asset_count, sizeof *sim->present);
   if (rc == BT_OK && sim->present == NULL) rc = BT_ENOMEM;
   if (rc != BT_OK) {
     bt_sim_free(sim);
@@ -107,38 +107,38 @@ int bt_sim_new(const bt_sim_market *market, const bt_sim_config *config,
 
 static void free_indicator(bt_sim_indicator *ind, int32_t assets) {
   for (int32_t a = 0; ind->ind && a < assets; a++) bt_ind_free(&ind->ind[a]);
-  for (int32_t a = 0; ind->band && a < assets; a++) free(ind->band[a].ring);
-  free(ind->ind);
-  free(ind->band);
+  for (int32_t a = 0; ind->band && a < assets; a++) bt_mem_free(ind->band[a].ring);
+  bt_mem_free(ind->ind);
+  bt_mem_free(ind->band);
   for (int i = 0; i < 3; i++) {
-    free(ind->values[i]);
-    free(ind->doubles[i]);
+    bt_mem_free(ind->values[i]);
+    bt_mem_free(ind->doubles[i]);
   }
-  free(ind->ready);
+  bt_mem_free(ind->ready);
 }
 
 void bt_sim_free(bt_sim *sim) {
   if (sim == NULL) return;
   for (int i = 0; i < sim->indicator_count; i++)
     free_indicator(&sim->indicators[i], sim->market.asset_count);
-  free(sim->indicators);
+  bt_mem_free(sim->indicators);
   for (int i = 0; i < sim->record_count; i++) {
-    free(sim->record_names[i]);
-    free(sim->records[i]);
+    bt_mem_free(sim->record_names[i]);
+    bt_mem_free(sim->records[i]);
   }
-  free(sim->record_names);
-  free(sim->records);
-  for (int f = 0; f < BT_SIM_FIELDS; f++) free(sim->fields[f]);
-  free(sim->present);
+  bt_mem_free(sim->record_names);
+  bt_mem_free(sim->records);
+  for (int f = 0; f < BT_SIM_FIELDS; f++) bt_mem_free(sim->fields[f]);
+  bt_mem_free(sim->present);
   bt_blotter_free(&sim->blotter);
   bt_ledger_free(&sim->ledger);
   bt_metrics_free(&sim->metrics);
-  free(sim);
+  bt_mem_free(sim);
 }
 
 void bt_sim_want_field(bt_sim *sim, int field) {
   if (field < 0 || field >= BT_SIM_FIELDS || sim->field_wanted[field]) return;
-  double *values = malloc((size_t)sim->market.asset_count * sizeof *values);
+  double *values = bt_mem_alloc((size_t)sim->market.asset_count * sizeof *values);
   if (values == NULL) return;
   for (int32_t a = 0; a < sim->market.asset_count; a++) {
     bt_dec v = sim->bar >= 0 ? column(sim, a, field)[sim->bar] : MISSING;
@@ -290,23 +290,23 @@ static int band_values(const bt_sim_band *band, int32_t n, bt_dec k,
 
 static int indicator_alloc(bt_sim_indicator *ind, int32_t assets) {
   for (int i = 0; i < ind->outputs; i++) {
-    ind->values[i] = calloc((size_t)assets, sizeof *ind->values[i]);
-    ind->doubles[i] = malloc((size_t)assets * sizeof *ind->doubles[i]);
+    ind->values[i] = bt_mem_calloc((size_t)assets, sizeof *ind->values[i]);
+    ind->doubles[i] = bt_mem_alloc((size_t)assets * sizeof *ind->doubles[i]);
     if (!ind->values[i] || !ind->doubles[i]) return BT_ENOMEM;
     for (int32_t a = 0; a < assets; a++) ind->doubles[i][a] = NAN;
   }
-  ind->ready = calloc((size_t)assets, 1);
+  ind->ready = bt_mem_calloc((size_t)assets, 1);
   if (ind->ready == NULL) return BT_ENOMEM;
   if (ind->kind == BT_SIM_BANDS) {
-    ind->band = calloc((size_t)assets, sizeof *ind->band);
+    ind->band = bt_mem_calloc((size_t)assets, sizeof *ind->band);
     if (ind->band == NULL) return BT_ENOMEM;
     for (int32_t a = 0; a < assets; a++) {
-      ind->band[a].ring = malloc((size_t)ind->period * sizeof(bt_dec));
+      ind->band[a].ring = bt_mem_alloc((size_t)ind->period * sizeof(bt_dec));
       if (ind->band[a].ring == NULL) return BT_ENOMEM;
     }
     return BT_OK;
   }
-  ind->ind = calloc((size_t)assets, sizeof *ind->ind);
+  ind->ind = bt_mem_calloc((size_t)assets, sizeof *ind->ind);
   if (ind->ind == NULL) return BT_ENOMEM;
   for (int32_t a = 0; a < assets; a++) {
     int rc = bt_ind_init(&ind->ind[a], (bt_ind_kind)ind->kind, ind->period);
@@ -334,7 +334,7 @@ int bt_sim_add_indicator(bt_sim *sim, int kind, int field, int period,
   if (sim->indicator_count == sim->indicator_cap) {
     int cap = sim->indicator_cap ? sim->indicator_cap * 2 : 8;
     bt_sim_indicator *bigger =
-        realloc(sim->indicators, (size_t)cap * sizeof *bigger);
+        bt_mem_realloc(sim->indicators, (size_t)cap * sizeof *bigger);
     if (bigger == NULL) return bt_err_set(err, BT_ENOMEM, "out of memory");
     sim->indicators = bigger;
     sim->indicator_cap = cap;
@@ -528,19 +528,19 @@ int bt_sim_record(bt_sim *sim, const char *name, double value) {
   if (i == sim->record_count) {
     if (sim->record_count == sim->record_cap) {
       int cap = sim->record_cap ? sim->record_cap * 2 : 4;
-      char **names = realloc(sim->record_names, (size_t)cap * sizeof *names);
+      char **names = bt_mem_realloc(sim->record_names, (size_t)cap * sizeof *names);
       if (names == NULL) return BT_ENOMEM;
       sim->record_names = names;
-      double **cols = realloc(sim->records, (size_t)cap * sizeof *cols);
+      double **cols = bt_mem_realloc(sim->records, (size_t)cap * sizeof *cols);
       if (cols == NULL) return BT_ENOMEM;
       sim->records = cols;
       sim->record_cap = cap;
     }
-    double *col = malloc((size_t)sim->market.bar_count * sizeof *col);
+    double *col = bt_mem_alloc((size_t)sim->market.bar_count * sizeof *col);
     char *copy = strdup(name);
     if (col == NULL || copy == NULL) {
-      free(col);
-      free(copy);
+      bt_mem_free(col);
+      bt_mem_free(copy);
       return BT_ENOMEM;
     }
     for (int64_t t = 0; t < sim->market.bar_count; t++) col[t] = NAN;
@@ -583,7 +583,7 @@ static void put(text *t, const char *fmt, ...) {
       return;
     }
     size_t cap = t->cap * 2 + (size_t)n + 64;
-    char *bigger = realloc(t->data, cap);
+    char *bigger = bt_mem_realloc(t->data, cap);
     if (bigger == NULL) {
       t->status = BT_ENOMEM;
       return;
@@ -594,7 +594,7 @@ static void put(text *t, const char *fmt, ...) {
 }
 
 static int text_init(text *t, size_t cap) {
-  t->data = malloc(cap);
+  t->data = bt_mem_alloc(cap);
   t->len = 0;
   t->cap = cap;
   t->status = t->data ? BT_OK : BT_ENOMEM;
@@ -604,7 +604,7 @@ static int text_init(text *t, size_t cap) {
 
 static int text_done(text *t, char **out, size_t *out_len) {
   if (t->status != BT_OK) {
-    free(t->data);
+    bt_mem_free(t->data);
     *out = NULL;
     return t->status;
   }
@@ -675,7 +675,7 @@ static void put_bytes(text *t, const char *bytes, size_t len) {
   if (t->status != BT_OK) return;
   if (t->len + len + 1 > t->cap) {
     size_t cap = (t->cap + len + 1) * 2;
-    char *bigger = realloc(t->data, cap);
+    char *bigger = bt_mem_realloc(t->data, cap);
     if (bigger == NULL) {
       t->status = BT_ENOMEM;
       return;
@@ -847,7 +847,7 @@ int bt_sim_results_json(const bt_sim *sim, const char *scenario, char **out,
   bt_dec value = 0;
   int rc = bt_sim_final_value(sim, &value);
   if (rc != BT_OK) {
-    free(t.data);
+    bt_mem_free(t.data);
     return rc;
   }
   put(&t, "{\n  \"scenario\": ");

@@ -1,5 +1,6 @@
 /* t_prof.c: the cycle clock's calibration, zone counting and nesting,
  * zones off, and the allocation accounting of prof.c. */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,23 +163,40 @@ static void test_exclude(void) {
 
 static void test_memory(void) {
   bt_prof *p = bt_prof_new(1);
-  void *a = bt_prof_malloc(p, 1000);
+  bt_prof_mem_target_set(p);
+  void *a = bt_mem_alloc(1000);
+  size_t a_size = malloc_usable_size(a);
   bt_prof_zone_begin(p, BT_ZONE_BLOTTER);
-  void *b = bt_prof_malloc(p, 500);
-  bt_prof_mfree(p, a);
+  void *b = bt_mem_calloc(50, 10);
+  size_t b_size = malloc_usable_size(b);
+  bt_mem_free(a);
   bt_prof_zone_end(p, BT_ZONE_BLOTTER);
   const bt_prof_mem *m = bt_prof_mem_stats(p);
-  is_int((long long)m->alloc_bytes, 1500, "alloc bytes");
-  is_int((long long)m->free_bytes, 1000, "free bytes");
-  is_int((long long)m->peak_bytes, 1500, "peak bytes");
-  is_int((long long)m->live_bytes, 500, "live bytes");
+  ok(a_size >= 1000 && b_size >= 500, "usable sizes cover the request");
+  is_int((long long)m->alloc_bytes, (long long)(a_size + b_size),
+         "alloc bytes");
+  is_int((long long)m->free_bytes, (long long)a_size, "free bytes");
+  is_int((long long)m->peak_bytes, (long long)(a_size + b_size),
+         "peak bytes");
+  is_int((long long)m->live_bytes, (long long)b_size, "live bytes");
   is_int((long long)m->alloc_count, 2, "alloc count");
-  is_int((long long)p->zone[BT_ZONE_BLOTTER].alloc_bytes, 500,
+  is_int((long long)p->zone[BT_ZONE_BLOTTER].alloc_bytes, (long long)b_size,
          "blotter zone alloc");
-  is_int((long long)p->zone[BT_ZONE_BLOTTER].free_bytes, 1000,
+  is_int((long long)p->zone[BT_ZONE_BLOTTER].free_bytes, (long long)a_size,
          "blotter zone free");
-  bt_prof_mfree(p, b);
-  ok(((uintptr_t)b & 15u) == 0, "payload 16-byte aligned");
+  /* realloc notes the growth only; a shrink notes the difference freed */
+  b = bt_mem_realloc(b, 100000);
+  size_t grown = malloc_usable_size(b);
+  is_int((long long)m->alloc_bytes, (long long)(a_size + grown),
+         "realloc: growth noted");
+  b = bt_mem_realloc(b, 0);
+  ok(b == NULL, "realloc to 0 frees");
+  is_int((long long)m->live_bytes, 0, "nothing live");
+  /* with no target nothing is noted */
+  bt_prof_mem_target_set(NULL);
+  void *c = bt_mem_alloc(64);
+  bt_mem_free(c);
+  is_int((long long)m->alloc_count, 3, "no target: not counted");
   ok(bt_prof_rss_bytes() > 0, "rss readable");
   ok(bt_prof_peak_rss_bytes() >= bt_prof_rss_bytes() / 2, "peak rss");
   bt_prof_free(p);
