@@ -453,27 +453,31 @@ int bt_sim_run(bt_sim *sim, bt_sim_bar_fn on_bar, void *userdata,
   for (int64_t t = 0; t < sim->market.bar_count && rc == BT_OK; t++) {
     sim->bar = t;
     sim->time = sim->market.times[t];
+    /* The stages follow each other: one clock read between two zones. */
     bt_prof_zone_begin(prof, BT_ZONE_DATA);
     load_bar(sim);
-    bt_prof_zone_end(prof, BT_ZONE_DATA);
-    bt_prof_zone_begin(prof, BT_ZONE_FILLS);
+    bt_prof_zone_next(prof, BT_ZONE_DATA, BT_ZONE_FILLS);
     rc = fill_orders(sim, err);
-    bt_prof_zone_end(prof, BT_ZONE_FILLS);
-    if (rc != BT_OK) break;
-    bt_prof_zone_begin(prof, BT_ZONE_LEDGER);
+    if (rc != BT_OK) {
+      bt_prof_zone_end(prof, BT_ZONE_FILLS);
+      break;
+    }
+    bt_prof_zone_next(prof, BT_ZONE_FILLS, BT_ZONE_LEDGER);
     mark_positions(sim);
-    bt_prof_zone_end(prof, BT_ZONE_LEDGER);
-    bt_prof_zone_begin(prof, BT_ZONE_INDICATORS);
+    bt_prof_zone_next(prof, BT_ZONE_LEDGER, BT_ZONE_INDICATORS);
     for (int i = 0; i < sim->indicator_count; i++)
       update_indicator(sim, &sim->indicators[i]);
-    bt_prof_zone_end(prof, BT_ZONE_INDICATORS);
     if (on_bar != NULL) {
-      bt_prof_zone_begin(prof, BT_ZONE_STRATEGY);
+      bt_prof_zone_next(prof, BT_ZONE_INDICATORS, BT_ZONE_STRATEGY);
       rc = on_bar(sim, userdata, err);
-      bt_prof_zone_end(prof, BT_ZONE_STRATEGY);
-      if (rc != BT_OK) break;
+      if (rc != BT_OK) {
+        bt_prof_zone_end(prof, BT_ZONE_STRATEGY);
+        break;
+      }
+      bt_prof_zone_next(prof, BT_ZONE_STRATEGY, BT_ZONE_METRICS);
+    } else {
+      bt_prof_zone_next(prof, BT_ZONE_INDICATORS, BT_ZONE_METRICS);
     }
-    bt_prof_zone_begin(prof, BT_ZONE_METRICS);
     rc = record_equity(sim, err);
     bt_prof_zone_end(prof, BT_ZONE_METRICS);
   }
