@@ -1523,6 +1523,24 @@ static void push_tree(lua_State *L, lbt_prof *pr, const int *remap) {
 }
 
 /* runs[1]: this run's totals keyed by zone name and "source:line(name)". */
+/* { ["source:line(name)"] = ns }: self (cum = 0) or cumulative time of
+ * each visible function; entries sharing a label add up. */
+static void push_run_functions(lua_State *L, lbt_prof *pr, const int *remap,
+                               int cum) {
+  lua_newtable(L);
+  for (size_t i = 0; i < pr->nfns; i++) {
+    const fn_entry *fn = &pr->fns[i];
+    if (!remap[i]) continue;
+    lua_pushfstring(L, "%s:%d(%s)", fn->source, fn->line, fn->name);
+    lua_pushvalue(L, -1);
+    lua_rawget(L, -3);
+    lua_Integer before = lua_isnil(L, -1) ? 0 : lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    lua_pushinteger(L, before + (lua_Integer)to_ns(cum ? fn->cum : fn->self));
+    lua_rawset(L, -3);
+  }
+}
+
 static void push_runs(lua_State *L, lbt_prof *pr, const int *remap) {
   lua_newtable(L);
   lua_newtable(L);
@@ -1533,19 +1551,10 @@ static void push_runs(lua_State *L, lbt_prof *pr, const int *remap) {
     set_int(L, bt_prof_zone_name((bt_zone_id)z),
             to_ns(pr->bp->zone[z].incl_ticks));
   lua_setfield(L, -2, "zones");
-  lua_newtable(L);
-  for (size_t i = 0; i < pr->nfns; i++) {
-    const fn_entry *fn = &pr->fns[i];
-    if (!remap[i]) continue;
-    lua_pushfstring(L, "%s:%d(%s)", fn->source, fn->line, fn->name);
-    lua_pushvalue(L, -1);
-    lua_rawget(L, -3);
-    lua_Integer before = lua_isnil(L, -1) ? 0 : lua_tointeger(L, -1);
-    lua_pop(L, 1);
-    lua_pushinteger(L, before + (lua_Integer)to_ns(fn->self));
-    lua_rawset(L, -3);
-  }
+  push_run_functions(L, pr, remap, 0);
   lua_setfield(L, -2, "functions");
+  push_run_functions(L, pr, remap, 1);
+  lua_setfield(L, -2, "functions_cum");
   lua_rawseti(L, -2, 1);
 }
 

@@ -283,6 +283,8 @@ static void runs_from(lua_State *L, int idx, bt_profile *pf) {
       run->zones = pairs_from(L, -1, &run->nzones);
       lua_getfield(L, r, "functions");
       run->functions = pairs_from(L, -1, &run->nfunctions);
+      lua_getfield(L, r, "functions_cum");
+      run->functions_cum = pairs_from(L, -1, &run->nfunctions_cum);
     }
     lua_settop(L, r - 1);
   }
@@ -487,6 +489,10 @@ static void push_profile(lua_State *L, const bt_profile *pf) {
     lua_setfield(L, -2, "zones");
     push_pairs(L, r->functions, r->nfunctions);
     lua_setfield(L, -2, "functions");
+    if (r->nfunctions_cum > 0) {
+      push_pairs(L, r->functions_cum, r->nfunctions_cum);
+      lua_setfield(L, -2, "functions_cum");
+    }
     lua_rawseti(L, -2, (int)i + 1);
   }
   lua_setfield(L, -2, "runs");

@@ -73,6 +73,7 @@ void bt_profile_free(bt_profile *pf) {
   for (size_t i = 0; i < pf->nruns; i++) {
     free_pairs(pf->runs[i].zones, pf->runs[i].nzones);
     free_pairs(pf->runs[i].functions, pf->runs[i].nfunctions);
+    free_pairs(pf->runs[i].functions_cum, pf->runs[i].nfunctions_cum);
   }
   free(pf->runs);
   free(pf->tree);
@@ -275,6 +276,18 @@ static void encode_samples(buf *b, strtab *t, const bt_profile *pf) {
   }
 }
 
+/* RCUM: each run's cumulative time per function, in the order of RUNS
+ * (a section of its own, so readers that predate it skip it). */
+static int encode_runs_cum(buf *b, strtab *t, const bt_profile *pf) {
+  int any = 0;
+  for (size_t i = 0; i < pf->nruns; i++) any |= pf->runs[i].nfunctions_cum > 0;
+  if (!any) return 0;
+  put_u32(b, (uint32_t)pf->nruns);
+  for (size_t i = 0; i < pf->nruns; i++)
+    put_pairs(b, t, pf->runs[i].functions_cum, pf->runs[i].nfunctions_cum);
+  return 1;
+}
+
 static void encode_runs(buf *b, strtab *t, const bt_profile *pf) {
   put_u32(b, (uint32_t)pf->nruns);
   for (size_t i = 0; i < pf->nruns; i++) {
@@ -314,10 +327,11 @@ int bt_proffile_encode(const bt_profile *pf, unsigned char **out, size_t *len,
   /* Sections are encoded first (interning strings), then STRS goes in
    * front of them. */
   strtab strings = {0};
-  enum { NPARTS = 8, MEMO = 4, TREE = 7 };
+  enum { NPARTS = 9, MEMO = 4, TREE = 7, RCUM = 8 };
   buf parts[NPARTS] = {{0}};
-  static const char *const TAGS[NPARTS] = {"META", "FUNC", "EDGE", "ZONE",
-                                           "MEMO", "SAMP", "RUNS", "TREE"};
+  static const char *const TAGS[NPARTS] = {"META", "FUNC", "EDGE",
+                                           "ZONE", "MEMO", "SAMP",
+                                           "RUNS", "TREE", "RCUM"};
   encode_meta(&parts[0], &strings, pf);
   encode_funcs(&parts[1], &strings, pf);
   encode_edges(&parts[2], pf);
@@ -326,10 +340,14 @@ int bt_proffile_encode(const bt_profile *pf, unsigned char **out, size_t *len,
   encode_samples(&parts[5], &strings, pf);
   encode_runs(&parts[6], &strings, pf);
   if (pf->ntree > 0) encode_tree(&parts[TREE], pf);
+  int has_cum = encode_runs_cum(&parts[RCUM], &strings, pf);
   int present[NPARTS];
   uint32_t sections = 2; /* STRS and END! */
   for (int i = 0; i < NPARTS; i++) {
-    present[i] = i == MEMO ? pf->memory.present : i == TREE ? pf->ntree > 0 : 1;
+    present[i] = i == MEMO   ? pf->memory.present
+                 : i == TREE ? pf->ntree > 0
+                 : i == RCUM ? has_cum
+                             : 1;
     sections += (uint32_t)present[i];
   }
   buf table = {0};
@@ -595,6 +613,23 @@ static void read_runs(reader *r, bt_profile *pf) {
   }
 }
 
+/* After RUNS: one pairs list per run. */
+static void read_runs_cum(reader *r, bt_profile *pf) {
+  uint32_t count = get_u32(r);
+  if (count != pf->nruns) {
+    r->bad = 1;
+    return;
+  }
+  for (uint32_t i = 0; i < count && !r->bad; i++) {
+    bt_pf_run *run = &pf->runs[i];
+    if (run->functions_cum != NULL) {
+      r->bad = 1; /* a second RCUM */
+      return;
+    }
+    run->functions_cum = read_pairs(r, &run->nfunctions_cum);
+  }
+}
+
 /* Function indices must point into the function table. */
 static void read_tree(reader *r, bt_profile *pf) {
   uint32_t count = get_u32(r);
@@ -692,6 +727,8 @@ static int decode_sections(reader *file, bt_profile *pf, const char *name,
       read_runs(&body, pf);
     else if (strcmp(tag, "TREE") == 0)
       read_tree(&body, pf);
+    else if (strcmp(tag, "RCUM") == 0)
+      read_runs_cum(&body, pf);
     if (body.bad)
       return bt_err_set(err, BT_EFORMAT,
                         "%s: corrupt .btprof file (bad data in section %s)",

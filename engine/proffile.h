@@ -93,6 +93,9 @@ typedef struct bt_pf_run {
   size_t nzones;
   bt_pf_pair *functions; /* "source:line(name)" -> self ns */
   size_t nfunctions;
+  bt_pf_pair *functions_cum; /* -> cumulative ns (section RCUM; may be
+                                empty in files that predate it) */
+  size_t nfunctions_cum;
 } bt_pf_run;
 
 /* A whole profile. Every pointer is owned (bt_profile_free). */

@@ -338,6 +338,21 @@ lines = lines_of(lib.read(dir .. "/ci-2/profile_comparison_minute.md") or "")
 t.is(lines[1], "> **Warning: the two runs did not do the same work.** "
   .. "Their results differ, so the timing change below is not a speedup or "
   .. "a slowdown:", "window=10 vs 20: the report opens with the warning")
+-- Repeated real runs carry each run's cumulative time per function, so
+-- cumulative rows get medians and a test like self times do.
+local repeated = assert(require("btlua.compare").compare(ci_base, dir
+  .. "/ci-2", { scenario = "minute", write = false }))
+local cum_rows = repeated.scenarios[1].result.cum
+t.ok(repeated.scenarios[1].result.cum_missing == nil and #cum_rows > 0,
+  "repeated runs: cumulative times per run are compared")
+local handle_data_row
+for _, row in ipairs(cum_rows) do
+  if tostring(row.name):find("(handle_data)", 1, true) then
+    handle_data_row = row
+  end
+end
+t.ok(handle_data_row ~= nil and handle_data_row.p ~= nil,
+  "  handle_data's cumulative time has a p-value (5 + 2 runs)")
 -- A baseline whose runs took about 1 us (no real run is that fast, even
 -- on a loaded machine): every real run is slower, a certain regression.
 local core_prof = require("btlua.core").prof

@@ -50,6 +50,9 @@ static void build(bt_profile *pf) {
   pf->runs[0].nzones = 1;
   pf->runs[0].zones = calloc(1, sizeof(bt_pf_pair));
   pf->runs[0].zones[0] = (bt_pf_pair){text("strategy"), 2000};
+  pf->runs[0].nfunctions_cum = 1;
+  pf->runs[0].functions_cum = calloc(1, sizeof(bt_pf_pair));
+  pf->runs[0].functions_cum[0] = (bt_pf_pair){text("s.lua:3(f)"), 7000};
   pf->ntree = 2;
   pf->tree = calloc(2, sizeof *pf->tree);
   pf->tree[0] = (bt_pf_node){BT_PF_NONE, 0, 1, 100};
@@ -78,6 +81,10 @@ int main(void) {
   is_int((long long)back.samples[0].stack[1], 1, "sample stack");
   is_str(back.samples[0].zone, "strategy", "sample zone");
   is_int((long long)back.runs[0].zones[0].value, 2000, "run zone");
+  is_int((long long)back.runs[0].nfunctions_cum, 1, "run cum: one entry");
+  is_str(back.runs[0].functions_cum[0].name, "s.lua:3(f)", "run cum: name");
+  is_int((long long)back.runs[0].functions_cum[0].value, 7000,
+         "run cum: ns (section RCUM)");
   is_int((long long)back.ntree, 2, "tree nodes");
   ok(back.tree[0].parent == BT_PF_NONE && back.tree[1].parent == 0 &&
          back.tree[1].calls == 3 && back.tree[1].self_ns == 800,
