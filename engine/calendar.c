@@ -120,6 +120,16 @@ int bt_xnys_is_holiday(int year, int month, int day) {
   }
 }
 
+int bt_xnys_is_early_close(int year, int month, int day) {
+  int wd = bt_weekday(bt_days_from_civil(year, month, day));
+  if (wd == 0 || wd == 6 || bt_xnys_is_holiday(year, month, day)) return 0;
+  if (year < 1993) return 0;
+  if (month == 11) return day == nth_weekday(year, 11, 4, 4) + 1;
+  if (month == 12) return day == 24 && wd <= 4;
+  if (month == 7 && day == 3) return wd != 5 && (wd != 3 || year >= 2013);
+  return 0;
+}
+
 int bt_new_york_offset(int year, int month, int day) {
   int64_t date = bt_days_from_civil(year, month, day);
   int64_t begin, end;
@@ -223,7 +233,8 @@ static size_t day_sessions(cal_kind kind, int64_t day, int64_t step,
   if (kind == CAL_XNYS) {
     open += (int64_t)(9 * 3600 + 1800 - bt_new_york_offset(year, month, dom)) *
             BT_NS_PER_SEC;
-    close = open + (6 * 3600 + 1800) * BT_NS_PER_SEC;
+    int hours = bt_xnys_is_early_close(year, month, dom) ? 3 : 6;
+    close = open + (hours * 3600 + 1800) * BT_NS_PER_SEC; /* 13:00 | 16:00 */
   }
   if (step >= BT_NS_PER_DAY) {
     if (out) out[0] = open;

@@ -60,6 +60,11 @@ int bt_calendar_is_trading_day(const char *name, int year, int month,
                                int day);
 /* NYSE full-day holiday (a weekday on which the exchange is closed)? */
 int bt_xnys_is_holiday(int year, int month, int day);
+/* NYSE early close (13:00 New York time instead of 16:00)? The standing
+ * rules: the Friday after Thanksgiving and Christmas Eve on Monday to
+ * Thursday (from 1993), July 3 on Monday, Tuesday or Thursday (and on
+ * Wednesday from 2013). One-off early closes are not listed. */
+int bt_xnys_is_early_close(int year, int month, int day);
 /* Offset of New York local time from UTC on that date, in seconds
  * (-14400 in daylight time, -18000 otherwise), as at 09:30 local. */
 int bt_new_york_offset(int year, int month, int day);

@@ -99,6 +99,37 @@ static void first_last(const char *cal, const char *freq, int64_t day,
   free(sessions);
 }
 
+static void test_early_closes(void) {
+  static const struct {
+    int y, m, d, early;
+    const char *what;
+  } CASES[] = {
+      {2023, 11, 24, 1, "2023 day after Thanksgiving"},
+      {2024, 11, 29, 1, "2024 day after Thanksgiving"},
+      {2024, 11, 28, 0, "Thanksgiving itself: a holiday"},
+      {2023, 7, 3, 1, "July 3 2023 (Monday)"},
+      {2024, 7, 3, 1, "July 3 2024 (Wednesday, from 2013)"},
+      {2002, 7, 3, 0, "July 3 2002 (Wednesday, before 2013)"},
+      {2026, 7, 3, 0, "July 3 2026 (Friday): Independence Day observed"},
+      {2024, 12, 24, 1, "Christmas Eve 2024 (Tuesday)"},
+      {2021, 12, 24, 0, "Christmas Eve 2021 (Friday): Christmas observed"},
+      {2022, 12, 23, 0, "December 23 2022: a full day"},
+      {2024, 7, 5, 0, "July 5 2024: a full day"},
+  };
+  for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++)
+    is_int(bt_xnys_is_early_close(CASES[i].y, CASES[i].m, CASES[i].d),
+           CASES[i].early, CASES[i].what);
+  is_int(count_sessions("XNYS", "minute", day_ns(2024, 12, 24),
+                        day_ns(2024, 12, 24)),
+         210, "XNYS minute bars on an early close: 210");
+  is_int(count_sessions("XNYS", "minute", day_ns(2024, 12, 23),
+                        day_ns(2024, 12, 27)),
+         390 + 210 + 390 + 390, "XNYS minute bars, Christmas week 2024");
+  is_int(count_sessions("XNYS", "daily", day_ns(2024, 11, 29),
+                        day_ns(2024, 11, 29)),
+         1, "an early close is still one daily session");
+}
+
 static void test_dst(void) {
   first_last("XNYS", "minute", day_ns(2024, 3, 8), "2024-03-08T14:30:00Z",
              "2024-03-08T20:59:00Z", "Friday before DST (EST, UTC-5)");
@@ -116,6 +147,10 @@ static void test_dst(void) {
   first_last("XNYS", "daily", day_ns(2006, 10, 30), "2006-10-30T14:30:00Z",
              "2006-10-30T14:30:00Z", "2006: EST after the last Sunday of "
              "October");
+  first_last("XNYS", "minute", day_ns(2024, 11, 29), "2024-11-29T14:30:00Z",
+             "2024-11-29T17:59:00Z", "day after Thanksgiving: closes 13:00");
+  first_last("XNYS", "hourly", day_ns(2024, 7, 3), "2024-07-03T13:30:00Z",
+             "2024-07-03T16:30:00Z", "July 3 (Wednesday, 2024): 13:00");
   first_last("24/7", "minute", day_ns(2024, 1, 31), "2024-01-31T00:00:00Z",
              "2024-01-31T23:59:00Z", "24/7 minute day");
   is_int(bt_new_york_offset(2024, 3, 10), -4 * 3600, "DST day itself: EDT");
@@ -194,6 +229,7 @@ int main(void) {
   test_counts();
   test_holidays();
   test_dst();
+  test_early_closes();
   test_frequency();
   test_time_text();
   return done_testing();
