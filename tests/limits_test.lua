@@ -14,16 +14,8 @@ local dir = testlib.tmpdir()
 
 local function write_scenario(name, strategy_body)
   testlib.write(dir .. "/" .. name .. "_strategy.lua", strategy_body)
-  testlib.write(dir .. "/" .. name .. ".lua", [[
-local btlua = require "btlua"
-return btlua.scenario {
-  name = "]] .. name .. [[",
-  data = { synthetic = { assets = 2, frequency = "daily",
-                         start = "2024-01-02", ["end"] = "2024-02-01" } },
-  capital = "100000",
-  strategy = "]] .. name .. [[_strategy.lua",
-}
-]])
+  testlib.write(dir .. "/" .. name .. ".lua",
+    testlib.scenario_source(name, name .. "_strategy.lua"))
   return dir .. "/" .. name .. ".lua"
 end
 

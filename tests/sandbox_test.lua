@@ -31,16 +31,9 @@ return {
   end,
 }
 ]])
-  testlib.write(dir .. "/s/" .. name .. ".lua", [[
-local btlua = require "btlua"
-return btlua.scenario {
-  name = "]] .. name .. [[",
-  data = { synthetic = { assets = 1, frequency = "daily",
-                         start = "2024-01-02", ["end"] = "2024-01-05" } },
-  capital = "100000",
-  strategy = "]] .. name .. [[_strategy.lua",
-}
-]])
+  testlib.write(dir .. "/s/" .. name .. ".lua",
+    testlib.scenario_source(name, name .. "_strategy.lua",
+      { assets = 1, ["end"] = "2024-01-05" }))
   return dir .. "/s/" .. name .. ".lua"
 end
 

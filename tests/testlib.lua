@@ -63,4 +63,23 @@ function testlib.run(args, stdin_text)
   return testlib.sh(table.concat(words, " "), stdin_text)
 end
 
+-- The text of a scenario file running `strategy` (a file name next to it)
+-- on small synthetic data: opts.assets (2), frequency ("daily"), start
+-- ("2024-01-02"), end ("2024-02-01"), capital ("100000").
+function testlib.scenario_source(name, strategy, opts)
+  opts = opts or {}
+  return string.format([[
+local btlua = require "btlua"
+return btlua.scenario {
+  name = %q,
+  data = { synthetic = { assets = %d, frequency = %q,
+                         start = %q, ["end"] = %q } },
+  capital = %q,
+  strategy = %q,
+}
+]], name, opts.assets or 2, opts.frequency or "daily",
+    opts.start or "2024-01-02", opts["end"] or "2024-02-01",
+    opts.capital or "100000", strategy)
+end
+
 return testlib
