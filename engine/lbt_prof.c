@@ -231,6 +231,7 @@ typedef struct lbt_prof {
   /* sampling */
   timer_t timer;
   int timer_on;
+  int jit_sampler; /* LuaJIT: this profiler owns luaJIT_profile_start */
   volatile sig_atomic_t pending, pending_zone, missed;
   uint64_t zone_samples[BT_ZONE_COUNT];
   sample_entry *samples;
@@ -836,7 +837,9 @@ static void sample_signal(int sig, siginfo_t *info, void *context) {
   (void)sig;
   (void)context;
   lbt_prof *pr = tls_prof;
-  if (pr == NULL || pr->mode != MODE_SAMPLE || !pr->running) return;
+  if (pr == NULL || pr->mode != MODE_SAMPLE || !pr->running ||
+      pr->jit_sampler)
+    return;
   /* CPU-time timers fire on scheduler ticks: expiries in between are
    * reported as overruns and count as samples of the same state. */
   int overrun = info != NULL && info->si_overrun > 0 ? info->si_overrun : 0;
@@ -868,14 +871,20 @@ static void jit_sample_cb(void *data, lua_State *L, int samples, int vmstate) {
 static pthread_mutex_t jit_profiler_lock = PTHREAD_MUTEX_INITIALIZER;
 static lbt_prof *jit_profiler_owner; /* LuaJIT has one sampler per process */
 
-/* The portable sampler: a CPU-time timer of this thread sends SIGPROF. */
-static int timer_start(lbt_prof *pr, lua_State *L) {
+/* Makes sample_signal the SIGPROF handler (process-wide; it ignores
+ * threads whose profiler is not sampling with the timer). */
+static int sigprof_install(void) {
   struct sigaction action;
   memset(&action, 0, sizeof action);
   action.sa_sigaction = sample_signal;
   action.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&action.sa_mask);
-  if (sigaction(SIGPROF, &action, NULL) != 0)
+  return sigaction(SIGPROF, &action, NULL);
+}
+
+/* The portable sampler: a CPU-time timer of this thread sends SIGPROF. */
+static int timer_start(lbt_prof *pr, lua_State *L) {
+  if (sigprof_install() != 0)
     return luaL_error(L, "prof: sigaction: %s", strerror(errno));
   struct sigevent event;
   memset(&event, 0, sizeof event);
@@ -902,6 +911,12 @@ static int sampler_start(lbt_prof *pr, lua_State *L) {
   if (!busy) jit_profiler_owner = pr;
   pthread_mutex_unlock(&jit_profiler_lock);
   if (!busy) {
+    /* luaJIT_profile_start arms ITIMER_PROF before it installs its SIGPROF
+     * handler; a tick in between (seen under valgrind, where that window
+     * is long) would kill the process with the default action. A handler
+     * of ours is in place first; LuaJIT restores it when it stops. */
+    pr->jit_sampler = 1;
+    (void)sigprof_install();
     char mode[32];
     unsigned ms = (unsigned)(pr->interval_ns / 1000000u);
     snprintf(mode, sizeof mode, "i%u", ms ? ms : 1u);
@@ -921,6 +936,7 @@ static void sampler_stop(lbt_prof *pr) {
   if (jit_profiler_owner == pr) {
     luaJIT_profile_stop(pr->L);
     jit_profiler_owner = NULL;
+    pr->jit_sampler = 0;
   }
   pthread_mutex_unlock(&jit_profiler_lock);
 #endif
