@@ -14,18 +14,44 @@
  * watchdog re-arms its hook every tick. (The sampler's timer and this one
  * both run on the thread's CPU clock and expire on the same scheduler tick:
  * without the claim the sampler's hook replaced the budget's every time.) A
- * run that trips is failing anyway, so its profile does not matter. JIT-compiled LuaJIT loops do not run
- * hooks: there only interpreted code is stopped. */
+ * run that trips is failing anyway, so its profile does not matter.
+ *
+ * LuaJIT runs no hooks inside compiled traces, so a compiled loop never
+ * meets the hook. The escape: the runner enters Lua through
+ * lbt_limits_pcall, which sigsetjmps first. When the budget has tripped
+ * and LBT_LIMITS_GRACE more ticks passed inside the same call (the hook had
+ * its chance), the handler looks at the interrupted program counter; if it
+ * lies in an anonymous executable mapping (/proc/self/maps, read with
+ * open/read and parsed here: async-signal-safe), the thread is running
+ * trace machine code (LuaJIT's mcode areas), and siglongjmps back. (The
+ * sampler's SIGPROF expires on the same scheduler tick and is delivered
+ * first: this handler then interrupts the sampler's, not the trace, so the
+ * sampler's handler offers the escape too: lbt_limits_offer_escape.)
+ * Why that is safe: trace code is LuaJIT's own straight-line code; it
+ * holds no libc lock and no btlua lock (a C helper it calls, malloc
+ * included, runs in file-backed code and is never interrupted this way),
+ * and nothing between the pcall and the trace holds one either (the runner
+ * holds no mutex across the call; btlua's C functions that call back into
+ * Lua, the bar loop among them, take none; the sandbox gives no FFI). Only
+ * the Lua state is left inconsistent, so it is abandoned: never called
+ * into, never closed (leaked on purpose, with its heap and its event
+ * loop's descriptors), its watchdog and profiler stopped without touching
+ * it (lbt_prof_abandon). Limits: x86-64 and arm64 Linux only (elsewhere
+ * there is no escape and a compiled loop still hangs); under --unsafe an
+ * FFI callback stub is anonymous code too, and a C function that called it
+ * could hold a lock; the process keeps the abandoned state's memory. */
 #define _GNU_SOURCE
 #include "lbt_limits.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 _Thread_local lbt_limits *lbt_limits_current;
@@ -116,6 +142,140 @@ int lbt_limits_claim_hook(lua_State *L) {
   return 1;
 }
 
+/* --- the escape from compiled LuaJIT code (see the top) -------------- */
+
+#if LUA_VERSION_NUM < 502 && defined(__linux__) &&                             \
+    (defined(__x86_64__) || defined(__aarch64__))
+#define ESCAPE_SUPPORTED 1
+
+/* The program counter the signal interrupted. */
+static uintptr_t interrupted_pc(const void *context) {
+  const ucontext_t *uc = (const ucontext_t *)context;
+#if defined(__x86_64__)
+  return (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+#else
+  return (uintptr_t)uc->uc_mcontext.pc;
+#endif
+}
+
+/* A hexadecimal number at *p (advanced past it). */
+static uintptr_t parse_hex(const char **p, const char *end) {
+  uintptr_t value = 0;
+  for (; *p < end; (*p)++) {
+    char c = **p;
+    int digit = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                       : -1;
+    if (digit < 0) break;
+    value = value * 16 + (uintptr_t)digit;
+  }
+  return value;
+}
+
+/* Skips the spaces, then one field, at *p. */
+static const char *skip_field(const char *p, const char *end) {
+  while (p < end && *p == ' ') p++;
+  while (p < end && *p != ' ') p++;
+  return p;
+}
+
+/* Does the /proc/self/maps line [p, end) ("lo-hi perms offset dev inode
+ * [path]") map pc anonymously (inode 0, no name) and executably? */
+static int anonymous_code_line(const char *p, const char *end,
+                               uintptr_t pc) {
+  uintptr_t lo = parse_hex(&p, end);
+  if (p >= end || *p != '-') return 0;
+  p++;
+  uintptr_t hi = parse_hex(&p, end);
+  if (pc < lo || pc >= hi) return 0;
+  if (end - p < 5 || p[0] != ' ' || p[3] != 'x') return 0; /* " r-xp" */
+  p = skip_field(p, end);         /* perms */
+  p = skip_field(p, end);         /* offset */
+  p = skip_field(p, end);         /* device */
+  while (p < end && *p == ' ') p++;
+  if (p >= end || *p != '0') return 0; /* inode */
+  p++;
+  while (p < end && *p == ' ') p++;
+  return p == end; /* no path, not [vdso] or [vsyscall] */
+}
+
+/* Is pc inside an anonymous executable mapping of this process? Only
+ * open, read and close (async-signal-safe); a line longer than the buffer
+ * names a file, so it is skipped. */
+static int in_anonymous_code(uintptr_t pc) {
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[2048];
+  size_t len = 0;
+  int skipping = 0, found = 0;
+  while (!found) {
+    ssize_t n = read(fd, buf + len, sizeof buf - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    len += (size_t)n;
+    size_t line = 0;
+    for (size_t i = 0; i < len && !found; i++) {
+      if (buf[i] != '\n') continue;
+      if (!skipping) found = anonymous_code_line(buf + line, buf + i, pc);
+      skipping = 0;
+      line = i + 1;
+    }
+    for (size_t i = line; i < len; i++) buf[i - line] = buf[i];
+    len -= line;
+    if (len == sizeof buf) { /* no end of line in sight */
+      skipping = 1;
+      len = 0;
+    }
+  }
+  close(fd);
+  return found;
+}
+
+/* Once the budget tripped and the hook had its grace: if the signal
+ * interrupted trace code, leaves the state for good (back to
+ * lbt_limits_pcall); else returns. */
+static void maybe_escape(lbt_limits *lim, const void *context) {
+  if (!lim->tripped || lim->callback == NULL || !lim->escape_armed ||
+      lim->ticks_tripped <= LBT_LIMITS_GRACE || context == NULL)
+    return;
+  int saved_errno = errno;
+  int in_trace = in_anonymous_code(interrupted_pc(context));
+  errno = saved_errno;
+  if (!in_trace) return;
+  lim->escape_armed = 0;
+  lim->escaped = 1;
+  lim->callback = NULL; /* from now on the handler ignores the state */
+  lim->L = NULL;
+  siglongjmp(lim->escape, 1);
+}
+#else
+#define ESCAPE_SUPPORTED 0
+#endif
+
+void lbt_limits_offer_escape(const void *context) {
+#if ESCAPE_SUPPORTED
+  lbt_limits *lim = lbt_limits_current;
+  if (lim != NULL && lim->L != NULL) maybe_escape(lim, context);
+#else
+  (void)context;
+#endif
+}
+
+int lbt_limits_pcall(lbt_limits *lim, lua_State *L, int nargs, int nres,
+                     int msgh) {
+#if ESCAPE_SUPPORTED
+  if (sigsetjmp(lim->escape, 1) != 0) { /* escape(): the state is lost */
+    lbt_limits_stop(lim);
+    lbt_prof_abandon();
+    return LBT_LIMITS_ESCAPED;
+  }
+  lim->escape_armed = 1;
+#endif
+  int status = lua_pcall(L, nargs, nres, msgh);
+  lim->escape_armed = 0;
+  return status;
+}
+
 /* The watchdog tick (on the worker thread: SIGEV_THREAD_ID). */
 static void limits_signal(int sig, siginfo_t *info, void *context) {
   (void)sig;
@@ -129,6 +289,10 @@ static void limits_signal(int sig, siginfo_t *info, void *context) {
   }
   if (lim->tripped) { /* re-arm: a profiler hook may have replaced ours */
     lua_sethook(lim->L, budget_hook, LUA_MASKCOUNT, 1);
+    lim->ticks_tripped++;
+#if ESCAPE_SUPPORTED
+    maybe_escape(lim, context);
+#endif
     return;
   }
   sig_atomic_t calls = lim->calls;
@@ -140,6 +304,7 @@ static void limits_signal(int sig, siginfo_t *info, void *context) {
                                                            : 0);
   if (lim->ticks >= lim->ticks_budget) {
     lim->tripped_callback = callback;
+    lim->ticks_tripped = 0;
     lim->tripped = 1;
     lua_sethook(lim->L, budget_hook, LUA_MASKCOUNT, 1);
   }

@@ -7,10 +7,20 @@
  * lbt_limits_stop before lua_close. Code that calls a strategy callback
  * brackets it with lbt_limits_enter(name) / lbt_limits_leave() (a thread-
  * local store each: cheap enough for every bar). Only time inside a
- * callback counts against the budget; the budget is per call. */
+ * callback counts against the budget; the budget is per call.
+ *
+ * LuaJIT runs no hooks inside compiled traces, so the budget's hook cannot
+ * stop a compiled loop. There the runner calls into Lua through
+ * lbt_limits_pcall: when the budget has tripped and the hook has not fired
+ * after LBT_LIMITS_GRACE more ticks while the thread is inside trace
+ * machine code, the watchdog siglongjmps back to it (lbt_limits.c explains
+ * why that is safe). The state is then corrupt: the runner must never call
+ * into it or close it again (it leaks it on purpose); lbt_limits_pcall has
+ * already stopped this thread's limits and profiler. */
 #ifndef LBT_LIMITS_H
 #define LBT_LIMITS_H
 
+#include <setjmp.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,7 +47,15 @@ typedef struct lbt_limits {
   long ticks, ticks_budget; /* watchdog ticks inside the same call */
   volatile sig_atomic_t tripped;
   const char *tripped_callback;
+  long ticks_tripped; /* watchdog ticks since the budget tripped */
+  /* the escape from compiled LuaJIT code (lbt_limits_pcall) */
+  sigjmp_buf escape;
+  volatile sig_atomic_t escape_armed; /* escape is a live frame's target */
+  volatile sig_atomic_t escaped;      /* the state was left by it */
 } lbt_limits;
+
+#define LBT_LIMITS_GRACE 2 /* ticks the hook gets before an escape */
+#define LBT_LIMITS_ESCAPED (-100) /* lbt_limits_pcall: the state is lost */
 
 /* The limits of the state running on this thread (NULL outside workers). */
 extern _Thread_local lbt_limits *lbt_limits_current;
@@ -62,6 +80,24 @@ static inline void lbt_limits_leave(void) {
   lbt_limits *lim = lbt_limits_current;
   if (lim != NULL) lim->callback = NULL;
 }
+
+/* lua_pcall(L, nargs, nres, msgh) for a worker whose limits lim were
+ * started on this thread (lbt_limits_start): the pcall status, or
+ * LBT_LIMITS_ESCAPED when the watchdog escaped a compiled LuaJIT loop
+ * (then lim->escaped, this thread's watchdog and profiler are stopped,
+ * lbt_limits_current and the profiler's thread-local are cleared, and L
+ * must never be touched again, not even by lua_close). Not nestable. */
+int lbt_limits_pcall(lbt_limits *lim, lua_State *L, int nargs, int nres,
+                     int msgh);
+/* For btlua's other signal handlers that may interrupt compiled code on
+ * the watchdog's tick (the kernel delivers both signals at once; the one
+ * that runs first sees the other's handler as the interrupted code): the
+ * escape of lbt_limits_pcall, taken when the watchdog would take it. Async-
+ * signal-safe; returns unless it escapes. context: the ucontext_t. */
+void lbt_limits_offer_escape(const void *context);
+/* lbt_prof.c: stops the profiler running on this thread, if any, without
+ * calling into its (abandoned) state; clears its thread-local. */
+void lbt_prof_abandon(void);
 
 /* One hook per state: a profiler hook that is about to (re)arm or clear the
  * hook of L calls this first. Once the budget has tripped it installs the

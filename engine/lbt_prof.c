@@ -835,7 +835,7 @@ static void sample_hook(lua_State *L, lua_Debug *ar) {
  * one-shot count hook that records the stack (lua_sethook is signal-safe). */
 static void sample_signal(int sig, siginfo_t *info, void *context) {
   (void)sig;
-  (void)context;
+  lbt_limits_offer_escape(context); /* a tripped budget first */
   lbt_prof *pr = tls_prof;
   if (pr == NULL || pr->mode != MODE_SAMPLE || !pr->running ||
       pr->jit_sampler)
@@ -1050,6 +1050,44 @@ static void memory_stop(lbt_prof *pr) {
     pr->rss_on = 0;
   }
   rss_point_add(pr); /* the end point */
+}
+
+/* ---- abandon: the time budget left this thread's state --------------- */
+
+/* lbt_limits.h: the state of the profiler running on this thread was
+ * abandoned in the middle of a compiled loop (lbt_limits.c). Stops its
+ * timer, LuaJIT's sampler and the RSS thread; the state itself is only
+ * touched by luaJIT_profile_stop (plain writes and frees of the JIT's own
+ * traces and buffer; it calls Lua only for jit.attach handlers, which the
+ * sandbox cannot reach). The profiler's memory is leaked with the state. */
+void lbt_prof_abandon(void) {
+  lbt_prof *pr = tls_prof;
+  if (pr == NULL) return;
+  tls_prof = NULL;
+  pr->running = 0;
+  if (pr->mode == MODE_SAMPLE) {
+#if LUA_VERSION_NUM < 502
+    pthread_mutex_lock(&jit_profiler_lock);
+    if (jit_profiler_owner == pr) {
+      luaJIT_profile_stop(pr->L);
+      jit_profiler_owner = NULL;
+      pr->jit_sampler = 0;
+    }
+    pthread_mutex_unlock(&jit_profiler_lock);
+#endif
+    if (pr->timer_on) {
+      timer_delete(pr->timer);
+      pr->timer_on = 0;
+    }
+    pr->pending = 0;
+  } else if (pr->mode == MODE_MEMORY && pr->rss_on) {
+    pthread_mutex_lock(&pr->rss_lock);
+    pr->rss_stop = 1;
+    pthread_cond_signal(&pr->rss_wake);
+    pthread_mutex_unlock(&pr->rss_lock);
+    pthread_join(pr->rss_thread, NULL);
+    pr->rss_on = 0;
+  }
 }
 
 /* ---- the profiler object -------------------------------------------- */

@@ -206,6 +206,10 @@ static lua_State *new_worker_state(const batch *b, worker *w) {
 }
 
 static void close_worker_state(lua_State *L, worker *w) {
+  /* A state the time budget escaped from (a compiled LuaJIT loop) stopped
+   * in the middle of machine code: closing it could run anything (__gc),
+   * so it is leaked on purpose, with its heap (lbt_limits.c). */
+  if (w->limits.escaped) return;
   lbt_limits_stop(&w->limits);
   lua_close(L);
 }
@@ -224,17 +228,30 @@ static void fail_with(lua_State *L, bt_runner_job_t *job) {
   bt_runner_job_fail(job, BT_EINVAL, "%s", limit ? limit : msg ? msg : "?");
 }
 
+/* The job's error after the time budget escaped from its state (which
+ * must not be touched): the same message as the budget's hook raises. */
+static int fail_escaped(bt_runner_job_t *job, worker *w) {
+  char buf[256];
+  const char *limit = lbt_limits_message(&w->limits, buf, sizeof buf);
+  bt_runner_job_fail(job, BT_EINVAL, "%s", limit ? limit : "?");
+  return LBT_LIMITS_ESCAPED;
+}
+
 /* Calls require(module)[func] with the nargs values on top of the stack;
  * leaves one result. Returns 0, or fails the job with the error message and
- * its traceback. */
+ * its traceback and returns -1, or LBT_LIMITS_ESCAPED when the state was
+ * abandoned (lbt_limits_pcall: do not touch L again). No runner lock is
+ * held across these calls (runner.c calls work() unlocked). */
 static int call_module(lua_State *L, bt_runner_job_t *job, const batch *b,
-                       const char *func, int nargs) {
+                       worker *w, const char *func, int nargs) {
   int base = lua_gettop(L) - nargs + 1; /* the first argument */
   lua_pushcfunction(L, worker_traceback);
   int handler = lua_gettop(L);
   lua_getglobal(L, "require");
   lua_pushstring(L, b->module);
-  if (lua_pcall(L, 1, 1, handler) != LUA_OK) {
+  int status = lbt_limits_pcall(&w->limits, L, 1, 1, handler);
+  if (status == LBT_LIMITS_ESCAPED) return fail_escaped(job, w);
+  if (status != LUA_OK) {
     fail_with(L, job);
     return -1;
   }
@@ -247,7 +264,9 @@ static int call_module(lua_State *L, bt_runner_job_t *job, const batch *b,
   lua_replace(L, -2);  /* [args handler func] */
   lua_insert(L, base); /* [func args handler] */
   lua_insert(L, base); /* [handler func args] */
-  if (lua_pcall(L, nargs, 1, base) != LUA_OK) {
+  status = lbt_limits_pcall(&w->limits, L, nargs, 1, base);
+  if (status == LBT_LIMITS_ESCAPED) return fail_escaped(job, w);
+  if (status != LUA_OK) {
     fail_with(L, job);
     return -1;
   }
@@ -317,9 +336,11 @@ static int do_run(bt_runner_job_t *job, const batch *b, job_spec *spec,
   }
   push_spec_string(L, spec->arg, spec->arg_size);
   push_spec_string(L, spec->runs[index].arg, spec->runs[index].arg_size);
-  int status = call_module(L, job, b, "job_run", 2);
+  int status = call_module(L, job, b, &w, "job_run", 2);
   const char *why = NULL;
-  if (status == 0 && !lua_istable(L, -1)) {
+  if (status == LBT_LIMITS_ESCAPED) {
+    /* L is lost: close_worker_state leaves it alone */
+  } else if (status == 0 && !lua_istable(L, -1)) {
     bt_runner_job_fail(job, BT_EINVAL, "%s.job_run returned %s, not a table",
                        b->module, luaL_typename(L, -1));
     status = -1;
@@ -348,7 +369,7 @@ static void do_finish(bt_runner_job_t *job, const batch *b,
     lua_rawseti(L, -2, (int)r + 1);
     free_bag(&bags[r]);
   }
-  if (call_module(L, job, b, "job_finish", 2) == 0) {
+  if (call_module(L, job, b, &w, "job_finish", 2) == 0) {
     bag files = {NULL, 0};
     const char *why = NULL;
     if (!lua_istable(L, -1)) {
