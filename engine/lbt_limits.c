@@ -24,20 +24,21 @@
  * lies in an anonymous executable mapping (/proc/self/maps, read with
  * open/read and parsed here: async-signal-safe), the thread is running
  * trace machine code (LuaJIT's mcode areas), and siglongjmps back. (The
- * sampler's SIGPROF expires on the same scheduler tick and is delivered
- * first: this handler then interrupts the sampler's, not the trace, so the
- * sampler's handler offers the escape too: lbt_limits_offer_escape.)
- * Why that is safe: trace code is LuaJIT's own straight-line code; it
- * holds no libc lock and no btlua lock (a C helper it calls, malloc
- * included, runs in file-backed code and is never interrupted this way),
+ * sampler's timer SIGPROF expires on the same scheduler tick; the kernel
+ * sets up both handler frames at once and this one runs first, seeing the
+ * sampler's handler as the interrupted code, so the sampler's handler
+ * offers the escape too: lbt_limits_offer_escape.)
+ * Why that is safe: trace code is machine code LuaJIT generated from the
+ * strategy's Lua; it takes no lock of libc or btlua (a C helper it calls,
+ * malloc included, runs in file-backed code and is never escaped from),
  * and nothing between the pcall and the trace holds one either (the runner
  * holds no mutex across the call; btlua's C functions that call back into
  * Lua, the bar loop among them, take none; the sandbox gives no FFI). Only
  * the Lua state is left inconsistent, so it is abandoned: never called
  * into, never closed (leaked on purpose, with its heap and its event
  * loop's descriptors), its watchdog and profiler stopped without touching
- * it (lbt_prof_abandon). Limits: x86-64 and arm64 Linux only (elsewhere
- * there is no escape and a compiled loop still hangs); under --unsafe an
+ * it (lbt_prof_abandon). Limits: x86-64 and arm64 Linux only (arm64 is
+ * untested; elsewhere a compiled loop still hangs); under --unsafe an
  * FFI callback stub is anonymous code too, and a C function that called it
  * could hold a lock; the process keeps the abandoned state's memory. */
 #define _GNU_SOURCE
