@@ -23,11 +23,12 @@
  * its chance), the handler looks at the interrupted program counter; if it
  * lies in an anonymous executable mapping (/proc/self/maps, read with
  * open/read and parsed here: async-signal-safe), the thread is running
- * trace machine code (LuaJIT's mcode areas), and siglongjmps back. (The
- * sampler's timer SIGPROF expires on the same scheduler tick; the kernel
- * sets up both handler frames at once and this one runs first, seeing the
- * sampler's handler as the interrupted code, so the sampler's handler
- * offers the escape too: lbt_limits_offer_escape.)
+ * trace machine code (LuaJIT's mcode areas), and siglongjmps back. (A
+ * sampler's timer expires on the same scheduler tick; the kernel sets up
+ * both handler frames at once. LIMITS_SIGNAL is numbered lower, so the
+ * sampler's handler runs first and this one sees the interrupted code; as
+ * a second line, btlua's sampler handler offers the escape too:
+ * lbt_limits_offer_escape.)
  * Why that is safe: trace code is machine code LuaJIT generated from the
  * strategy's Lua; it takes no lock of libc or btlua (a C helper it calls,
  * malloc included, runs in file-backed code and is never escaped from),
@@ -57,7 +58,13 @@
 
 _Thread_local lbt_limits *lbt_limits_current;
 
-#define LIMITS_SIGNAL (SIGRTMIN + 4)
+/* SIGUSR2: numbered below SIGPROF and the sampler's real-time signal.
+ * When the watchdog and a sampler expire on the same scheduler tick, Linux
+ * sets up the lower-numbered signal's frame first, so the sampler's
+ * handler runs first and returns, and this handler then sees the code the
+ * thread was running (the escape from compiled LuaJIT code needs that:
+ * with a higher number it saw the other handler's entry every tick). */
+#define LIMITS_SIGNAL SIGUSR2
 #define TICK_MIN_S 0.01
 #define TICK_MAX_S 0.25
 

@@ -232,6 +232,7 @@ typedef struct lbt_prof {
   timer_t timer;
   int timer_on;
   int jit_sampler; /* LuaJIT: this profiler owns luaJIT_profile_start */
+  sigset_t jit_old_mask; /* its thread's signal mask before it */
   volatile sig_atomic_t pending, pending_zone, missed;
   uint64_t zone_samples[BT_ZONE_COUNT];
   sample_entry *samples;
@@ -831,7 +832,7 @@ static void sample_hook(lua_State *L, lua_Debug *ar) {
   bt_prof_exclude(pr->bp, bt_prof_ticks() - t_in);
 }
 
-/* SIGPROF: time in engine zones is counted here; time in Lua arms a
+/* SAMPLE_SIGNAL: time in engine zones is counted here; time in Lua arms a
  * one-shot count hook that records the stack (lua_sethook is signal-safe). */
 static void sample_signal(int sig, siginfo_t *info, void *context) {
   (void)sig;
@@ -871,25 +872,31 @@ static void jit_sample_cb(void *data, lua_State *L, int samples, int vmstate) {
 static pthread_mutex_t jit_profiler_lock = PTHREAD_MUTEX_INITIALIZER;
 static lbt_prof *jit_profiler_owner; /* LuaJIT has one sampler per process */
 
-/* Makes sample_signal the SIGPROF handler (process-wide; it ignores
+/* The portable sampler's signal: a real-time signal of its own, never
+ * SIGPROF, which belongs to LuaJIT's sampler when one runs (its handler
+ * would otherwise receive these ticks and touch another thread's state). */
+#define SAMPLE_SIGNAL (SIGRTMIN + 5)
+
+/* Makes sample_signal the SAMPLE_SIGNAL handler (process-wide; it ignores
  * threads whose profiler is not sampling with the timer). */
-static int sigprof_install(void) {
+static int sample_signal_install(void) {
   struct sigaction action;
   memset(&action, 0, sizeof action);
   action.sa_sigaction = sample_signal;
   action.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&action.sa_mask);
-  return sigaction(SIGPROF, &action, NULL);
+  return sigaction(SAMPLE_SIGNAL, &action, NULL);
 }
 
-/* The portable sampler: a CPU-time timer of this thread sends SIGPROF. */
+/* The portable sampler: a CPU-time timer of this thread sends
+ * SAMPLE_SIGNAL to this thread. */
 static int timer_start(lbt_prof *pr, lua_State *L) {
-  if (sigprof_install() != 0)
+  if (sample_signal_install() != 0)
     return luaL_error(L, "prof: sigaction: %s", strerror(errno));
   struct sigevent event;
   memset(&event, 0, sizeof event);
   event.sigev_notify = SIGEV_THREAD_ID;
-  event.sigev_signo = SIGPROF;
+  event.sigev_signo = SAMPLE_SIGNAL;
   event._sigev_un._tid = (pid_t)syscall(SYS_gettid);
   if (timer_create(CLOCK_THREAD_CPUTIME_ID, &event, &pr->timer) != 0)
     return luaL_error(L, "prof: timer_create: %s", strerror(errno));
@@ -913,10 +920,17 @@ static int sampler_start(lbt_prof *pr, lua_State *L) {
   if (!busy) {
     /* luaJIT_profile_start arms ITIMER_PROF before it installs its SIGPROF
      * handler; a tick in between (seen under valgrind, where that window
-     * is long) would kill the process with the default action. A handler
-     * of ours is in place first; LuaJIT restores it when it stops. */
+     * is long) would kill the process with the default action: SIGPROF is
+     * ignored first (LuaJIT restores that when it stops). ITIMER_PROF's
+     * SIGPROF goes to any thread that does not block it, and LuaJIT's
+     * handler changes the owner's state: the host blocks SIGPROF in every
+     * thread (main.c) and only the owner's thread unblocks it. */
     pr->jit_sampler = 1;
-    (void)sigprof_install();
+    signal(SIGPROF, SIG_IGN);
+    sigset_t prof_set;
+    sigemptyset(&prof_set);
+    sigaddset(&prof_set, SIGPROF);
+    pthread_sigmask(SIG_UNBLOCK, &prof_set, &pr->jit_old_mask);
     char mode[32];
     unsigned ms = (unsigned)(pr->interval_ns / 1000000u);
     snprintf(mode, sizeof mode, "i%u", ms ? ms : 1u);
@@ -935,6 +949,7 @@ static void sampler_stop(lbt_prof *pr) {
   pthread_mutex_lock(&jit_profiler_lock);
   if (jit_profiler_owner == pr) {
     luaJIT_profile_stop(pr->L);
+    pthread_sigmask(SIG_SETMASK, &pr->jit_old_mask, NULL);
     jit_profiler_owner = NULL;
     pr->jit_sampler = 0;
   }
@@ -1070,6 +1085,7 @@ void lbt_prof_abandon(void) {
     pthread_mutex_lock(&jit_profiler_lock);
     if (jit_profiler_owner == pr) {
       luaJIT_profile_stop(pr->L);
+      pthread_sigmask(SIG_SETMASK, &pr->jit_old_mask, NULL);
       jit_profiler_owner = NULL;
       pr->jit_sampler = 0;
     }

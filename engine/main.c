@@ -4,6 +4,8 @@
  * handed to the Lua side (btlua.cli). Exit status: 0 ok, 1 a run failed,
  * 2 bad usage or bad input. */
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,6 +241,17 @@ static int run_main(lua_State *L, int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+#if LUA_VERSION_NUM < 502
+  /* LuaJIT's sampler (luaJIT_profile_start) uses the process-wide
+   * ITIMER_PROF, whose SIGPROF may reach any thread, and its handler
+   * changes the sampled state: every thread starts with SIGPROF blocked
+   * (threads inherit this mask) and the sampling thread unblocks it while
+   * it samples (lbt_prof.c). */
+  sigset_t prof_set;
+  sigemptyset(&prof_set);
+  sigaddset(&prof_set, SIGPROF);
+  pthread_sigmask(SIG_BLOCK, &prof_set, NULL);
+#endif
   uv_loop_t loop;
   if (uv_loop_init(&loop) != 0) {
     fputs("btlua: cannot create the event loop\n", stderr);
