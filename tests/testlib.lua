@@ -5,6 +5,13 @@ local testlib = {}
 testlib.top = os.getenv("PWD")
 testlib.build = os.getenv("BTLUA_BUILD") or (testlib.top .. "/build")
 testlib.btlua = testlib.build .. "/btlua"
+-- BTLUA_VALGRIND=1 (tests/exec): every btlua a test starts runs under
+-- valgrind memcheck too (tests/valgrind-btlua).
+local valgrind = os.getenv("BTLUA_VALGRIND")
+testlib.valgrind = valgrind ~= nil and valgrind ~= "" and valgrind ~= "0"
+if testlib.valgrind then
+  testlib.btlua = testlib.top .. "/tests/valgrind-btlua"
+end
 
 local function shell_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
