@@ -269,12 +269,36 @@ void lbt_limits_offer_escape(const void *context) {
 #endif
 }
 
+#if ESCAPE_SUPPORTED
+/* Abandoned states, kept until exit on purpose: the list keeps them (and
+ * through them every block their heap points to) reachable, so that a
+ * memory checker (tests/memcheck, BTLUA_VALGRIND=1) sees memory retained
+ * by design rather than lost. Never walked, never freed. */
+typedef struct abandoned {
+  lua_State *L;
+  struct abandoned *next;
+} abandoned;
+static abandoned *abandoned_states;
+static pthread_mutex_t abandoned_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void keep_abandoned(lua_State *L) {
+  abandoned *node = malloc(sizeof *node);
+  if (node == NULL) return; /* then it is merely lost: it was leaked anyway */
+  node->L = L;
+  pthread_mutex_lock(&abandoned_lock);
+  node->next = abandoned_states;
+  abandoned_states = node;
+  pthread_mutex_unlock(&abandoned_lock);
+}
+#endif
+
 int lbt_limits_pcall(lbt_limits *lim, lua_State *L, int nargs, int nres,
                      int msgh) {
 #if ESCAPE_SUPPORTED
   if (sigsetjmp(lim->escape, 1) != 0) { /* escape(): the state is lost */
     lbt_limits_stop(lim);
     lbt_prof_abandon();
+    keep_abandoned(L);
     return LBT_LIMITS_ESCAPED;
   }
   lim->escape_armed = 1;
