@@ -944,7 +944,9 @@ static int sampler_start(lbt_prof *pr, lua_State *L) {
   return timer_start(pr, L);
 }
 
-static void sampler_stop(lbt_prof *pr) {
+/* Stops the sampler's clocks (LuaJIT's sampler, the timer) without
+ * touching the Lua state: shared by sampler_stop and lbt_prof_abandon. */
+static void sampler_release(lbt_prof *pr) {
 #if LUA_VERSION_NUM < 502
   pthread_mutex_lock(&jit_profiler_lock);
   if (jit_profiler_owner == pr) {
@@ -959,6 +961,10 @@ static void sampler_stop(lbt_prof *pr) {
     timer_delete(pr->timer);
     pr->timer_on = 0;
   }
+}
+
+static void sampler_stop(lbt_prof *pr) {
+  sampler_release(pr);
   if (pr->pending) lua_sethook(pr->L, NULL, 0, 0);
   pr->pending = 0;
 }
@@ -1048,6 +1054,17 @@ static void memory_start(lbt_prof *pr, lua_State *L) {
   if (pthread_create(&pr->rss_thread, NULL, rss_main, pr) == 0) pr->rss_on = 1;
 }
 
+/* Ends the RSS timeline thread (no Lua state involved). */
+static void rss_thread_stop(lbt_prof *pr) {
+  if (!pr->rss_on) return;
+  pthread_mutex_lock(&pr->rss_lock);
+  pr->rss_stop = 1;
+  pthread_cond_signal(&pr->rss_wake);
+  pthread_mutex_unlock(&pr->rss_lock);
+  pthread_join(pr->rss_thread, NULL);
+  pr->rss_on = 0;
+}
+
 static void memory_stop(lbt_prof *pr) {
   bt_prof_mem_target_set(NULL);
   if (pr->alloc_wrapped) {
@@ -1056,14 +1073,7 @@ static void memory_stop(lbt_prof *pr) {
   }
   if (pr->mem_armed) lua_sethook(pr->L, NULL, 0, 0);
   pr->mem_armed = 0;
-  if (pr->rss_on) {
-    pthread_mutex_lock(&pr->rss_lock);
-    pr->rss_stop = 1;
-    pthread_cond_signal(&pr->rss_wake);
-    pthread_mutex_unlock(&pr->rss_lock);
-    pthread_join(pr->rss_thread, NULL);
-    pr->rss_on = 0;
-  }
+  rss_thread_stop(pr);
   rss_point_add(pr); /* the end point */
 }
 
@@ -1081,28 +1091,11 @@ void lbt_prof_abandon(void) {
   tls_prof = NULL;
   pr->running = 0;
   if (pr->mode == MODE_SAMPLE) {
-#if LUA_VERSION_NUM < 502
-    pthread_mutex_lock(&jit_profiler_lock);
-    if (jit_profiler_owner == pr) {
-      luaJIT_profile_stop(pr->L);
-      pthread_sigmask(SIG_SETMASK, &pr->jit_old_mask, NULL);
-      jit_profiler_owner = NULL;
-      pr->jit_sampler = 0;
-    }
-    pthread_mutex_unlock(&jit_profiler_lock);
-#endif
-    if (pr->timer_on) {
-      timer_delete(pr->timer);
-      pr->timer_on = 0;
-    }
+    sampler_release(pr);
     pr->pending = 0;
-  } else if (pr->mode == MODE_MEMORY && pr->rss_on) {
-    pthread_mutex_lock(&pr->rss_lock);
-    pr->rss_stop = 1;
-    pthread_cond_signal(&pr->rss_wake);
-    pthread_mutex_unlock(&pr->rss_lock);
-    pthread_join(pr->rss_thread, NULL);
-    pr->rss_on = 0;
+  } else if (pr->mode == MODE_MEMORY) {
+    bt_prof_mem_target_set(NULL); /* the next job's allocations are its own */
+    rss_thread_stop(pr);
   }
 }
 
