@@ -622,10 +622,6 @@ static void read_runs_cum(reader *r, bt_profile *pf) {
   }
   for (uint32_t i = 0; i < count && !r->bad; i++) {
     bt_pf_run *run = &pf->runs[i];
-    if (run->functions_cum != NULL) {
-      r->bad = 1; /* a second RCUM */
-      return;
-    }
     run->functions_cum = read_pairs(r, &run->nfunctions_cum);
   }
 }
@@ -664,9 +660,31 @@ static void free_strings(reader *r) {
   free(r->strings);
 }
 
+/* The sections this reader knows, in the order a writer puts them; STRS
+ * (first) fills the reader's string table, the others fill the profile.
+ * Unknown tags are skipped; a known one appearing twice is refused (its
+ * first reading would otherwise be lost). */
+static const struct {
+  const char *tag;
+  void (*read)(reader *r, bt_profile *pf);
+} SECTIONS[] = {
+    {"STRS", NULL},          {"META", read_meta},     {"FUNC", read_funcs},
+    {"EDGE", read_edges},    {"ZONE", read_zones},    {"MEMO", read_memory},
+    {"SAMP", read_samples},  {"RUNS", read_runs},     {"TREE", read_tree},
+    {"RCUM", read_runs_cum},
+};
+
+/* The index of `tag` in SECTIONS, or -1 for an unknown section. */
+static int section_kind(const char *tag) {
+  for (size_t i = 0; i < sizeof SECTIONS / sizeof SECTIONS[0]; i++)
+    if (strcmp(tag, SECTIONS[i].tag) == 0) return (int)i;
+  return -1;
+}
+
 static int decode_sections(reader *file, bt_profile *pf, const char *name,
                            uint32_t sections, bt_err *err) {
   reader body = {0};
+  uint32_t seen_kinds = 0; /* a known section may appear once */
   for (uint32_t seen = 1;; seen++) {
     if (file->len - file->pos < 16)
       return bt_err_set(err, BT_EFORMAT,
@@ -703,32 +721,26 @@ static int decode_sections(reader *file, bt_profile *pf, const char *name,
                           name, seen, sections);
       return 0;
     }
+    int kind = section_kind(tag);
+    if (kind >= 0) {
+      if (seen_kinds & (1u << kind))
+        return bt_err_set(err, BT_EFORMAT,
+                          "%s: corrupt .btprof file (section %s appears "
+                          "twice)",
+                          name, tag);
+      seen_kinds |= 1u << kind;
+    }
     body = *file;
     body.data = payload;
     body.len = (size_t)length;
     body.pos = 0;
-    if (strcmp(tag, "STRS") == 0) {
+    if (kind == 0) {
       read_strings(&body);
       file->strings = body.strings;
       file->nstrings = body.nstrings;
-    } else if (strcmp(tag, "META") == 0)
-      read_meta(&body, pf);
-    else if (strcmp(tag, "FUNC") == 0)
-      read_funcs(&body, pf);
-    else if (strcmp(tag, "EDGE") == 0)
-      read_edges(&body, pf);
-    else if (strcmp(tag, "ZONE") == 0)
-      read_zones(&body, pf);
-    else if (strcmp(tag, "MEMO") == 0)
-      read_memory(&body, pf);
-    else if (strcmp(tag, "SAMP") == 0)
-      read_samples(&body, pf);
-    else if (strcmp(tag, "RUNS") == 0)
-      read_runs(&body, pf);
-    else if (strcmp(tag, "TREE") == 0)
-      read_tree(&body, pf);
-    else if (strcmp(tag, "RCUM") == 0)
-      read_runs_cum(&body, pf);
+    } else if (kind > 0) {
+      SECTIONS[kind].read(&body, pf);
+    }
     if (body.bad)
       return bt_err_set(err, BT_EFORMAT,
                         "%s: corrupt .btprof file (bad data in section %s)",

@@ -1,5 +1,6 @@
 /* t_proffile.c: .btprof encode/decode round trip, and refusal of every
  * truncation and of flipped bytes with a message naming the file. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -59,6 +60,30 @@ static void build(bt_profile *pf) {
   pf->tree[1] = (bt_pf_node){0, 1, 3, 800};
 }
 
+/* A copy of the encoded file with its section `tag` written twice and the
+ * header's section count raised to match; *out_len its length. */
+static unsigned char *repeat_section(const unsigned char *bytes, size_t len,
+                                     const char *tag, size_t *out_len) {
+  size_t at = 16;
+  while (memcmp(bytes + at, tag, 4) != 0) {
+    uint64_t n;
+    memcpy(&n, bytes + at + 8, 8);
+    at += 16 + (size_t)n + 4;
+  }
+  uint64_t n;
+  memcpy(&n, bytes + at + 8, 8);
+  size_t size = 16 + (size_t)n + 4;
+  unsigned char *copy = malloc(len + size);
+  memcpy(copy, bytes, at + size);
+  memcpy(copy + at + size, bytes + at, len - at);
+  uint32_t sections;
+  memcpy(&sections, copy + 12, 4);
+  sections++;
+  memcpy(copy + 12, &sections, 4);
+  *out_len = len + size;
+  return copy;
+}
+
 int main(void) {
   bt_profile pf, back;
   bt_err err = {0};
@@ -112,6 +137,20 @@ int main(void) {
     bytes[at] ^= 0x5a;
   }
   ok(flips_refused, "every flipped byte refused");
+  const char *repeated[] = {"STRS", "META", "FUNC", "EDGE", "ZONE",
+                            "MEMO", "SAMP", "RUNS", "TREE", "RCUM"};
+  for (int i = 0; i < 10; i++) {
+    size_t twice_len;
+    unsigned char *twice = repeat_section(bytes, len, repeated[i], &twice_len);
+    char want[96];
+    snprintf(want, sizeof want,
+             "p.btprof: corrupt .btprof file (section %s appears twice)",
+             repeated[i]);
+    is_int(bt_proffile_decode(twice, twice_len, "p.btprof", &back, &err),
+           BT_EFORMAT, "section %s twice: refused", repeated[i]);
+    is_str(err.msg, want, "section %s twice: says so", repeated[i]);
+    free(twice);
+  }
   bytes[0] = 'X';
   bt_proffile_decode(bytes, len, "p.btprof", &back, &err);
   is_str(err.msg, "p.btprof: not a .btprof file (bad magic)", "bad magic");
