@@ -12,6 +12,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxh_x86dispatch.h>
+#include <xxhash.h>
 
 #define HEADER_SIZE 128
 #define ASSET_RECORD_SIZE 64
@@ -61,59 +63,14 @@ struct bt_store {
   char *path;
 };
 
-/* ---- hashing: a 64-bit, 4-lane multiply-rotate hash (xxh64's rounds) ---- */
-
-#define P1 UINT64_C(0x9E3779B185EBCA87)
-#define P2 UINT64_C(0xC2B2AE3D27D4EB4F)
-#define P3 UINT64_C(0x165667B19E3779F9)
-#define P4 UINT64_C(0x85EBCA77C2B2AE63)
-#define P5 UINT64_C(0x27D4EB2F165667C5)
-
-static inline uint64_t rotl64(uint64_t x, int r) {
-  return (x << r) | (x >> (64 - r));
-}
-static inline uint64_t read64(const unsigned char *p) {
-  uint64_t v;
-  memcpy(&v, p, 8);
-  return v;
-}
-static inline uint64_t hash_round(uint64_t acc, uint64_t input) {
-  acc += input * P2;
-  return rotl64(acc, 31) * P1;
-}
-static inline uint64_t hash_merge(uint64_t acc, uint64_t lane) {
-  acc ^= hash_round(0, lane);
-  return acc * P1 + P4;
-}
+/* ---- hashing: XXH3 (libxxhash), 64 bits, seeded ---- */
 
 uint64_t bt_store_hash(const void *data, size_t len, uint64_t seed) {
-  const unsigned char *p = (const unsigned char *)data;
-  const unsigned char *end = p + len;
-  uint64_t h;
-  if (len >= 32) {
-    uint64_t v1 = seed + P1 + P2, v2 = seed + P2, v3 = seed, v4 = seed - P1;
-    const unsigned char *limit = end - 32;
-    do {
-      v1 = hash_round(v1, read64(p));
-      v2 = hash_round(v2, read64(p + 8));
-      v3 = hash_round(v3, read64(p + 16));
-      v4 = hash_round(v4, read64(p + 24));
-      p += 32;
-    } while (p <= limit);
-    h = rotl64(v1, 1) + rotl64(v2, 7) + rotl64(v3, 12) + rotl64(v4, 18);
-    h = hash_merge(hash_merge(hash_merge(hash_merge(h, v1), v2), v3), v4);
-  } else {
-    h = seed + P5;
-  }
-  h += (uint64_t)len;
-  for (; p + 8 <= end; p += 8)
-    h = rotl64(h ^ hash_round(0, read64(p)), 27) * P1 + P4;
-  for (; p < end; p++) h = rotl64(h ^ (*p * P5), 11) * P1;
-  h ^= h >> 33;
-  h *= P2;
-  h ^= h >> 29;
-  h *= P3;
-  return h ^ (h >> 32);
+  /* The dispatching entry point picks the widest vector unit the CPU has
+   * (AVX2: about 0.3 instructions a byte); every variant gives the same
+   * value. */
+  return (uint64_t)XXH3_64bits_withSeed_dispatch(data, len,
+                                                 (XXH64_hash_t)seed);
 }
 
 /* ---- names ---- */
@@ -300,25 +257,61 @@ void bt_store_close(bt_store *s) {
 
 /* ---- verify ---- */
 
-/* 0 when the bar at session i of asset a is missing or consistent. */
-static const char *bar_problem(const bt_store *s, size_t a, size_t i) {
-  bt_dec v[BT_FIELD_COUNT];
-  int missing = 0;
-  for (int f = 0; f < BT_FIELD_COUNT; f++) {
-    v[f] = bt_store_column(s, a, (bt_field)f)[i];
-    missing += v[f] == BT_BAR_MISSING;
-  }
+/* NULL when bar i of the five columns is missing or consistent, else what
+ * is wrong with it. */
+static const char *bar_problem(const bt_dec *const col[BT_FIELD_COUNT],
+                               size_t i) {
+  bt_dec open = col[BT_FIELD_OPEN][i], high = col[BT_FIELD_HIGH][i];
+  bt_dec low = col[BT_FIELD_LOW][i], close = col[BT_FIELD_CLOSE][i];
+  bt_dec volume = col[BT_FIELD_VOLUME][i];
+  int missing = (open == BT_BAR_MISSING) + (high == BT_BAR_MISSING) +
+                (low == BT_BAR_MISSING) + (close == BT_BAR_MISSING) +
+                (volume == BT_BAR_MISSING);
   if (missing == BT_FIELD_COUNT) return NULL;
   if (missing) return "partly missing bar";
-  if (v[BT_FIELD_OPEN] <= 0 || v[BT_FIELD_HIGH] <= 0 ||
-      v[BT_FIELD_LOW] <= 0 || v[BT_FIELD_CLOSE] <= 0)
+  if (open <= 0 || high <= 0 || low <= 0 || close <= 0)
     return "price not positive";
-  if (v[BT_FIELD_LOW] > bt_dec_min(v[BT_FIELD_OPEN], v[BT_FIELD_CLOSE]))
-    return "low above min(open, close)";
-  if (v[BT_FIELD_HIGH] < bt_dec_max(v[BT_FIELD_OPEN], v[BT_FIELD_CLOSE]))
-    return "high below max(open, close)";
-  if (v[BT_FIELD_VOLUME] < 0) return "negative volume";
+  if (low > bt_dec_min(open, close)) return "low above min(open, close)";
+  if (high < bt_dec_max(open, close)) return "high below max(open, close)";
+  if (volume < 0) return "negative volume";
   return NULL;
+}
+
+/* 1 when every bar in [from, to) is present and consistent: the rules of
+ * bar_problem without branches, so the compiler can vectorise it (a missing
+ * bar fails it; bar_problem then decides). */
+static int span_all_good(const bt_dec *const col[BT_FIELD_COUNT], size_t from,
+                         size_t to) {
+  const bt_dec *open = col[BT_FIELD_OPEN], *high = col[BT_FIELD_HIGH];
+  const bt_dec *low = col[BT_FIELD_LOW], *close = col[BT_FIELD_CLOSE];
+  const bt_dec *volume = col[BT_FIELD_VOLUME];
+  int bad = 0;
+  for (size_t i = from; i < to; i++)
+    bad |= (open[i] <= 0) | (high[i] <= 0) | (low[i] <= 0) | (close[i] <= 0) |
+           (low[i] > open[i]) | (low[i] > close[i]) | (high[i] < open[i]) |
+           (high[i] < close[i]) | (volume[i] < 0);
+  return !bad;
+}
+
+/* BT_OK when every bar of asset a is missing or consistent; spans of 1024
+ * bars take the fast test, a span that fails it is looked at bar by bar. */
+static int check_asset_bars(const bt_store *s, size_t a, bt_err *err) {
+  enum { SPAN = 1024 };
+  const bt_dec *col[BT_FIELD_COUNT];
+  for (int f = 0; f < BT_FIELD_COUNT; f++)
+    col[f] = bt_store_column(s, a, (bt_field)f);
+  size_t n = (size_t)s->header->session_count;
+  for (size_t from = 0; from < n; from += SPAN) {
+    size_t to = n - from < SPAN ? n : from + SPAN;
+    if (span_all_good(col, from, to)) continue;
+    for (size_t i = from; i < to; i++) {
+      const char *problem = bar_problem(col, i);
+      if (problem)
+        return bt_err_set(err, BT_EFORMAT, "%s: %s, session %zu: %s",
+                          s->path, s->assets[a].symbol, i + 1, problem);
+    }
+  }
+  return BT_OK;
 }
 
 int bt_store_verify(const bt_store *s, bt_err *err) {
@@ -335,12 +328,7 @@ int bt_store_verify(const bt_store *s, bt_err *err) {
                         "previous one)",
                         s->path, i + 1);
   for (size_t a = 0; a < h->asset_count; a++)
-    for (size_t i = 0; i < h->session_count; i++) {
-      const char *problem = bar_problem(s, a, i);
-      if (problem)
-        return bt_err_set(err, BT_EFORMAT, "%s: %s, session %zu: %s",
-                          s->path, s->assets[a].symbol, i + 1, problem);
-    }
+    if (check_asset_bars(s, a, err) != BT_OK) return BT_EFORMAT;
   return BT_OK;
 }
 

@@ -14,7 +14,9 @@
  * A missing bar (the asset did not trade that session) holds BT_BAR_MISSING
  * in every field.
  *
- * Checksums (a 64-bit xxhash-style hash written here, bt_store_hash):
+ * Checksums (XXH3, 64 bits, from libxxhash: bt_store_hash; format
+ * version 2. Version 1 used a hand-written hash and is refused with a
+ * message saying to re-create the bundle):
  *   meta_checksum over the header (itself zeroed; data_checksum included)
  *   and the asset table: checked by every bt_store_open, so a damaged
  *   header or table is always refused, and open stays O(assets), well
@@ -37,7 +39,7 @@
 #include "err.h"
 
 #define BT_STORE_MAGIC "BTLUABND"
-#define BT_STORE_VERSION 1
+#define BT_STORE_VERSION 2
 #define BT_STORE_SYMBOL_MAX 47 /* bytes of a symbol, without the NUL */
 #define BT_STORE_NAME_MAX 15   /* bytes of frequency / calendar names */
 
@@ -126,7 +128,7 @@ void bt_store_writer_abort(bt_store_writer *w);              /* frees w */
 int bt_store_aggregate(const bt_store *s, const char *frequency,
                        const char *out, bt_err *err);
 
-/* The 64-bit hash used for the checksums (seeded, any length). */
+/* The 64-bit hash used for the checksums (XXH3, seeded, any length). */
 uint64_t bt_store_hash(const void *data, size_t len, uint64_t seed);
 
 #endif

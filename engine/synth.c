@@ -271,8 +271,11 @@ int bt_synth_cache_name(const bt_synth_params *p, char *buf, size_t size,
   day_text(p->end_ns, end);
   const char *calendar = strcmp(p->calendar, "24/7") == 0 ? "24x7"
                                                           : p->calendar;
-  int len = snprintf(buf, size, "synth-v%d-%da-%s-%s-%s-%s-s%llu-%s.btb",
-                     BT_SYNTH_VERSION, p->assets, frequency, start, end,
+  /* Both versions in the name: builds that read different bundle formats
+   * can share one cache directory without re-creating each other's files. */
+  int len = snprintf(buf, size, "synth-v%d-b%d-%da-%s-%s-%s-%s-s%llu-%s.btb",
+                     BT_SYNTH_VERSION, BT_STORE_VERSION, p->assets, frequency,
+                     start, end,
                      calendar, (unsigned long long)p->seed,
                      bt_class_name(p->asset_class));
   if (len < 0 || (size_t)len >= size)

@@ -42,7 +42,7 @@ local cache = dir .. "/cache/deep"
 local run = "BTLUA_CACHE=" .. lib.quote(cache) .. " " .. lib.quote(lib.btlua)
   .. " " .. lib.quote(script)
 local status, out = lib.sh(run)
-local want_path = cache .. "/synth-v1-3a-hourly-2024-01-01-2024-01-31-XNYS-s7-equity.btb"
+local want_path = cache .. "/synth-v1-b2-3a-hourly-2024-01-01-2024-01-31-XNYS-s7-equity.btb"
 t.is(status, 0, "synthetic runs")
 t.is(out, want_path .. "\ttrue\n", "first call generates, named by parameters")
 local bytes = lib.read(want_path)
@@ -50,7 +50,7 @@ status, out = lib.sh(run)
 t.is(out, want_path .. "\tfalse\n", "second call reuses the cached bundle")
 t.ok(lib.read(want_path) == bytes, "cached file unchanged")
 local _, listing = lib.sh("ls " .. lib.quote(cache))
-t.is(listing, "synth-v1-3a-hourly-2024-01-01-2024-01-31-XNYS-s7-equity.btb\n",
+t.is(listing, "synth-v1-b2-3a-hourly-2024-01-01-2024-01-31-XNYS-s7-equity.btb\n",
   "no temp files left in the cache")
 
 local a_path, b_path, c_path = dir .. "/a.btb", dir .. "/b.btb", dir .. "/c.btb"
@@ -132,7 +132,7 @@ t.is(select(2, store.open(damaged)), damaged
   "cut file refused")
 lib.write(damaged, good:sub(1, 8) .. "\7" .. good:sub(10))
 t.is(select(2, store.open(damaged)), damaged .. ": bundle format version 7, "
-  .. "this btlua reads version 1 (re-create it)", "wrong version refused")
+  .. "this btlua reads version 2 (re-create it)", "wrong version refused")
 lib.write(damaged, "timestamp,open\n")
 t.is(select(2, store.open(damaged)), damaged
   .. ": not a btlua bundle (only 15 bytes)", "a CSV is not a bundle")

@@ -139,9 +139,9 @@ static void test_damage(void) {
   write_bytes(other, bad, len);
   refused(other, 0, "not a btlua bundle (bad magic)", "wrong magic");
   memcpy(bad, good, len);
-  bad[8] = 2; /* version */
+  bad[8] = 1; /* version 1: the hand-written hash of earlier releases */
   write_bytes(other, bad, len);
-  refused(other, 0, "bundle format version 2, this btlua reads version 1 "
+  refused(other, 0, "bundle format version 1, this btlua reads version 2 "
           "(re-create it)", "wrong version");
   memcpy(bad, good, len);
   bad[32 + 7] = 0x40; /* file_size: huge */
@@ -347,6 +347,9 @@ static void test_hash(void) {
   ok(bt_store_hash(copy, strlen(copy), 0) != h1, "one bit changes the hash");
   is_int((long long)(bt_store_hash("", 0, 0) == bt_store_hash("", 0, 0)), 1,
          "hash is a function");
+  /* XXH3's published value for the empty input, seed 0. */
+  ok(bt_store_hash("", 0, 0) == UINT64_C(0x2D06800538D394C2),
+     "XXH3 of the empty input");
 }
 
 int main(void) {

@@ -183,7 +183,7 @@ bundle_case("flipped data byte", function(b)
     .. b:sub(302)
 end, "corrupt bundle (data checksum mismatch)")
 bundle_case("wrong version", patch(8, "\9"),
-  "bundle format version 9, this btlua reads version 1 (re-create it)")
+  "bundle format version 9, this btlua reads version 2 (re-create it)")
 bundle_case("wrong magic", patch(0, "NOTABNDL"),
   "not a btlua bundle (bad magic)")
 bundle_case("huge session count", patch(0x28, u64(2 ^ 52)),
