@@ -12,8 +12,10 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xxh_x86dispatch.h>
 #include <xxhash.h>
+#if defined(__x86_64__)
+#include <xxh_x86dispatch.h>
+#endif
 
 #define HEADER_SIZE 128
 #define ASSET_RECORD_SIZE 64
@@ -69,8 +71,12 @@ uint64_t bt_store_hash(const void *data, size_t len, uint64_t seed) {
   /* The dispatching entry point picks the widest vector unit the CPU has
    * (AVX2: about 0.3 instructions a byte); every variant gives the same
    * value. */
+#if defined(__x86_64__)
   return (uint64_t)XXH3_64bits_withSeed_dispatch(data, len,
                                                  (XXH64_hash_t)seed);
+#else
+  return (uint64_t)XXH3_64bits_withSeed(data, len, (XXH64_hash_t)seed);
+#endif
 }
 
 /* ---- names ---- */
