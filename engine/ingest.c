@@ -129,8 +129,10 @@ static int parse_dec_slow(const char *text, size_t len, bt_dec *out,
 
 int bt_ingest_parse_dec(const char *text, size_t len, bt_dec *out,
                         int *places) {
-  /* Fast path: [sign] up to 18 digits with an optional point, no blanks;
-   * 18 digits cannot overflow a uint64. Anything else: parse_dec_slow. */
+  /* Fast path: [sign] up to 18 digits with at most 8 after an optional
+   * point, no blanks: 18 digits cannot overflow a uint64, and the places
+   * are those up to the last non-zero fractional digit. Anything else:
+   * parse_dec_slow. */
   const char *p = text, *end = text + len;
   int negative = 0;
   if (p < end && (*p == '-' || *p == '+')) negative = *p++ == '-';
@@ -138,17 +140,26 @@ int bt_ingest_parse_dec(const char *text, size_t len, bt_dec *out,
   const char *digits_start = p;
   while (p < end && (unsigned)(*p - '0') < 10)
     mantissa = mantissa * 10 + (uint64_t)(*p++ - '0');
-  int int_digits = (int)(p - digits_start), frac_digits = 0;
+  int int_digits = (int)(p - digits_start), frac_digits = 0, last_nonzero = 0;
   if (p < end && *p == '.') {
     const char *frac_start = ++p;
-    while (p < end && (unsigned)(*p - '0') < 10)
-      mantissa = mantissa * 10 + (uint64_t)(*p++ - '0');
+    while (p < end && (unsigned)(*p - '0') < 10) {
+      unsigned digit = (unsigned)(*p++ - '0');
+      mantissa = mantissa * 10 + digit;
+      if (digit != 0) last_nonzero = (int)(p - frac_start);
+    }
     frac_digits = (int)(p - frac_start);
   }
   if (p != end || int_digits + frac_digits > 18 ||
-      int_digits + frac_digits == 0)
+      int_digits + frac_digits == 0 || frac_digits > BT_DEC_PLACES)
     return parse_dec_slow(text, len, out, places);
-  return scale_units(mantissa, frac_digits, 0, negative, out, places);
+  uint64_t scale = (uint64_t)POW10[BT_DEC_PLACES - frac_digits];
+  if (mantissa > (uint64_t)INT64_MAX / scale) /* the slow path says so */
+    return parse_dec_slow(text, len, out, places);
+  uint64_t units = mantissa * scale;
+  *out = negative ? -(int64_t)units : (int64_t)units;
+  *places = last_nonzero;
+  return BT_OK;
 }
 
 /* ---- rows of one asset ---- */

@@ -48,6 +48,11 @@ static void test_decimals(void) {
   dec_is("1234567890.12345678", 123456789012345678LL, 8);
   dec_is("-0.00000001", -1LL, 8);
   dec_is("000000000000000000001.5", 150000000LL, 1);
+  dec_is("243.30", 24330000000LL, 1);
+  dec_is("-0.0", 0, 0);
+  dec_is("10.00000000", 1000000000LL, 0);
+  dec_is("9999999999.99999999", 999999999999999999LL, 8);
+  dec_is("0.00000100", 100LL, 6);
   dec_fails("", BT_EPARSE);
   dec_fails("abc", BT_EPARSE);
   dec_fails("1.2.3", BT_EPARSE);
