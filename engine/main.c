@@ -13,6 +13,7 @@
 
 #include <uv.h>
 
+#include "embedded.h"
 #include "lbt_core.h"
 
 #define EXIT_RUN_FAILED 1
@@ -112,6 +113,10 @@ static void setup_paths(lua_State *L) {
   char resolved[PATH_MAX];
   if (realpath(home, resolved) != NULL) memcpy(home, resolved, sizeof home);
   bt_lua_open_host(L, home);
+  /* BTLUA_LUA_SOURCES=1: the host's Lua from the .lua files, not the
+   * bytecode built in (for editing them without rebuilding). */
+  const char *sources = getenv("BTLUA_LUA_SOURCES");
+  if (sources == NULL || strcmp(sources, "1") != 0) bt_embedded_open(L);
 }
 
 /* The global `arg`: arg[0] = script, arg[1..] its arguments, arg[-1] the

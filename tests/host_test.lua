@@ -75,5 +75,18 @@ t.is(out, btlua.version .. "\t" .. prefix .. "/share/btlua\n",
   "the installed btlua loads its module from PREFIX/share/btlua")
 t.ok(lib.exists(prefix .. "/share/btlua/lua/btlua/cli.lua"), "Lua files installed")
 
+-- The host's Lua is built in as bytecode, named relative to the tree (the
+-- same wherever btlua is built or installed); BTLUA_LUA_SOURCES=1 loads the
+-- .lua files instead.
+local where = 'print(debug.getinfo(require("btlua.cli").main, "S").source)'
+status, out = lib.run({ "-e", where })
+t.is(out, "@lua/btlua/cli.lua\n", "btlua.cli is the built-in bytecode")
+status, out = lib.run({ "-e", 'print(package.preload["btlua.scenario"] ~= nil, '
+  .. 'package.preload["btlua.strategies.sma_cross"] == nil)' })
+t.is(out, "true\ttrue\n", "host modules are built in, strategies are not")
+status, out = lib.sh("BTLUA_LUA_SOURCES=1 " .. lib.quote(lib.btlua) .. " -e '"
+  .. where:gsub("'", "'\\''") .. "'")
+t.like(out, "^@/.*/lua/btlua/cli%.lua\n$", "BTLUA_LUA_SOURCES=1: from the file")
+
 os.execute("rm -rf " .. lib.quote(dir))
 t.done_testing()
