@@ -78,8 +78,38 @@ static int core_hrtime(lua_State *L) {
   return 1;
 }
 
+/* core.list_dir(path) -> sorted array of entry names (not "." or "..")
+ * | nil, "path: message". Lists with libuv's scandir: no shell, no child
+ * process. */
+static int core_list_dir(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  uv_fs_t req;
+  int count = uv_fs_scandir(NULL, &req, path, 0, NULL);
+  if (count < 0) {
+    uv_fs_req_cleanup(&req);
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", path, uv_strerror(count));
+    return 2;
+  }
+  lua_createtable(L, count, 0);
+  uv_dirent_t entry;
+  int n = 0;
+  while (uv_fs_scandir_next(&req, &entry) != UV_EOF) {
+    lua_pushstring(L, entry.name);
+    lua_rawseti(L, -2, ++n);
+  }
+  uv_fs_req_cleanup(&req);
+  lua_getglobal(L, "table");
+  lua_getfield(L, -1, "sort");
+  lua_remove(L, -2);
+  lua_pushvalue(L, -2);
+  lua_call(L, 1, 0);
+  return 1;
+}
+
 static const luaL_Reg core_funcs[] = {
   {"cpu_count", core_cpu_count},
+  {"list_dir", core_list_dir},
   {"hrtime", core_hrtime},
   {NULL, NULL},
 };

@@ -88,5 +88,18 @@ status, out = lib.sh("BTLUA_LUA_SOURCES=1 " .. lib.quote(lib.btlua) .. " -e '"
   .. where:gsub("'", "'\\''") .. "'")
 t.like(out, "^@/.*/lua/btlua/cli%.lua\n$", "BTLUA_LUA_SOURCES=1: from the file")
 
+-- core.list_dir: sorted names, no shell; a clear failure.
+local listing = lib.tmpdir()
+lib.write(listing .. "/b.lua", "")
+lib.write(listing .. "/a b.lua", "")
+lib.write(listing .. "/'quote'.lua", "")
+t.is(table.concat(btlua.core.list_dir(listing), "|"), "'quote'.lua|a b.lua|b.lua",
+  "list_dir: every name, sorted")
+local none, why = btlua.core.list_dir(listing .. "/nowhere")
+t.is(none, nil, "list_dir of a missing directory: nil")
+t.is(why, listing .. "/nowhere: no such file or directory",
+  "list_dir: the message names the directory")
+os.execute("rm -rf " .. lib.quote(listing))
+
 os.execute("rm -rf " .. lib.quote(dir))
 t.done_testing()

@@ -574,13 +574,9 @@ end
 
 local function list_lua_files(dir)
   local files = {}
-  local pipe = io.popen("ls -1 '" .. dir:gsub("'", "'\\''") .. "' 2>/dev/null")
-  if not pipe then return files end
-  for name in pipe:lines() do
+  for _, name in ipairs(require("btlua.core").list_dir(dir) or {}) do
     if name:match("%.lua$") then files[#files + 1] = dir .. "/" .. name end
   end
-  pipe:close()
-  table.sort(files)
   return files
 end
 
