@@ -415,18 +415,40 @@ int bt_time_parse(const char *text, size_t len, int64_t *out_ns) {
   return BT_OK;
 }
 
+/* Two digits of v (0..99) at p. */
+static char *two_digits(char *p, int64_t v) {
+  static const char PAIRS[201] =
+      "00010203040506070809101112131415161718192021222324252627282930313233"
+      "34353637383940414243444546474849505152535455565758596061626364656667"
+      "6869707172737475767778798081828384858687888990919293949596979899";
+  memcpy(p, PAIRS + v * 2, 2);
+  return p + 2;
+}
+
 int bt_time_format(int64_t ns, char *buf) {
   int64_t days = bt_floor_div(ns, BT_NS_PER_DAY);
   int64_t rest = ns - days * BT_NS_PER_DAY;
-  int year, month, day;
+  int year, month, day; /* int64 ns spans the years 1677 to 2262 */
   bt_civil_from_days(days, &year, &month, &day);
   int64_t secs = rest / BT_NS_PER_SEC, frac = rest % BT_NS_PER_SEC;
-  int len = snprintf(buf, 40, "%04d-%02d-%02dT%02d:%02d:%02d", year, month,
-                     day, (int)(secs / 3600), (int)(secs / 60 % 60),
-                     (int)(secs % 60));
-  if (frac) len += snprintf(buf + len, 40 - (size_t)len, ".%09lld",
-                            (long long)frac);
-  buf[len++] = 'Z';
-  buf[len] = '\0';
-  return len;
+  char *p = two_digits(buf, year / 100);
+  p = two_digits(p, year % 100);
+  *p++ = '-';
+  p = two_digits(p, month);
+  *p++ = '-';
+  p = two_digits(p, day);
+  *p++ = 'T';
+  p = two_digits(p, secs / 3600);
+  *p++ = ':';
+  p = two_digits(p, secs / 60 % 60);
+  *p++ = ':';
+  p = two_digits(p, secs % 60);
+  if (frac) {
+    *p++ = '.';
+    for (int i = 8; i >= 0; i--, frac /= 10) p[i] = (char)('0' + frac % 10);
+    p += 9;
+  }
+  *p++ = 'Z';
+  *p = '\0';
+  return (int)(p - buf);
 }

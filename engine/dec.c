@@ -200,35 +200,58 @@ int bt_dec_parse_round(const char *text, size_t len, bt_round mode,
 
 /* Writes sign, integer part and exactly `places` fraction digits of
  * magnitude `mag` (already rounded to `places`) into buf. */
+/* "00" "01" ... "99": two digits per division when formatting. */
+static const char DIGIT_PAIRS[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233"
+    "34353637383940414243444546474849505152535455565758596061626364656667"
+    "6869707172737475767778798081828384858687888990919293949596979899";
+
+/* Writes the `count` low decimal digits of v (zero-padded) ending just
+ * before `end`; returns the new start. */
+static char *put_digits_back(char *end, uint64_t v, int count) {
+  for (; count >= 2; count -= 2, v /= 100) {
+    end -= 2;
+    memcpy(end, DIGIT_PAIRS + (v % 100) * 2, 2);
+  }
+  if (count) *--end = (char)('0' + v % 10);
+  return end;
+}
+
+/* Digits of v (at least one). */
+static int digit_count(uint64_t v) {
+  int n = 1;
+  while (v >= 10000) v /= 10000, n += 4;
+  while (v >= 10) v /= 10, n++;
+  return n;
+}
+
 static int write_fixed(int negative, uint64_t mag, int places, char *buf) {
   char tmp[BT_DEC_FMT_MAX];
-  int n = 0;
+  char *end = tmp + sizeof tmp, *p = end;
   uint64_t int_part = mag / SCALE_U, frac = mag % SCALE_U;
-  frac /= POW10[BT_DEC_PLACES - places];
-  for (int i = 0; i < places; i++, frac /= 10)
-    tmp[n++] = (char)('0' + frac % 10);
-  if (places > 0) tmp[n++] = '.';
-  do {
-    tmp[n++] = (char)('0' + int_part % 10);
-    int_part /= 10;
-  } while (int_part != 0);
+  if (places > 0) {
+    p = put_digits_back(p, frac / POW10[BT_DEC_PLACES - places], places);
+    *--p = '.';
+  }
+  p = put_digits_back(p, int_part, digit_count(int_part));
   int len = 0;
   if (negative && mag != 0) buf[len++] = '-';
-  while (n > 0)
-    buf[len++] = tmp[--n];
+  memcpy(buf + len, p, (size_t)(end - p));
+  len += (int)(end - p);
   buf[len] = '\0';
   return len;
 }
 
 int bt_dec_format(bt_dec value, char *buf) {
   uint64_t mag = mag_of(value);
-  int places = BT_DEC_PLACES;
   uint64_t frac = mag % SCALE_U;
-  if (frac == 0)
-    places = 0;
-  else
-    while (frac % 10 == 0)
-      frac /= 10, places--;
+  int places = 0;
+  if (frac != 0) { /* places up to the last non-zero digit */
+    places = BT_DEC_PLACES;
+    if (frac % 10000 == 0) frac /= 10000, places -= 4;
+    if (frac % 100 == 0) frac /= 100, places -= 2;
+    if (frac % 10 == 0) places -= 1;
+  }
   return write_fixed(value < 0, mag, places, buf);
 }
 

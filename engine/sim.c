@@ -617,62 +617,7 @@ static int text_done(text *t, char **out, size_t *out_len) {
   return BT_OK;
 }
 
-/* Civil date of a day count since 1970-01-01 (H. Hinnant's algorithm). */
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d) {
-  z += 719468;
-  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  int64_t doe = z - era * 146097;
-  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  int64_t mp = (5 * doy + 2) / 153;
-  *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-  *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-  *y = yoe + era * 400 + (*m <= 2);
-}
-
-static char *digits(char *p, int64_t v, int width) {
-  for (int i = width - 1; i >= 0; i--) {
-    p[i] = (char)('0' + v % 10);
-    v /= 10;
-  }
-  return p + width;
-}
-
-void bt_sim_format_time(int64_t ns, char *buf) {
-  const int64_t second = 1000000000, day = 86400 * second;
-  int64_t days = ns / day, rest = ns % day;
-  if (rest < 0) {
-    rest += day;
-    days -= 1;
-  }
-  int64_t year;
-  int month, mday;
-  civil_from_days(days, &year, &month, &mday);
-  int64_t secs = rest / second, frac = rest % second;
-  char *p = buf;
-  if (year < 0 || year > 9999) {
-    snprintf(buf, 40, "%lld-", (long long)year);
-    p = buf + strlen(buf);
-  } else {
-    p = digits(p, year, 4);
-    *p++ = '-';
-  }
-  p = digits(p, month, 2);
-  *p++ = '-';
-  p = digits(p, mday, 2);
-  *p++ = 'T';
-  p = digits(p, secs / 3600, 2);
-  *p++ = ':';
-  p = digits(p, secs / 60 % 60, 2);
-  *p++ = ':';
-  p = digits(p, secs % 60, 2);
-  if (frac != 0) {
-    *p++ = '.';
-    p = digits(p, frac, 9);
-  }
-  *p++ = 'Z';
-  *p = '\0';
-}
+void bt_sim_format_time(int64_t ns, char *buf) { bt_time_format(ns, buf); }
 
 /* Appends len bytes (the fast path of the CSV writers). */
 static void put_bytes(text *t, const char *bytes, size_t len) {

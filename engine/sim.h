@@ -171,7 +171,8 @@ int bt_sim_fills_csv(const bt_sim *sim, char **out, size_t *out_len);
 int bt_sim_final_value(const bt_sim *sim, bt_dec *out);
 
 /* ISO-8601 UTC text of a time in ns ("2024-01-02T09:30:00Z", fractional
- * seconds only when present); buf holds 40 bytes. */
+ * seconds only when present); buf holds 40 bytes. The same text as
+ * bt_time_format (calendar.h), which writes it. */
 void bt_sim_format_time(int64_t ns, char *buf);
 
 #endif
