@@ -14,8 +14,13 @@ mmap'd OHLCV store) with strategies written in Lua, and profiles them:
 engine zones, Lua functions, sampling and memory.]],
   license = "MIT",
 }
+-- Lua 5.4, or LuaJIT 2.1 through a 5.1 tree:
+--   luarocks --lua-version=5.1 make LUA_INCDIR=/usr/include/luajit-2.1
+-- (the build refuses PUC Lua 5.1-5.3 with that hint).
 dependencies = {
   "lua >= 5.1",
+  "lua-cjson",
+  "argparse",
 }
 build = {
   type = "cmake",
