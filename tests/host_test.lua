@@ -88,6 +88,19 @@ status, out = lib.sh("BTLUA_LUA_SOURCES=1 " .. lib.quote(lib.btlua) .. " -e '"
   .. where:gsub("'", "'\\''") .. "'")
 t.like(out, "^@/.*/lua/btlua/cli%.lua\n$", "BTLUA_LUA_SOURCES=1: from the file")
 
+-- --help texts say each default once.
+for _, command in ipairs { "run", "compare", "ingest", "export", "report" } do
+  local _, help = lib.run({ command, "--help" })
+  local repeats = 0
+  for _ in help:gmatch("%(default: [^)]*%)[%.]? *%(default:") do
+    repeats = repeats + 1
+  end
+  t.is(repeats, 0, command .. " --help: no default said twice")
+end
+local _, ingest_help = lib.run({ "ingest", "--help" })
+t.like(ingest_help, "future or index%. %(default: equity%)\n",
+  "ingest --help: the asset-class default once")
+
 -- core.list_dir: sorted names, no shell; a clear failure.
 local listing = lib.tmpdir()
 lib.write(listing .. "/b.lua", "")

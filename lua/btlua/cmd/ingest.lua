@@ -21,7 +21,7 @@ local function make_parser()
     "24/7, weekdays or XNYS: sessions from the calendar "
     .. "(default: the timestamps present).")
   parser:option("--asset-class",
-    "equity, crypto, forex, future or index (default: equity).")
+    "equity, crypto, forex, future or index.")
     :default("equity")
   parser:flag("--verify", "Re-open the written bundle and check every byte.")
   parser:flag("-q --quiet", "Print nothing on success.")
