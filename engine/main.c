@@ -89,34 +89,58 @@ static int is_home(const char *dir) {
   return access(path, R_OK) == 0;
 }
 
-/* Finds the directory that holds lua/ and scenarios/: next to an installed
- * executable (PREFIX/share/btlua), else the source tree it was built from. */
-static void find_home(char *home, size_t size) {
+/* The tree the host reads scenarios and strategies from (realpath'd),
+ * for `btlua -v`. */
+static char btlua_home[PATH_MAX];
+
+/* Finds the directory that holds lua/ and scenarios/: $BTLUA_HOME when set
+ * (and refused when it holds no btlua tree), else next to the executable
+ * (PREFIX/bin/btlua: PREFIX/share/btlua; a build directory inside a
+ * checkout, CHECKOUT/build/btlua: the checkout), else the source tree it
+ * was built from. Returns 0, or EXIT_BAD_INPUT after saying why. */
+static int find_home(char *home, size_t size) {
+  const char *env = getenv("BTLUA_HOME");
+  if (env != NULL && env[0] != '\0') {
+    if (!is_home(env)) {
+      fprintf(stderr, "btlua: BTLUA_HOME=%s: no btlua tree there (no "
+                      "lua/btlua/init.lua)\n", env);
+      return EXIT_BAD_INPUT;
+    }
+    snprintf(home, size, "%s", env);
+    return 0;
+  }
   char exe[PATH_MAX];
   size_t len = sizeof exe;
   if (uv_exepath(exe, &len) == 0) {
     char *slash = strrchr(exe, '/');
     if (slash != NULL) {
       *slash = '\0';
-      int len_home = snprintf(home, size, "%s/../%s", exe, BTLUA_DATA_SUBDIR);
-      if (len_home > 0 && (size_t)len_home < size && is_home(home)) return;
+      const char *const relative[] = {"/../" BTLUA_DATA_SUBDIR, "/.."};
+      for (size_t i = 0; i < sizeof relative / sizeof relative[0]; i++) {
+        int n = snprintf(home, size, "%s%s", exe, relative[i]);
+        if (n > 0 && (size_t)n < size && is_home(home)) return 0;
+      }
     }
   }
   snprintf(home, size, "%s", BTLUA_SOURCE_DIR);
+  return 0;
 }
 
 /* The btlua home (realpath'd) goes to the registry and package.path; the
  * linked-in btlua.core to package.preload (bt_lua_open_host). */
-static void setup_paths(lua_State *L) {
+static int setup_paths(lua_State *L) {
   char home[PATH_MAX];
-  find_home(home, sizeof home);
+  int status = find_home(home, sizeof home);
+  if (status != 0) return status;
   char resolved[PATH_MAX];
   if (realpath(home, resolved) != NULL) memcpy(home, resolved, sizeof home);
+  memcpy(btlua_home, home, sizeof btlua_home);
   bt_lua_open_host(L, home);
   /* BTLUA_LUA_SOURCES=1: the host's Lua from the .lua files, not the
-   * bytecode built in (for editing them without rebuilding). */
+   * bytecode built in (to edit them without rebuilding). */
   const char *sources = getenv("BTLUA_LUA_SOURCES");
   if (sources == NULL || strcmp(sources, "1") != 0) bt_embedded_open(L);
+  return 0;
 }
 
 /* The global `arg`: arg[0] = script, arg[1..] its arguments, arg[-1] the
@@ -205,8 +229,8 @@ static int run_main(lua_State *L, int argc, char **argv) {
   int i = 1;
   for (; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
     if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--version") == 0) {
-      printf("btlua %s (%s, libuv %s)\n", BTLUA_VERSION, BT_LUA_FLAVOUR,
-             uv_version_string());
+      printf("btlua %s (%s, libuv %s)\nhome: %s\n", BTLUA_VERSION,
+             BT_LUA_FLAVOUR, uv_version_string(), btlua_home);
       if (i + 1 == argc) return 0;
     } else if (strcmp(argv[i], "-e") == 0) {
       if (++i == argc) {
@@ -269,8 +293,8 @@ int main(int argc, char **argv) {
   }
   luaL_openlibs(L);
   bt_lua_set_loop(L, &loop);
-  setup_paths(L);
-  int status = run_main(L, argc, argv);
+  int status = setup_paths(L);
+  if (status == 0) status = run_main(L, argc, argv);
   fflush(stdout);
   lua_close(L);
   uv_run(&loop, UV_RUN_DEFAULT); /* finish any pending output */

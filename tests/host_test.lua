@@ -88,6 +88,27 @@ status, out = lib.sh("BTLUA_LUA_SOURCES=1 " .. lib.quote(lib.btlua) .. " -e '"
   .. where:gsub("'", "'\\''") .. "'")
 t.like(out, "^@/.*/lua/btlua/cli%.lua\n$", "BTLUA_LUA_SOURCES=1: from the file")
 
+-- The home tree: next to the executable (a checkout's build/ directory, so
+-- a moved checkout finds itself), or BTLUA_HOME; -v says which.
+local tree = lib.tmpdir()
+os.execute("mkdir -p " .. lib.quote(tree .. "/build") .. " "
+  .. lib.quote(tree .. "/lua/btlua"))
+lib.write(tree .. "/lua/btlua/init.lua", "return {}\n")
+os.execute("cp " .. lib.quote(lib.build .. "/btlua") .. " "
+  .. lib.quote(tree .. "/build/btlua"))
+status, out = lib.sh(lib.quote(tree .. "/build/btlua") .. " -v")
+t.like(out, "\nhome: " .. tree:gsub("%p", "%%%0") .. "\n$",
+  "a build directory inside a tree: that tree is home")
+status, out = lib.sh("BTLUA_HOME=" .. lib.quote(tree) .. " "
+  .. lib.quote(lib.btlua) .. " -v")
+t.like(out, "\nhome: " .. tree:gsub("%p", "%%%0") .. "\n$", "BTLUA_HOME is home")
+status, out, err = lib.sh("BTLUA_HOME=" .. lib.quote(tree .. "/build") .. " "
+  .. lib.quote(lib.btlua) .. " -v")
+t.is(status, 2, "BTLUA_HOME without a btlua tree: exit 2")
+t.is(err, "btlua: BTLUA_HOME=" .. tree .. "/build: no btlua tree there (no "
+  .. "lua/btlua/init.lua)\n", "BTLUA_HOME without a btlua tree: the message")
+os.execute("rm -rf " .. lib.quote(tree))
+
 -- --help texts say each default once.
 for _, command in ipairs { "run", "compare", "ingest", "export", "report" } do
   local _, help = lib.run({ command, "--help" })
