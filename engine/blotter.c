@@ -10,6 +10,12 @@
 
 static bt_dec dec_abs(bt_dec v) { return v < 0 ? -v : v; }
 
+/* a + b for a, b >= 0, saturating at the top of the range. */
+static bt_dec add_saturating(bt_dec a, bt_dec b) {
+  bt_dec sum;
+  return __builtin_add_overflow(a, b, &sum) ? INT64_MAX : sum;
+}
+
 /* a * b / divisor on raw units, rounded half-even; divisor > 0. */
 static int mul_div_raw(bt_dec a, bt_dec b, int64_t divisor, bt_dec *out) {
   bt_i128 num = (bt_i128)a * b;
@@ -44,14 +50,21 @@ int bt_blotter_init(bt_blotter *blotter, const bt_blotter_config *config,
   blotter->open_len = bt_mem_calloc(n, sizeof *blotter->open_len);
   blotter->open_cap = bt_mem_calloc(n, sizeof *blotter->open_cap);
   blotter->open_quantity = bt_mem_calloc(n, sizeof *blotter->open_quantity);
+  blotter->open_buy = bt_mem_calloc(n, sizeof *blotter->open_buy);
+  blotter->open_sell = bt_mem_calloc(n, sizeof *blotter->open_sell);
+  blotter->bar_used = bt_mem_calloc(n, sizeof *blotter->bar_used);
+  blotter->bar_of_used = bt_mem_calloc(n, sizeof *blotter->bar_of_used);
   if (!blotter->rounding || !blotter->open_ids || !blotter->open_len ||
-      !blotter->open_cap || !blotter->open_quantity) {
+      !blotter->open_cap || !blotter->open_quantity || !blotter->open_buy ||
+      !blotter->open_sell || !blotter->bar_used || !blotter->bar_of_used) {
     bt_blotter_free(blotter);
     return BT_ENOMEM;
   }
-  for (int32_t i = 0; i < asset_count; i++)
+  for (int32_t i = 0; i < asset_count; i++) {
     blotter->rounding[i] = bt_class_rounding(classes ? classes[i]
                                                      : BT_CLASS_EQUITY);
+    blotter->bar_of_used[i] = -1;
+  }
   return BT_OK;
 }
 
@@ -63,12 +76,26 @@ void bt_blotter_free(bt_blotter *blotter) {
   bt_mem_free(blotter->open_len);
   bt_mem_free(blotter->open_cap);
   bt_mem_free(blotter->open_quantity);
+  bt_mem_free(blotter->open_buy);
+  bt_mem_free(blotter->open_sell);
+  bt_mem_free(blotter->bar_used);
+  bt_mem_free(blotter->bar_of_used);
   bt_mem_free(blotter->rounding);
   for (int64_t i = 0; blotter->orders && i < blotter->order_count; i++)
     bt_mem_free(blotter->orders[i].reason);
   bt_mem_free(blotter->orders);
   bt_mem_free(blotter->fills);
   *blotter = (bt_blotter){0};
+}
+
+/* Moves `quantity` (signed) into or out of the asset's open sums. Buys and
+ * sells are summed apart: a sum of one sign only shrinks when an order
+ * leaves it, so only placing can overflow (checked there). */
+static void add_open(bt_blotter *blotter, int32_t asset, bt_dec quantity) {
+  if (quantity > 0) blotter->open_buy[asset] += quantity;
+  else blotter->open_sell[asset] += quantity;
+  blotter->open_quantity[asset] =
+      blotter->open_buy[asset] + blotter->open_sell[asset];
 }
 
 static int push_open(bt_blotter *blotter, int32_t asset, int64_t id) {
@@ -105,6 +132,14 @@ int bt_blotter_place(bt_blotter *blotter, int32_t asset, bt_dec quantity,
   if (bt_dec_quantize(quantity, r.places, r.mode, &rounded) != BT_OK)
     return bt_err_set(err, BT_EOVERFLOW, "order: quantity overflows");
   if (rounded == 0) return BT_OK;
+  bt_dec side_sum;
+  if (__builtin_add_overflow(rounded > 0 ? blotter->open_buy[asset]
+                                         : blotter->open_sell[asset],
+                             rounded, &side_sum))
+    return bt_err_set(err, BT_EOVERFLOW,
+                      "order: the open %s of asset %d would exceed the "
+                      "decimal range", rounded > 0 ? "buys" : "sells",
+                      (int)asset + 1);
   int rc = grow((void **)&blotter->orders, &blotter->order_cap,
                 blotter->order_count + 1, sizeof *blotter->orders);
   if (rc == BT_OK) rc = push_open(blotter, asset, blotter->order_count + 1);
@@ -115,7 +150,7 @@ int bt_blotter_place(bt_blotter *blotter, int32_t asset, bt_dec quantity,
                       .quantity = rounded, .limit = needs_limit ? limit : 0,
                       .stop = needs_stop ? stop : 0, .placed_bar = bar,
                       .placed_time = time};
-  blotter->open_quantity[asset] += rounded;
+  add_open(blotter, asset, rounded);
   *out_id = order->id;
   return BT_OK;
 }
@@ -135,7 +170,7 @@ static void remove_open(bt_blotter *blotter, int32_t asset, int64_t id) {
 /* Closes an open order as cancelled or rejected. */
 static void finish(bt_blotter *blotter, bt_order *order,
                    bt_order_status status, int64_t time) {
-  blotter->open_quantity[order->asset] -= order->quantity - order->filled;
+  add_open(blotter, order->asset, -(order->quantity - order->filled));
   order->status = status;
   order->done_time = time;
   remove_open(blotter, order->asset, order->id);
@@ -162,6 +197,9 @@ static bool trigger_price(const bt_blotter *blotter, bt_order *order,
     bool touched = buy ? bar->high >= order->stop : bar->low <= order->stop;
     if (!touched) return false;
     order->triggered = true;
+    if (order->type == BT_ORDER_STOP_LIMIT &&
+        blotter->config.stop_limit == BT_STOP_LIMIT_NEXT_BAR)
+      return false; /* armed: the limit works from the next bar */
     if (next_open)
       p = buy ? bt_dec_max(bar->open, order->stop)
               : bt_dec_min(bar->open, order->stop);
@@ -175,9 +213,17 @@ static bool trigger_price(const bt_blotter *blotter, bt_order *order,
   return true;
 }
 
-/* The signed quantity this bar can fill (0: none) under the volume limit. */
+/* |quantity| the asset's orders filled on bar `bar_index` so far. */
+static bt_dec used_on_bar(const bt_blotter *blotter, int32_t asset,
+                          int64_t bar_index) {
+  return blotter->bar_of_used[asset] == bar_index ? blotter->bar_used[asset]
+                                                  : 0;
+}
+
+/* The signed quantity this bar can still fill (0: none) under the volume
+ * limit, which caps all of the asset's fills on the bar together. */
 static int bar_quantity(const bt_blotter *blotter, const bt_order *order,
-                        const bt_bar *bar, bt_dec *out) {
+                        const bt_bar *bar, int64_t bar_index, bt_dec *out) {
   bt_dec remaining = order->quantity - order->filled;
   bt_dec limit = blotter->config.slippage.volume_limit;
   *out = remaining;
@@ -187,14 +233,16 @@ static int bar_quantity(const bt_blotter *blotter, const bt_order *order,
   int rc = bt_dec_mul(bar->volume, limit, &cap);
   if (rc == BT_OK) rc = bt_dec_quantize(cap, r.places, BT_ROUND_DOWN, &cap);
   if (rc != BT_OK) return rc;
+  cap -= used_on_bar(blotter, order->asset, bar_index);
+  if (cap < 0) cap = 0;
   if (cap < dec_abs(remaining)) *out = remaining > 0 ? cap : -cap;
   return BT_OK;
 }
 
 /* Slippage moves price against the order; a limit is never exceeded. */
 static int slip(const bt_blotter *blotter, const bt_order *order,
-                const bt_bar *bar, bt_dec quantity, bt_dec price,
-                bt_dec *out) {
+                const bt_bar *bar, int64_t bar_index, bt_dec quantity,
+                bt_dec price, bt_dec *out) {
   const bt_slippage *model = &blotter->config.slippage;
   bt_dec move = 0;
   int rc = BT_OK;
@@ -202,9 +250,11 @@ static int slip(const bt_blotter *blotter, const bt_order *order,
     /* price * bps / 10000: raw * raw / (10^8 * 10^4) */
     rc = mul_div_raw(price, model->bps, BT_DEC_SCALE * 10000, &move);
   } else if (model->model == BT_SLIPPAGE_VOLUME_SHARE) {
+    /* The bar's total so far, this fill included (zipline's rule). */
     bt_dec share = 0, squared, scaled;
-    if (bar->volume > 0) rc = bt_dec_div(dec_abs(quantity), bar->volume,
-                                         &share);
+    bt_dec total = add_saturating(
+        used_on_bar(blotter, order->asset, bar_index), dec_abs(quantity));
+    if (bar->volume > 0) rc = bt_dec_div(total, bar->volume, &share);
     if (rc == BT_OK) rc = bt_dec_mul(share, share, &squared);
     if (rc == BT_OK) rc = bt_dec_mul(price, model->price_impact, &scaled);
     if (rc == BT_OK) rc = bt_dec_mul(scaled, squared, &move);
@@ -263,9 +313,9 @@ static int fill_order(bt_blotter *blotter, bt_ledger *ledger,
                       int64_t time) {
   bt_dec price, quantity, commission;
   if (!trigger_price(blotter, order, bar, &price)) return 0;
-  int rc = bar_quantity(blotter, order, bar, &quantity);
+  int rc = bar_quantity(blotter, order, bar, bar_index, &quantity);
   if (rc != BT_OK || quantity == 0) return rc;
-  rc = slip(blotter, order, bar, quantity, price, &price);
+  rc = slip(blotter, order, bar, bar_index, quantity, price, &price);
   if (rc == BT_OK) rc = commission_for(blotter, order, quantity, price,
                                        &commission);
   if (rc != BT_OK) return rc;
@@ -286,7 +336,10 @@ static int fill_order(bt_blotter *blotter, bt_ledger *ledger,
   if (rc != BT_OK) return rc;
   order->filled += quantity;
   order->commission += commission;
-  blotter->open_quantity[order->asset] -= quantity;
+  add_open(blotter, order->asset, -quantity);
+  blotter->bar_used[order->asset] = add_saturating(
+      used_on_bar(blotter, order->asset, bar_index), dec_abs(quantity));
+  blotter->bar_of_used[order->asset] = bar_index;
   if (order->filled == order->quantity) {
     order->status = BT_ORDER_FILLED;
     order->done_time = time;

@@ -15,14 +15,18 @@
  *               next_close; then it fills as a market order.
  *   stop-limit  triggers like a stop, then fills as a limit against the
  *               same p.
+ *               With BT_STOP_LIMIT_NEXT_BAR (conservative) the trigger
+ *               bar only arms the limit: it fills from the next bar on.
  * Missing bars never fill. Slippage moves the price against the order
  * (a limit price is never exceeded): fixed_bps moves it by
  * price * bps / 10000 (one rounding), volume_share by
- * (price * price_impact) * share^2 with share = |quantity| / bar volume,
- * each step rounded half-even at 10^-8. volume_limit caps each bar's fill at
- * volume_limit * bar volume (rounded down to the asset's places), the rest
- * stays open. A fill the ledger refuses (cash, short sale) rejects the
- * order with the ledger's reason; the cash is left unchanged. */
+ * (price * price_impact) * share^2 with share = (|quantity| + what the
+ * asset's earlier orders filled on this bar) / bar volume (zipline's
+ * rule), each step rounded half-even at 10^-8. volume_limit caps the fills
+ * of all of an asset's orders on one bar at volume_limit * bar volume
+ * (rounded down to the asset's places), oldest order first; the rest stays
+ * open. A fill the ledger refuses (cash, short sale) rejects the order with
+ * the ledger's reason; the cash is left unchanged. */
 #ifndef BT_BLOTTER_H
 #define BT_BLOTTER_H
 
@@ -36,6 +40,14 @@ typedef enum bt_fill_mode {
   BT_FILL_NEXT_OPEN = 0, /* backtrader's rule (default) */
   BT_FILL_NEXT_CLOSE,    /* zipline's rule */
 } bt_fill_mode;
+
+/* A stop-limit on the bar its stop is touched: fill there as a limit when
+ * the limit is reachable (assumes the favourable path inside the bar), or
+ * wait for the next bar (conservative). */
+typedef enum bt_stop_limit_mode {
+  BT_STOP_LIMIT_SAME_BAR = 0,
+  BT_STOP_LIMIT_NEXT_BAR,
+} bt_stop_limit_mode;
 
 typedef enum bt_order_type {
   BT_ORDER_MARKET = 0,
@@ -114,6 +126,7 @@ typedef struct bt_fill {
 
 typedef struct bt_blotter_config {
   bt_fill_mode fill;
+  bt_stop_limit_mode stop_limit;
   bt_slippage slippage;
   bt_commission commission;
 } bt_blotter_config;
@@ -129,6 +142,10 @@ typedef struct bt_blotter {
   int64_t **open_ids;      /* per asset: ids of open orders, oldest first */
   int32_t *open_len, *open_cap;
   bt_dec *open_quantity;   /* per asset: signed unfilled open quantity */
+  bt_dec *open_buy;        /* per asset: unfilled open buys (>= 0) and */
+  bt_dec *open_sell;       /*   sells (<= 0); each in range, so is their sum */
+  bt_dec *bar_used;        /* per asset: |quantity| filled on bar_of_used */
+  int64_t *bar_of_used;    /* per asset: bar index of bar_used (-1 none) */
   int64_t open_total;      /* open orders over all assets */
   int64_t rejections;
 } bt_blotter;
@@ -141,7 +158,8 @@ void bt_blotter_free(bt_blotter *blotter);
 /* Places an order during bar `bar` (time ns). quantity is signed and is
  * rounded to the asset's places with its class mode; a quantity that
  * rounds to 0 places nothing (*out_id = 0). limit/stop are used by the
- * types that need them and must be > 0. */
+ * types that need them and must be > 0. BT_EOVERFLOW when the asset's open
+ * buys (or sells) would sum beyond the decimal range. */
 int bt_blotter_place(bt_blotter *blotter, int32_t asset, bt_dec quantity,
                      bt_order_type type, bt_dec limit, bt_dec stop,
                      int64_t bar, int64_t time, int64_t *out_id,

@@ -5,7 +5,8 @@
  * a strategy reads data.close[i] or ctx.position[i] as a plain table read.
  *
  *   local sim = core.sim.new(bundle, {capital=, fill=, slippage=,
- *                                     commission=, allow_margin=, prof=})
+ *                                     commission=, stop_limit=,
+ *                                     allow_margin=, prof=})
  *   local ctx, data = sim:context()
  *   strategy.initialize(ctx)
  *   sim:run(strategy.handle_data [, progress])
@@ -259,6 +260,15 @@ static void check_config(lua_State *L, int cfg, bt_sim_config *config) {
     config->blotter.fill = BT_FILL_NEXT_CLOSE;
   else luaL_error(L, "fill: '%s' is not next_open or next_close", fill);
   lua_pop(L, 1);
+  lua_getfield(L, cfg, "stop_limit");
+  const char *stop_limit = luaL_optstring(L, -1, "same_bar");
+  if (strcmp(stop_limit, "same_bar") == 0)
+    config->blotter.stop_limit = BT_STOP_LIMIT_SAME_BAR;
+  else if (strcmp(stop_limit, "next_bar") == 0)
+    config->blotter.stop_limit = BT_STOP_LIMIT_NEXT_BAR;
+  else luaL_error(L, "stop_limit: '%s' is not same_bar or next_bar",
+                  stop_limit);
+  lua_pop(L, 1);
   check_slippage(L, cfg, &config->blotter.slippage);
   check_commission(L, cfg, &config->blotter.commission);
   lua_getfield(L, cfg, "allow_margin");
@@ -391,6 +401,22 @@ static void refresh(lua_State *L, int table, int32_t n, const pub *p) {
   }
 }
 
+/* A quantity as Lua sees it: an integer when it is integral (so on Lua 5.4
+ * ctx:order(i, -ctx.position[i]) passes an integer), else the nearest
+ * double. */
+static void push_quantity(lua_State *L, bt_dec q) {
+  if (q % BT_DEC_SCALE == 0) lua_pushinteger(L, (lua_Integer)(q / BT_DEC_SCALE));
+  else lua_pushnumber(L, bt_dec_to_double(q));
+}
+
+static void push_quantities(lua_State *L, int32_t n, const bt_dec *q) {
+  lua_createtable(L, n, 0);
+  for (int32_t a = 0; a < n; a++) {
+    push_quantity(L, q[a]);
+    lua_rawseti(L, -2, a + 1);
+  }
+}
+
 /* After fills: ctx.position and ctx.pending from the ledger and blotter
  * (tables at the given stack slots). */
 static void refresh_book(lua_State *L, lsim *s, int position, int pending) {
@@ -406,9 +432,9 @@ static void refresh_book(lua_State *L, lsim *s, int position, int pending) {
     double open = bt_dec_to_double(s->pending_q[a]);
     s->position_d[a] = held;
     s->pending_d[a] = open;
-    lua_pushnumber(L, held);
+    push_quantity(L, s->position_q[a]);
     lua_rawseti(L, position, a + 1);
-    lua_pushnumber(L, open);
+    push_quantity(L, s->pending_q[a]);
     lua_rawseti(L, pending, a + 1);
   }
 }
@@ -418,7 +444,7 @@ static void update_pending(lua_State *L, lsim *s, int32_t asset) {
   s->pending_q[asset] = s->sim->blotter.open_quantity[asset];
   s->pending_d[asset] = bt_dec_to_double(s->pending_q[asset]);
   push_slot(L, lua_upvalueindex(1), ENV_PENDING);
-  lua_pushnumber(L, s->pending_d[asset]);
+  push_quantity(L, s->pending_q[asset]);
   lua_rawseti(L, -2, asset + 1);
   lua_pop(L, 1);
 }
@@ -471,11 +497,22 @@ static int place(lua_State *L, lsim *s, int32_t asset, bt_dec quantity,
   return 1;
 }
 
+/* An amount: an integer, decimal text, Dec, or a float that is integral
+ * (exact, so no float is rounded into a decimal); other floats raise. */
+static bt_dec check_amount(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TNUMBER && !bt_isinteger(L, idx)) {
+    lua_Number n = lua_tonumber(L, idx);
+    if (n == floor(n) && fabs(n) <= 9.0e10)
+      return (bt_dec)n * BT_DEC_SCALE;
+  }
+  return bt_lua_checkdec(L, idx);
+}
+
 /* ctx:order(asset, amount [, style]) -> id | nil */
 static int ctx_order(lua_State *L) {
   lsim *s = up_sim(L);
   int32_t asset = check_asset(L, s, 2);
-  return place(L, s, asset, bt_lua_checkdec(L, 3), 4);
+  return place(L, s, asset, check_amount(L, 3), 4);
 }
 
 static bt_dec value_quantity(lua_State *L, lsim *s, int32_t asset,
@@ -534,7 +571,7 @@ static int order_to(lua_State *L, lsim *s, int32_t asset, bt_dec target) {
 static int ctx_order_target(lua_State *L) {
   lsim *s = up_sim(L);
   int32_t asset = check_asset(L, s, 2);
-  return order_to(L, s, asset, bt_lua_checkdec(L, 3));
+  return order_to(L, s, asset, check_amount(L, 3));
 }
 
 static int ctx_order_target_value(lua_State *L) {
@@ -1020,11 +1057,11 @@ static void make_ctx(lua_State *L, lsim *s, int sim_idx) {
   bt_lua_pushdec(L, s->sim->config.capital);
   lua_setfield(L, -2, "capital_base");
   /* position / pending: tables refreshed where they change */
-  push_array(L, s->market.asset_count, PUB_DOUBLE, s->position_d);
+  push_quantities(L, s->market.asset_count, s->position_q);
   lua_pushvalue(L, -1);
   set_slot(L, sim_idx, ENV_POSITION);
   lua_setfield(L, -2, "position");
-  push_array(L, s->market.asset_count, PUB_DOUBLE, s->pending_d);
+  push_quantities(L, s->market.asset_count, s->pending_q);
   lua_pushvalue(L, -1);
   set_slot(L, sim_idx, ENV_PENDING);
   lua_setfield(L, -2, "pending");

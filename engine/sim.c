@@ -87,8 +87,8 @@ int bt_sim_new(const bt_sim_market *market, const bt_sim_config *config,
   sim->market = *market;
   sim->config = *config;
   sim->bar = -1;
-  sim->periods_per_year =
-      bt_metrics_periods_per_year(market->calendar, market->bar_ns);
+  sim->periods_per_year = bt_metrics_periods_per_year_of(
+      market->calendar, market->bar_ns, market->times, market->bar_count);
   int rc = bt_blotter_init(&sim->blotter, &config->blotter,
                            market->asset_count, market->classes);
   if (rc == BT_OK) rc = bt_ledger_init(&sim->ledger, config->capital,

@@ -332,6 +332,56 @@ do
   end, "no asset 'ZZZ'", "unknown symbol")
 end
 
+-- closing a position with ctx:order(i, -ctx.position[i]): integral
+-- positions are integers (Lua 5.4), and integral floats are amounts
+do
+  local seen = {}
+  local results = run(scripted({
+    [1] = function(ctx) ctx:order(1, 10) end,
+    [2] = function(ctx)
+      seen.type = math.type and math.type(ctx.position[1]) or "integer"
+      seen.pending = ctx.pending[1]
+      ctx:order(1, -ctx.position[1])
+    end,
+    [3] = function(ctx)
+      seen.closed = ctx.position[1]
+      ctx:order(1, 4.0) -- an integral float
+      ctx:order_target(1, 2.0)
+    end,
+  }))
+  t.is(seen.type, "integer", "an integral position is an integer")
+  t.is(seen.pending, 0, "pending 0 after the fill")
+  t.is(seen.closed, 0, "position closed by ctx:order(i, -ctx.position[i])")
+  t.is(results.fills, 4, "four fills: 10, -10, 4, 2")
+  t.error_like(function()
+    run({ handle_data = function(ctx) ctx:order(1, 2.5) end })
+  end, "decimal expected", "a float with a fraction still raises")
+end
+
+-- short selling and the conservative stop-limit through the config
+do
+  local sold = run(scripted({ [1] = function(ctx) ctx:order(1, -5) end }),
+    { allow_margin = true })
+  t.is(sold.fills, 1, "allow_margin: a short sale fills")
+  t.is(sold.rejections, 0, "allow_margin: no rejection")
+  local refused = run(scripted({ [1] = function(ctx) ctx:order(1, -5) end }))
+  t.is(refused.rejections, 1, "without allow_margin: rejected")
+  -- bar 2 (10.5/12/10/11) touches stop 11.5; limit 12 reachable there
+  local function stop_limit(mode)
+    local r = run(scripted({ [1] = function(ctx)
+      ctx:order(1, 1, { stop = "11.5", limit = "12" })
+    end }), { stop_limit = mode })
+    return r.sim:fills()[1]
+  end
+  t.is(tostring(stop_limit(nil).price), "11.5",
+       "stop_limit same_bar (default): fills on the trigger bar at the stop")
+  t.is(tostring(stop_limit("next_bar").price), "11",
+       "stop_limit next_bar: fills on the next bar at its open")
+  t.error_like(function() run(scripted({}), { stop_limit = "later" }) end,
+               "stop_limit: 'later' is not same_bar or next_bar",
+               "bad stop_limit")
+end
+
 -- a finished run is garbage once its results are dropped
 do
   local weak = setmetatable({}, { __mode = "v" })

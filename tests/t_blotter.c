@@ -158,6 +158,91 @@ static void test_volume_limit(void) {
   teardown(&w);
 }
 
+/* The volume limit caps the bar, not each order (zipline's rule), and the
+ * price impact is that of the bar's total so far. */
+static void test_volume_limit_per_bar(void) {
+  bt_blotter_config config = {.slippage = {.model = BT_SLIPPAGE_VOLUME_SHARE,
+                                           .volume_limit = D("0.1"),
+                                           .price_impact = D("0.1")}};
+  world w;
+  setup(&w, &config, "100000");
+  int64_t first = place(&w, 0, "100", BT_ORDER_MARKET, NULL, NULL, 0);
+  int64_t second = place(&w, 0, "100", BT_ORDER_MARKET, NULL, NULL, 0);
+  is_int(fill(&w, 0, bar("100", "101", "99", "100", "400"), 1), 1,
+         "per bar: one fill on a bar of 400 at 10%");
+  is_str(S(w.blotter.fills[0].quantity), "40", "the oldest order takes 40");
+  is_str(S(bt_blotter_order(&w.blotter, second)->filled), "0",
+         "the second order gets nothing on that bar");
+  is_str(S(w.blotter.open_quantity[0]), "160", "160 still open");
+  fill(&w, 0, bar("100", "101", "99", "100", "400"), 2);
+  is_int((int)w.blotter.fill_count, 2, "bar 2: again one fill");
+  is_str(S(bt_blotter_order(&w.blotter, first)->filled), "80",
+         "first order 80 after two bars");
+  teardown(&w);
+
+  config.slippage.volume_limit = D("0.5");
+  setup(&w, &config, "100000");
+  place(&w, 0, "100", BT_ORDER_MARKET, NULL, NULL, 0);
+  place(&w, 0, "-60", BT_ORDER_MARKET, NULL, NULL, 0);
+  w.ledger.allow_margin = true;
+  fill(&w, 0, bar("100", "101", "99", "100", "400"), 1);
+  /* share 100/400 = 0.25: 100 * 0.1 * 0.0625 = 0.625 */
+  is_str(S(w.blotter.fills[0].price), "100.625", "impact of the first 100");
+  /* the bar's total 160/400 = 0.4: 10 * 0.16 = 1.6, against the sell */
+  is_str(S(w.blotter.fills[1].price), "98.4",
+         "impact of the bar's total 160, not of the order's 60");
+  teardown(&w);
+}
+
+/* A stop-limit in the conservative mode does not fill on its trigger bar. */
+static void test_stop_limit_next_bar(void) {
+  bt_blotter_config config = {.stop_limit = BT_STOP_LIMIT_NEXT_BAR};
+  world w;
+  setup(&w, &config, "100000");
+  int64_t id = place(&w, 0, "10", BT_ORDER_STOP_LIMIT, "106", "105", 0);
+  is_int(fill(&w, 0, bar("100", "107", "99", "104", "1000"), 1), 0,
+         "next_bar: touched at 107 but no fill on the trigger bar");
+  ok(bt_blotter_order(&w.blotter, id)->triggered, "armed");
+  is_int(fill(&w, 0, bar("104.5", "108", "104", "107", "1000"), 2), 1,
+         "fills as a limit on the next bar");
+  is_str(S(w.blotter.fills[0].price), "104.5", "at min(open, limit)");
+  teardown(&w);
+
+  config.stop_limit = BT_STOP_LIMIT_SAME_BAR;
+  setup(&w, &config, "100000");
+  place(&w, 0, "10", BT_ORDER_STOP_LIMIT, "106", "105", 0);
+  is_int(fill(&w, 0, bar("100", "107", "99", "104", "1000"), 1), 1,
+         "same_bar (default): fills on the trigger bar");
+  is_str(S(w.blotter.fills[0].price), "105", "at max(open, stop)");
+  teardown(&w);
+}
+
+/* Open quantities are summed per side and refused before they overflow
+ * (found by UBSan: the signed sum wrapped). */
+static void test_open_quantity_overflow(void) {
+  bt_blotter_config config = {0};
+  world w;
+  setup(&w, &config, "100000");
+  int64_t id = 0;
+  bt_err err = {0};
+  is_int(bt_blotter_place(&w.blotter, 0, D("50000000000"), BT_ORDER_MARKET,
+                          0, 0, 0, 0, &id, &err),
+         BT_OK, "a buy of 5e10");
+  is_int(bt_blotter_place(&w.blotter, 0, D("-90000000000"), BT_ORDER_MARKET,
+                          0, 0, 0, 0, &id, &err),
+         BT_OK, "a sell of 9e10");
+  is_int(bt_blotter_place(&w.blotter, 0, D("50000000000"), BT_ORDER_MARKET,
+                          0, 0, 0, 0, &id, &err),
+         BT_EOVERFLOW, "open buys of 1e11 refused");
+  is_str(err.msg,
+         "order: the open buys of asset 1 would exceed the decimal range",
+         "message");
+  is_str(S(w.blotter.open_quantity[0]), "-40000000000", "open: -4e10");
+  is_int(bt_blotter_cancel(&w.blotter, 1, 0), BT_OK, "cancel the buy");
+  is_str(S(w.blotter.open_quantity[0]), "-90000000000", "open: -9e10");
+  teardown(&w);
+}
+
 static void test_costs(void) {
   bt_blotter_config config = {
       .slippage = {.model = BT_SLIPPAGE_FIXED_BPS, .bps = D("5")},
@@ -253,6 +338,9 @@ int main(void) {
   test_limits();
   test_stops();
   test_volume_limit();
+  test_volume_limit_per_bar();
+  test_stop_limit_next_bar();
+  test_open_quantity_overflow();
   test_costs();
   test_reject_and_missing();
   return done_testing();

@@ -9,7 +9,8 @@
 --       | { model = "volume_share", volume_limit = 0.025, price_impact = 0.1 },
 --     commission = "none" | { model = "per_share", cost =, min_per_order = }
 --       | { model = "per_trade", cost = } | { model = "per_dollar", rate = },
---     allow_margin = false, prof = <core.prof object>,
+--     stop_limit = "same_bar" | "next_bar", allow_margin = false,
+--     prof = <core.prof object>,
 --     progress = function(bars_done, bars_total) end,
 --     sandbox = nil | policy (a strategy file runs in btlua.sandbox),
 --   }
@@ -77,7 +78,8 @@ local function simulate(opts, strategy)
   local sim = core.sim.new(opts.bundle, {
     capital = opts.capital or "100000",
     fill = opts.fill, slippage = opts.slippage, commission = opts.commission,
-    allow_margin = opts.allow_margin, prof = opts.prof,
+    stop_limit = opts.stop_limit, allow_margin = opts.allow_margin,
+    prof = opts.prof,
   })
   local ctx, data = sim:context()
   ctx.params = backtest.merge_params(strategy.params, opts.params)
