@@ -85,6 +85,7 @@ void bt_blotter_free(bt_blotter *blotter) {
     bt_mem_free(blotter->orders[i].reason);
   bt_mem_free(blotter->orders);
   bt_mem_free(blotter->fills);
+  bt_mem_free(blotter->events);
   *blotter = (bt_blotter){0};
 }
 
@@ -167,22 +168,88 @@ static void remove_open(bt_blotter *blotter, int32_t asset, int64_t id) {
   }
 }
 
-/* Closes an open order as cancelled or rejected. */
-static void finish(bt_blotter *blotter, bt_order *order,
-                   bt_order_status status, int64_t time) {
+/* Notes that an order's status changed (when events are kept). */
+static int log_event(bt_blotter *blotter, int64_t id) {
+  if (!blotter->log_events) return BT_OK;
+  int rc = grow((void **)&blotter->events, &blotter->event_cap,
+                blotter->event_count + 1, sizeof *blotter->events);
+  if (rc == BT_OK) blotter->events[blotter->event_count++] = id;
+  return rc;
+}
+
+/* Closes an open order as cancelled, rejected or expired. */
+static int finish(bt_blotter *blotter, bt_order *order,
+                  bt_order_status status, int64_t time) {
   add_open(blotter, order->asset, -(order->quantity - order->filled));
   order->status = status;
   order->done_time = time;
   remove_open(blotter, order->asset, order->id);
+  return log_event(blotter, order->id);
+}
+
+static bt_order *open_order(bt_blotter *blotter, int64_t id) {
+  if (id < 1 || id > blotter->order_count) return NULL;
+  bt_order *order = &blotter->orders[id - 1];
+  bool open = order->status == BT_ORDER_OPEN ||
+              order->status == BT_ORDER_PARTIAL;
+  return open ? order : NULL;
+}
+
+int bt_blotter_set_day(bt_blotter *blotter, int64_t id) {
+  if (id < 1 || id > blotter->order_count) return BT_ENOTFOUND;
+  bt_order *order = open_order(blotter, id);
+  if (order == NULL) return BT_ESTATE;
+  order->tif = BT_TIF_DAY;
+  return BT_OK;
+}
+
+int bt_blotter_set_trail(bt_blotter *blotter, int64_t id, bt_dec amount,
+                         bt_dec percent) {
+  bt_order *order = open_order(blotter, id);
+  if (order == NULL || order->type != BT_ORDER_STOP || order->triggered)
+    return BT_EINVAL;
+  bool by_amount = amount > 0 && percent == 0;
+  bool by_percent = amount == 0 && percent > 0 && percent < BT_DEC_SCALE;
+  if (!by_amount && !by_percent) return BT_EINVAL;
+  order->trail_amount = amount;
+  order->trail_percent = percent;
+  return BT_OK;
+}
+
+/* A trailing stop follows the close of a bar that did not trigger it. */
+static int trail(bt_order *order, bt_dec close) {
+  bool buy = order->quantity > 0;
+  bt_dec next;
+  int rc = BT_OK;
+  if (order->trail_amount > 0) {
+    rc = buy ? bt_dec_add(close, order->trail_amount, &next)
+             : bt_dec_sub(close, order->trail_amount, &next);
+  } else {
+    bt_dec factor = buy ? BT_DEC_SCALE + order->trail_percent
+                        : BT_DEC_SCALE - order->trail_percent;
+    rc = bt_dec_mul(close, factor, &next);
+  }
+  if (rc != BT_OK) return rc;
+  if (next <= 0) return BT_OK; /* a sell stop at or below 0 cannot trigger */
+  order->stop = buy ? bt_dec_min(order->stop, next)
+                    : bt_dec_max(order->stop, next);
+  return BT_OK;
+}
+
+/* A day order past its day expires (true). */
+static bool day_is_over(bt_order *order, int64_t time) {
+  if (order->tif != BT_TIF_DAY) return false;
+  const int64_t ns_per_day = INT64_C(86400000000000);
+  int64_t day = time / ns_per_day - (time % ns_per_day < 0) + 1; /* floor */
+  if (order->day == 0) order->day = day;
+  return day > order->day;
 }
 
 int bt_blotter_cancel(bt_blotter *blotter, int64_t id, int64_t time) {
   if (id < 1 || id > blotter->order_count) return BT_ENOTFOUND;
-  bt_order *order = &blotter->orders[id - 1];
-  if (order->status != BT_ORDER_OPEN && order->status != BT_ORDER_PARTIAL)
-    return BT_ESTATE;
-  finish(blotter, order, BT_ORDER_CANCELLED, time);
-  return BT_OK;
+  bt_order *order = open_order(blotter, id);
+  if (order == NULL) return BT_ESTATE;
+  return finish(blotter, order, BT_ORDER_CANCELLED, time);
 }
 
 /* The price at which `order` fills on `bar` before slippage; false when it
@@ -326,8 +393,7 @@ static int fill_order(bt_blotter *blotter, bt_ledger *ledger,
     order->reason = strdup(reason);
     if (order->reason == NULL) return BT_ENOMEM;
     blotter->rejections++;
-    finish(blotter, order, BT_ORDER_REJECTED, time);
-    return 0;
+    return finish(blotter, order, BT_ORDER_REJECTED, time);
   }
   if (rc == BT_OK) rc = bt_ledger_apply(ledger, order->asset, quantity,
                                         price, commission);
@@ -347,7 +413,8 @@ static int fill_order(bt_blotter *blotter, bt_ledger *ledger,
   } else {
     order->status = BT_ORDER_PARTIAL;
   }
-  return 1;
+  rc = log_event(blotter, order->id);
+  return rc == BT_OK ? 1 : rc;
 }
 
 int bt_blotter_fill_asset(bt_blotter *blotter, bt_ledger *ledger,
@@ -363,9 +430,20 @@ int bt_blotter_fill_asset(bt_blotter *blotter, bt_ledger *ledger,
     int64_t id = blotter->open_ids[asset][i];
     bt_order *order = &blotter->orders[id - 1];
     if (order->placed_bar >= bar_index) { i++; continue; }
+    if (day_is_over(order, time)) {
+      blotter->expirations++;
+      int rc = finish(blotter, order, BT_ORDER_EXPIRED, time);
+      if (rc != BT_OK) return rc;
+      continue; /* it left the list: i is the next order */
+    }
     int rc = fill_order(blotter, ledger, order, bar, bar_index, time);
     if (rc < 0) return rc;
     fills += rc;
+    if ((order->trail_amount > 0 || order->trail_percent > 0) &&
+        !order->triggered) {
+      rc = trail(order, bar->close);
+      if (rc != BT_OK) return rc;
+    }
     if (blotter->open_len[asset] > i && blotter->open_ids[asset][i] == id)
       i++; /* still open: move on */
   }
@@ -379,6 +457,7 @@ const char *bt_order_status_name(bt_order_status status) {
   case BT_ORDER_FILLED: return "filled";
   case BT_ORDER_CANCELLED: return "cancelled";
   case BT_ORDER_REJECTED: return "rejected";
+  case BT_ORDER_EXPIRED: return "expired";
   }
   return "unknown";
 }

@@ -382,6 +382,59 @@ do
                "bad stop_limit")
 end
 
+-- order life cycle: on_fill / on_order callbacks, day orders, trailing stops
+do
+  local events = {}
+  local strategy = scripted({
+    [1] = function(ctx)
+      ctx:order(1, 10)
+      ctx:order(1, 5, { limit = "9.5", tif = "day" })
+    end,
+    [2] = function(ctx)
+      local id = ctx:order(1, 1, { limit = 1 })
+      ctx:cancel(id)
+    end,
+  })
+  local handle = strategy.handle_data
+  strategy.handle_data = function(ctx, data)
+    if data.bar <= 3 then events[#events + 1] = "bar " .. data.bar end
+    handle(ctx, data)
+  end
+  strategy.on_fill = function(_, f)
+    events[#events + 1] = string.format("fill %d:%s %s@%s", f.order, f.asset,
+      tostring(f.quantity), tostring(f.price))
+  end
+  strategy.on_order = function(_, o)
+    events[#events + 1] = "order " .. o.id .. ":" .. o.status .. ":" .. o.tif
+  end
+  local results = run(strategy)
+  t.is_deeply(events, { "bar 1", "fill 1:AAA 10@10.5",
+    "order 1:filled:gtc", "bar 2", "order 3:cancelled:gtc",
+    "order 2:expired:day", "bar 3" }, "on_fill, then on_order for each "
+    .. "change (fill, cancel, the day order's expiry), before handle_data")
+  t.is(results.fills, 1, "one fill")
+end
+
+do
+  local function trailing(style)
+    local r = run(scripted({
+      [1] = function(ctx) ctx:order(1, 10) end,
+      [2] = function(ctx) ctx:order(1, -10, style) end,
+    }))
+    local fills = r.sim:fills()
+    return fills[2] and fills[2].price, r
+  end
+  t.is(trailing({ trail_amount = 1 }), "11",
+       "trailing stop 1: stop 10, then 11 after close 12, fills at 11")
+  t.is(trailing({ trail_percent = "0.1" }), "10.8",
+       "trailing stop 10%: 9.9, then 10.8 after close 12, fills at 10.8")
+  t.error_like(function() trailing({ trail_amount = 1, limit = 5 }) end,
+    "a trailing stop takes trail_amount or trail_percent alone",
+    "no trailing stop with a limit")
+  t.error_like(function() trailing({ tif = "week" }) end,
+    "tif 'week' is not gtc or day", "bad tif")
+end
+
 -- a finished run is garbage once its results are dropped
 do
   local weak = setmetatable({}, { __mode = "v" })

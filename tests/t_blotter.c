@@ -169,7 +169,7 @@ static void test_volume_limit_per_bar(void) {
   int64_t first = place(&w, 0, "100", BT_ORDER_MARKET, NULL, NULL, 0);
   int64_t second = place(&w, 0, "100", BT_ORDER_MARKET, NULL, NULL, 0);
   is_int(fill(&w, 0, bar("100", "101", "99", "100", "400"), 1), 1,
-         "per bar: one fill on a bar of 400 at 10%");
+         "per bar: one fill on a bar of 400 at a 0.1 limit");
   is_str(S(w.blotter.fills[0].quantity), "40", "the oldest order takes 40");
   is_str(S(bt_blotter_order(&w.blotter, second)->filled), "0",
          "the second order gets nothing on that bar");
@@ -240,6 +240,90 @@ static void test_open_quantity_overflow(void) {
   is_str(S(w.blotter.open_quantity[0]), "-40000000000", "open: -4e10");
   is_int(bt_blotter_cancel(&w.blotter, 1, 0), BT_OK, "cancel the buy");
   is_str(S(w.blotter.open_quantity[0]), "-90000000000", "open: -9e10");
+  teardown(&w);
+}
+
+#define DAY_NS INT64_C(86400000000000)
+#define HOUR_NS INT64_C(3600000000000)
+
+static int fill_at(world *w, int asset, bt_bar b, int64_t bar_index,
+                   int64_t time) {
+  return bt_blotter_fill_asset(&w->blotter, &w->ledger, asset, &b, bar_index,
+                               time);
+}
+
+/* Day orders expire at the asset's first bar of a later UTC day than
+ * their first eligible bar; status changes are logged as events. */
+static void test_day_orders(void) {
+  bt_blotter_config config = {0};
+  world w;
+  setup(&w, &config, "100000");
+  w.blotter.log_events = true;
+  int64_t day = place(&w, 0, "5", BT_ORDER_LIMIT, "90", NULL, 0);
+  int64_t gtc = place(&w, 0, "5", BT_ORDER_LIMIT, "90", NULL, 0);
+  is_int(bt_blotter_set_day(&w.blotter, day), BT_OK, "set_day");
+  is_int(bt_blotter_set_day(&w.blotter, 99), BT_ENOTFOUND, "set_day: no id");
+  bt_bar b = bar("100", "101", "95", "100", "1000");
+  fill_at(&w, 0, b, 1, DAY_NS + 9 * HOUR_NS);
+  fill_at(&w, 0, b, 2, DAY_NS + 15 * HOUR_NS);
+  is_int(bt_blotter_order(&w.blotter, day)->status, BT_ORDER_OPEN,
+         "day order: open through its first eligible day");
+  fill_at(&w, 0, b, 3, 2 * DAY_NS + 9 * HOUR_NS);
+  is_int(bt_blotter_order(&w.blotter, day)->status, BT_ORDER_EXPIRED,
+         "day order: expired at the first bar of the next day");
+  is_str(bt_order_status_name(BT_ORDER_EXPIRED), "expired", "status name");
+  is_int(bt_blotter_order(&w.blotter, gtc)->status, BT_ORDER_OPEN,
+         "the GTC order stays open");
+  is_str(S(w.blotter.open_quantity[0]), "5", "only the GTC order is open");
+  is_int(w.blotter.expirations, 1, "one expiration");
+  fill_at(&w, 0, bar("89", "95", "88", "90", "1000"), 4,
+          2 * DAY_NS + 10 * HOUR_NS);
+  is_int((int)w.blotter.event_count, 2, "two events: expired, filled");
+  is_int(w.blotter.events[0], day, "first the expiry");
+  is_int(w.blotter.events[1], gtc, "then the fill");
+  is_int(bt_blotter_set_day(&w.blotter, gtc), BT_ESTATE,
+         "set_day on a filled order");
+  teardown(&w);
+}
+
+/* Trailing stops follow the close of each bar that does not trigger them. */
+static void test_trailing_stops(void) {
+  bt_blotter_config config = {0};
+  world w;
+  setup(&w, &config, "100000");
+  w.ledger.allow_margin = true;
+  int64_t id = place(&w, 0, "-10", BT_ORDER_STOP, NULL, "98", 0);
+  is_int(bt_blotter_set_trail(&w.blotter, id, D("2"), 0), BT_OK, "trail 2");
+  fill(&w, 0, bar("100", "103", "99", "102", "1000"), 1);
+  is_str(S(bt_blotter_order(&w.blotter, id)->stop), "100",
+         "sell: stop up to close 102 - 2");
+  fill(&w, 0, bar("102", "105", "101", "104", "1000"), 2);
+  is_str(S(bt_blotter_order(&w.blotter, id)->stop), "102", "stop 104 - 2");
+  fill(&w, 0, bar("103", "103.5", "103", "103", "1000"), 3);
+  is_str(S(bt_blotter_order(&w.blotter, id)->stop), "102",
+         "a lower close never lowers a sell's stop");
+  is_int(fill(&w, 0, bar("103", "103.5", "101.5", "102", "1000"), 4), 1,
+         "low 101.5 touches 102: fills");
+  is_str(S(w.blotter.fills[0].price), "102", "at min(open 103, stop 102)");
+  teardown(&w);
+
+  setup(&w, &config, "100000");
+  id = place(&w, 0, "10", BT_ORDER_STOP, NULL, "105", 0);
+  is_int(bt_blotter_set_trail(&w.blotter, id, 0, D("0.05")), BT_OK,
+         "trail 5%");
+  fill(&w, 0, bar("98", "99", "95", "96", "1000"), 1);
+  is_str(S(bt_blotter_order(&w.blotter, id)->stop), "100.8",
+         "buy: stop down to close 96 * 1.05");
+  fill(&w, 0, bar("99", "101", "98", "100", "1000"), 2);
+  is_str(S(w.blotter.fills[0].price), "100.8", "fills at max(open, stop)");
+  int64_t limit = place(&w, 0, "1", BT_ORDER_LIMIT, "90", NULL, 2);
+  is_int(bt_blotter_set_trail(&w.blotter, limit, D("1"), 0), BT_EINVAL,
+         "only stop orders trail");
+  int64_t stop = place(&w, 0, "1", BT_ORDER_STOP, NULL, "200", 2);
+  is_int(bt_blotter_set_trail(&w.blotter, stop, D("1"), D("0.1")),
+         BT_EINVAL, "amount or percent, not both");
+  is_int(bt_blotter_set_trail(&w.blotter, stop, 0, D("1")), BT_EINVAL,
+         "percent below 1");
   teardown(&w);
 }
 
@@ -341,6 +425,8 @@ int main(void) {
   test_volume_limit_per_bar();
   test_stop_limit_next_bar();
   test_open_quantity_overflow();
+  test_day_orders();
+  test_trailing_stops();
   test_costs();
   test_reject_and_missing();
   return done_testing();

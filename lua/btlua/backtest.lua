@@ -33,8 +33,10 @@ local function check_strategy(strategy, where)
   if type(strategy.handle_data) ~= "function" then
     error("strategy " .. where .. ": handle_data(ctx, data) is missing", 0)
   end
-  if strategy.initialize ~= nil and type(strategy.initialize) ~= "function" then
-    error("strategy " .. where .. ": initialize must be a function", 0)
+  for _, name in ipairs { "initialize", "on_order", "on_fill" } do
+    if strategy[name] ~= nil and type(strategy[name]) ~= "function" then
+      error("strategy " .. where .. ": " .. name .. " must be a function", 0)
+    end
   end
   return strategy
 end
@@ -88,7 +90,11 @@ local function simulate(opts, strategy)
     strategy.initialize(ctx, data)
     limits.leave()
   end
-  sim:run(strategy.handle_data, opts.progress)
+  local callbacks
+  if strategy.on_order or strategy.on_fill then
+    callbacks = { on_order = strategy.on_order, on_fill = strategy.on_fill }
+  end
+  sim:run(strategy.handle_data, opts.progress, callbacks)
   return sim, sim:results(opts.name or "backtest")
 end
 
