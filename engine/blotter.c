@@ -89,12 +89,14 @@ void bt_blotter_free(bt_blotter *blotter) {
   *blotter = (bt_blotter){0};
 }
 
-/* Moves `quantity` (signed) into or out of the asset's open sums. Buys and
- * sells are summed apart: a sum of one sign only shrinks when an order
- * leaves it, so only placing can overflow (checked there). */
-static void add_open(bt_blotter *blotter, int32_t asset, bt_dec quantity) {
-  if (quantity > 0) blotter->open_buy[asset] += quantity;
-  else blotter->open_sell[asset] += quantity;
+/* Adds `change` (signed: + when placed, - when filled or closed) to the
+ * open sum of the side of an order of `quantity`. Buys and sells are summed
+ * apart: a sum of one sign only shrinks when an order leaves it, so only
+ * placing can overflow (checked there). */
+static void add_open(bt_blotter *blotter, int32_t asset, bt_dec quantity,
+                     bt_dec change) {
+  if (quantity > 0) blotter->open_buy[asset] += change;
+  else blotter->open_sell[asset] += change;
   blotter->open_quantity[asset] =
       blotter->open_buy[asset] + blotter->open_sell[asset];
 }
@@ -151,7 +153,7 @@ int bt_blotter_place(bt_blotter *blotter, int32_t asset, bt_dec quantity,
                       .quantity = rounded, .limit = needs_limit ? limit : 0,
                       .stop = needs_stop ? stop : 0, .placed_bar = bar,
                       .placed_time = time};
-  add_open(blotter, asset, rounded);
+  add_open(blotter, asset, rounded, rounded);
   *out_id = order->id;
   return BT_OK;
 }
@@ -180,7 +182,8 @@ static int log_event(bt_blotter *blotter, int64_t id) {
 /* Closes an open order as cancelled, rejected or expired. */
 static int finish(bt_blotter *blotter, bt_order *order,
                   bt_order_status status, int64_t time) {
-  add_open(blotter, order->asset, -(order->quantity - order->filled));
+  add_open(blotter, order->asset, order->quantity,
+           -(order->quantity - order->filled));
   order->status = status;
   order->done_time = time;
   remove_open(blotter, order->asset, order->id);
@@ -402,7 +405,7 @@ static int fill_order(bt_blotter *blotter, bt_ledger *ledger,
   if (rc != BT_OK) return rc;
   order->filled += quantity;
   order->commission += commission;
-  add_open(blotter, order->asset, -quantity);
+  add_open(blotter, order->asset, order->quantity, -quantity);
   blotter->bar_used[order->asset] = add_saturating(
       used_on_bar(blotter, order->asset, bar_index), dec_abs(quantity));
   blotter->bar_of_used[order->asset] = bar_index;

@@ -808,24 +808,62 @@ INDICATOR_METHOD(stddev, BT_IND_STDDEV)
 INDICATOR_METHOD(min, BT_IND_MIN)
 INDICATOR_METHOD(max, BT_IND_MAX)
 INDICATOR_METHOD(momentum, BT_IND_MOMENTUM)
+INDICATOR_METHOD(rsi, BT_IND_RSI)
+
+/* ctx:atr(n): Wilder's average true range (high, low, close). */
+static int ctx_atr(lua_State *L) {
+  lua_settop(L, 2);
+  return make_indicator(L, BT_IND_ATR, 2, 3);
+}
+
+/* ctx:highest(n): the highest high of the last n bars; ctx:lowest(n): the
+ * lowest low. */
+static int ctx_highest(lua_State *L) {
+  lua_settop(L, 2);
+  lua_pushliteral(L, "high");
+  return make_indicator(L, BT_IND_MAX, 2, 3);
+}
+
+static int ctx_lowest(lua_State *L) {
+  lua_settop(L, 2);
+  lua_pushliteral(L, "low");
+  return make_indicator(L, BT_IND_MIN, 2, 3);
+}
 
 static const char *const BAND_NAMES[] = {"lower", "mean", "upper", NULL};
+static const char *const MACD_NAMES[] = {"macd", "signal", "histogram", NULL};
 
-/* bands.lower / .mean / .upper: each array is made and refreshed from its
- * first use on (upvalues: sim, indicator index). */
+/* bands.lower / .mean / .upper (macd.macd / .signal / .histogram): each
+ * array is made and refreshed from its first use on (upvalues: sim,
+ * indicator index). */
 static int bands_index(lua_State *L) {
   lsim *s = up_sim(L);
   int index = (int)lua_tointeger(L, lua_upvalueindex(2));
   const char *key = lua_tostring(L, 2);
+  const char *const *names = s->sim->indicators[index].kind == BT_SIM_MACD
+                                 ? MACD_NAMES
+                                 : BAND_NAMES;
   int which = -1;
-  for (int i = 0; key && BAND_NAMES[i]; i++)
-    if (strcmp(key, BAND_NAMES[i]) == 0) which = i;
+  for (int i = 0; key && names[i]; i++)
+    if (strcmp(key, names[i]) == 0) which = i;
   if (which < 0) return 0;
   push_published(L, s, lua_upvalueindex(1), PUB_DOUBLE,
                  s->sim->indicators[index].doubles[which], true);
   lua_pushvalue(L, 2);
   lua_pushvalue(L, -2);
   lua_rawset(L, 1);
+  return 1;
+}
+
+/* The table of a 3-output indicator: its arrays come from bands_index. */
+static int push_outputs(lua_State *L, int index) {
+  lua_createtable(L, 0, 3);
+  lua_createtable(L, 0, 1);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushinteger(L, index);
+  lua_pushcclosure(L, bands_index, 2);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, -2);
   return 1;
 }
 
@@ -836,14 +874,23 @@ static int ctx_bands(lua_State *L) {
   lsim *s = up_sim(L);
   bt_dec k = check_price(L, 3);
   int index = add_indicator(L, s, BT_SIM_BANDS, 2, k, 4);
-  lua_createtable(L, 0, 3);
-  lua_createtable(L, 0, 1);
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_pushinteger(L, index);
-  lua_pushcclosure(L, bands_index, 2);
-  lua_setfield(L, -2, "__index");
-  lua_setmetatable(L, -2);
-  return 1;
+  return push_outputs(L, index);
+}
+
+/* ctx:macd([fast [, slow [, signal [, field]]]]) -> {macd=, signal=,
+ * histogram=} arrays (defaults 12, 26, 9, close; see sim.h). */
+static int ctx_macd(lua_State *L) {
+  lsim *s = up_sim(L);
+  lua_Integer fast = luaL_optinteger(L, 2, 12);
+  lua_Integer slow = luaL_optinteger(L, 3, 26);
+  lua_Integer signal = luaL_optinteger(L, 4, 9);
+  int field = check_field(L, 5);
+  int index;
+  bt_err err = {0};
+  int rc = bt_sim_add_macd(s->sim, field, (int)fast, (int)slow, (int)signal,
+                           &index, &err);
+  if (rc != BT_OK) raise_err(L, &err, rc);
+  return push_outputs(L, index);
 }
 
 static const luaL_Reg CTX_METHODS[] = {
@@ -867,6 +914,11 @@ static const luaL_Reg CTX_METHODS[] = {
   {"min", ctx_min},
   {"max", ctx_max},
   {"momentum", ctx_momentum},
+  {"rsi", ctx_rsi},
+  {"atr", ctx_atr},
+  {"highest", ctx_highest},
+  {"lowest", ctx_lowest},
+  {"macd", ctx_macd},
   {"bands", ctx_bands},
   {NULL, NULL},
 };

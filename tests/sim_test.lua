@@ -435,6 +435,42 @@ do
     "tif 'week' is not gtc or day", "bad tif")
 end
 
+-- RSI, ATR (Wilder), rolling high/low and MACD, hand-computed on AAA
+-- (closes 10, 11, 12, 9.5, 9): exact values at 10^-8
+do
+  local got = {}
+  local function f8(v) return v == v and string.format("%.8f", v) or "nan" end
+  run({
+    initialize = function(ctx)
+      ctx.r = ctx:rsi(2)
+      ctx.a = ctx:atr(2)
+      ctx.h = ctx:highest(2)
+      ctx.l = ctx:lowest(2)
+      ctx.m = ctx:macd(2, 3, 2)
+      ctx.ri = ctx:indicator("rsi", 2)
+    end,
+    handle_data = function(ctx, data)
+      got[data.bar] = table.concat({ f8(ctx.r[1]), f8(ctx.a[1]), f8(ctx.h[1]),
+        f8(ctx.l[1]), f8(ctx.m.macd[1]), f8(ctx.m.signal[1]),
+        f8(ctx.m.histogram[1]), f8(ctx.ri[1]) }, " ")
+    end,
+  })
+  t.is(got[2], "nan nan 12.00000000 9.00000000 nan nan nan nan",
+       "bar 2: highest high 12, lowest low 9; the rest not ready")
+  t.is(got[3], "100.00000000 2.00000000 13.00000000 10.00000000 nan nan nan "
+    .. "100.00000000", "bar 3: RSI 100 (no loss), ATR (2 + 2) / 2")
+  t.is(got[4], "28.57142857 2.50000000 13.00000000 9.00000000 -0.08333333 "
+    .. "0.20833334 -0.29166667 28.57142857", "bar 4: RSI 100 * 0.5 / 1.75, "
+    .. "ATR (2 + 3) / 2, MACD 10.16666667 - 10.25, signal (0.5 - 0.08333333)"
+    .. " / 2 half-even")
+  t.is(got[5], "22.22222222 2.25000000 12.00000000 8.00000000 -0.23611111 "
+    .. "-0.08796296 -0.14814815 22.22222222", "bar 5")
+  t.error_like(function()
+    run({ initialize = function(ctx) ctx:macd(5, 3) end,
+          handle_data = function() end })
+  end, "macd needs 1 <= fast < slow", "macd: fast < slow")
+end
+
 -- a finished run is garbage once its results are dropped
 do
   local weak = setmetatable({}, { __mode = "v" })

@@ -240,6 +240,11 @@ static void test_open_quantity_overflow(void) {
   is_str(S(w.blotter.open_quantity[0]), "-40000000000", "open: -4e10");
   is_int(bt_blotter_cancel(&w.blotter, 1, 0), BT_OK, "cancel the buy");
   is_str(S(w.blotter.open_quantity[0]), "-90000000000", "open: -9e10");
+  is_str(S(w.blotter.open_buy[0]), "0", "open buys: 0 after the cancel");
+  is_str(S(w.blotter.open_sell[0]), "-90000000000", "open sells: -9e10");
+  is_int(bt_blotter_place(&w.blotter, 0, D("-1"), BT_ORDER_MARKET, 0, 0, 0,
+                          0, &id, &err),
+         BT_OK, "a sell of 1 still fits");
   teardown(&w);
 }
 
