@@ -10,6 +10,12 @@
 
 static bt_dec dec_abs(bt_dec v) { return v < 0 ? -v : v; }
 
+/* a + b for a, b >= 0, saturating at the top of the range. */
+static bt_dec add_saturating(bt_dec a, bt_dec b) {
+  bt_dec sum;
+  return __builtin_add_overflow(a, b, &sum) ? INT64_MAX : sum;
+}
+
 /* a * b / divisor on raw units, rounded half-even; divisor > 0. */
 static int mul_div_raw(bt_dec a, bt_dec b, int64_t divisor, bt_dec *out) {
   bt_i128 num = (bt_i128)a * b;
@@ -44,14 +50,21 @@ int bt_blotter_init(bt_blotter *blotter, const bt_blotter_config *config,
   blotter->open_len = bt_mem_calloc(n, sizeof *blotter->open_len);
   blotter->open_cap = bt_mem_calloc(n, sizeof *blotter->open_cap);
   blotter->open_quantity = bt_mem_calloc(n, sizeof *blotter->open_quantity);
+  blotter->open_buy = bt_mem_calloc(n, sizeof *blotter->open_buy);
+  blotter->open_sell = bt_mem_calloc(n, sizeof *blotter->open_sell);
+  blotter->bar_used = bt_mem_calloc(n, sizeof *blotter->bar_used);
+  blotter->bar_of_used = bt_mem_calloc(n, sizeof *blotter->bar_of_used);
   if (!blotter->rounding || !blotter->open_ids || !blotter->open_len ||
-      !blotter->open_cap || !blotter->open_quantity) {
+      !blotter->open_cap || !blotter->open_quantity || !blotter->open_buy ||
+      !blotter->open_sell || !blotter->bar_used || !blotter->bar_of_used) {
     bt_blotter_free(blotter);
     return BT_ENOMEM;
   }
-  for (int32_t i = 0; i < asset_count; i++)
+  for (int32_t i = 0; i < asset_count; i++) {
     blotter->rounding[i] = bt_class_rounding(classes ? classes[i]
                                                      : BT_CLASS_EQUITY);
+    blotter->bar_of_used[i] = -1;
+  }
   return BT_OK;
 }
 
@@ -63,12 +76,29 @@ void bt_blotter_free(bt_blotter *blotter) {
   bt_mem_free(blotter->open_len);
   bt_mem_free(blotter->open_cap);
   bt_mem_free(blotter->open_quantity);
+  bt_mem_free(blotter->open_buy);
+  bt_mem_free(blotter->open_sell);
+  bt_mem_free(blotter->bar_used);
+  bt_mem_free(blotter->bar_of_used);
   bt_mem_free(blotter->rounding);
   for (int64_t i = 0; blotter->orders && i < blotter->order_count; i++)
     bt_mem_free(blotter->orders[i].reason);
   bt_mem_free(blotter->orders);
   bt_mem_free(blotter->fills);
+  bt_mem_free(blotter->events);
   *blotter = (bt_blotter){0};
+}
+
+/* Adds `change` (signed: + when placed, - when filled or closed) to the
+ * open sum of the side of an order of `quantity`. Buys and sells are summed
+ * apart: a sum of one sign only shrinks when an order leaves it, so only
+ * placing can overflow (checked there). */
+static void add_open(bt_blotter *blotter, int32_t asset, bt_dec quantity,
+                     bt_dec change) {
+  if (quantity > 0) blotter->open_buy[asset] += change;
+  else blotter->open_sell[asset] += change;
+  blotter->open_quantity[asset] =
+      blotter->open_buy[asset] + blotter->open_sell[asset];
 }
 
 static int push_open(bt_blotter *blotter, int32_t asset, int64_t id) {
@@ -105,6 +135,14 @@ int bt_blotter_place(bt_blotter *blotter, int32_t asset, bt_dec quantity,
   if (bt_dec_quantize(quantity, r.places, r.mode, &rounded) != BT_OK)
     return bt_err_set(err, BT_EOVERFLOW, "order: quantity overflows");
   if (rounded == 0) return BT_OK;
+  bt_dec side_sum;
+  if (__builtin_add_overflow(rounded > 0 ? blotter->open_buy[asset]
+                                         : blotter->open_sell[asset],
+                             rounded, &side_sum))
+    return bt_err_set(err, BT_EOVERFLOW,
+                      "order: the open %s of asset %d would exceed the "
+                      "decimal range", rounded > 0 ? "buys" : "sells",
+                      (int)asset + 1);
   int rc = grow((void **)&blotter->orders, &blotter->order_cap,
                 blotter->order_count + 1, sizeof *blotter->orders);
   if (rc == BT_OK) rc = push_open(blotter, asset, blotter->order_count + 1);
@@ -115,7 +153,7 @@ int bt_blotter_place(bt_blotter *blotter, int32_t asset, bt_dec quantity,
                       .quantity = rounded, .limit = needs_limit ? limit : 0,
                       .stop = needs_stop ? stop : 0, .placed_bar = bar,
                       .placed_time = time};
-  blotter->open_quantity[asset] += rounded;
+  add_open(blotter, asset, rounded, rounded);
   *out_id = order->id;
   return BT_OK;
 }
@@ -132,22 +170,89 @@ static void remove_open(bt_blotter *blotter, int32_t asset, int64_t id) {
   }
 }
 
-/* Closes an open order as cancelled or rejected. */
-static void finish(bt_blotter *blotter, bt_order *order,
-                   bt_order_status status, int64_t time) {
-  blotter->open_quantity[order->asset] -= order->quantity - order->filled;
+/* Notes that an order's status changed (when events are kept). */
+static int log_event(bt_blotter *blotter, int64_t id) {
+  if (!blotter->log_events) return BT_OK;
+  int rc = grow((void **)&blotter->events, &blotter->event_cap,
+                blotter->event_count + 1, sizeof *blotter->events);
+  if (rc == BT_OK) blotter->events[blotter->event_count++] = id;
+  return rc;
+}
+
+/* Closes an open order as cancelled, rejected or expired. */
+static int finish(bt_blotter *blotter, bt_order *order,
+                  bt_order_status status, int64_t time) {
+  add_open(blotter, order->asset, order->quantity,
+           -(order->quantity - order->filled));
   order->status = status;
   order->done_time = time;
   remove_open(blotter, order->asset, order->id);
+  return log_event(blotter, order->id);
+}
+
+static bt_order *open_order(bt_blotter *blotter, int64_t id) {
+  if (id < 1 || id > blotter->order_count) return NULL;
+  bt_order *order = &blotter->orders[id - 1];
+  bool open = order->status == BT_ORDER_OPEN ||
+              order->status == BT_ORDER_PARTIAL;
+  return open ? order : NULL;
+}
+
+int bt_blotter_set_day(bt_blotter *blotter, int64_t id) {
+  if (id < 1 || id > blotter->order_count) return BT_ENOTFOUND;
+  bt_order *order = open_order(blotter, id);
+  if (order == NULL) return BT_ESTATE;
+  order->tif = BT_TIF_DAY;
+  return BT_OK;
+}
+
+int bt_blotter_set_trail(bt_blotter *blotter, int64_t id, bt_dec amount,
+                         bt_dec percent) {
+  bt_order *order = open_order(blotter, id);
+  if (order == NULL || order->type != BT_ORDER_STOP || order->triggered)
+    return BT_EINVAL;
+  bool by_amount = amount > 0 && percent == 0;
+  bool by_percent = amount == 0 && percent > 0 && percent < BT_DEC_SCALE;
+  if (!by_amount && !by_percent) return BT_EINVAL;
+  order->trail_amount = amount;
+  order->trail_percent = percent;
+  return BT_OK;
+}
+
+/* A trailing stop follows the close of a bar that did not trigger it. */
+static int trail(bt_order *order, bt_dec close) {
+  bool buy = order->quantity > 0;
+  bt_dec next;
+  int rc = BT_OK;
+  if (order->trail_amount > 0) {
+    rc = buy ? bt_dec_add(close, order->trail_amount, &next)
+             : bt_dec_sub(close, order->trail_amount, &next);
+  } else {
+    bt_dec factor = buy ? BT_DEC_SCALE + order->trail_percent
+                        : BT_DEC_SCALE - order->trail_percent;
+    rc = bt_dec_mul(close, factor, &next);
+  }
+  if (rc != BT_OK) return rc;
+  if (next <= 0) return BT_OK; /* a sell stop at or below 0 cannot trigger */
+  order->stop = buy ? bt_dec_min(order->stop, next)
+                    : bt_dec_max(order->stop, next);
+  return BT_OK;
+}
+
+/* A day order past its day expires (true). */
+static bool day_is_over(bt_order *order, int64_t time) {
+  if (order->tif != BT_TIF_DAY) return false;
+  const int64_t ns_per_day = INT64_C(86400000000000);
+  int64_t day = time / ns_per_day - (time % ns_per_day < 0) + 1; /* floor */
+  if (order->day == 0) order->day = day;
+  return day > order->day;
 }
 
 int bt_blotter_cancel(bt_blotter *blotter, int64_t id, int64_t time) {
   if (id < 1 || id > blotter->order_count) return BT_ENOTFOUND;
-  bt_order *order = &blotter->orders[id - 1];
-  if (order->status != BT_ORDER_OPEN && order->status != BT_ORDER_PARTIAL)
-    return BT_ESTATE;
-  finish(blotter, order, BT_ORDER_CANCELLED, time);
-  return BT_OK;
+  bt_order *order = open_order(blotter, id);
+  if (order == NULL) return BT_ESTATE;
+  return finish(blotter, order, BT_ORDER_CANCELLED, time);
 }
 
 /* The price at which `order` fills on `bar` before slippage; false when it
@@ -162,6 +267,9 @@ static bool trigger_price(const bt_blotter *blotter, bt_order *order,
     bool touched = buy ? bar->high >= order->stop : bar->low <= order->stop;
     if (!touched) return false;
     order->triggered = true;
+    if (order->type == BT_ORDER_STOP_LIMIT &&
+        blotter->config.stop_limit == BT_STOP_LIMIT_NEXT_BAR)
+      return false; /* armed: the limit works from the next bar */
     if (next_open)
       p = buy ? bt_dec_max(bar->open, order->stop)
               : bt_dec_min(bar->open, order->stop);
@@ -175,9 +283,17 @@ static bool trigger_price(const bt_blotter *blotter, bt_order *order,
   return true;
 }
 
-/* The signed quantity this bar can fill (0: none) under the volume limit. */
+/* |quantity| the asset's orders filled on bar `bar_index` so far. */
+static bt_dec used_on_bar(const bt_blotter *blotter, int32_t asset,
+                          int64_t bar_index) {
+  return blotter->bar_of_used[asset] == bar_index ? blotter->bar_used[asset]
+                                                  : 0;
+}
+
+/* The signed quantity this bar can still fill (0: none) under the volume
+ * limit, which caps all of the asset's fills on the bar together. */
 static int bar_quantity(const bt_blotter *blotter, const bt_order *order,
-                        const bt_bar *bar, bt_dec *out) {
+                        const bt_bar *bar, int64_t bar_index, bt_dec *out) {
   bt_dec remaining = order->quantity - order->filled;
   bt_dec limit = blotter->config.slippage.volume_limit;
   *out = remaining;
@@ -187,14 +303,16 @@ static int bar_quantity(const bt_blotter *blotter, const bt_order *order,
   int rc = bt_dec_mul(bar->volume, limit, &cap);
   if (rc == BT_OK) rc = bt_dec_quantize(cap, r.places, BT_ROUND_DOWN, &cap);
   if (rc != BT_OK) return rc;
+  cap -= used_on_bar(blotter, order->asset, bar_index);
+  if (cap < 0) cap = 0;
   if (cap < dec_abs(remaining)) *out = remaining > 0 ? cap : -cap;
   return BT_OK;
 }
 
 /* Slippage moves price against the order; a limit is never exceeded. */
 static int slip(const bt_blotter *blotter, const bt_order *order,
-                const bt_bar *bar, bt_dec quantity, bt_dec price,
-                bt_dec *out) {
+                const bt_bar *bar, int64_t bar_index, bt_dec quantity,
+                bt_dec price, bt_dec *out) {
   const bt_slippage *model = &blotter->config.slippage;
   bt_dec move = 0;
   int rc = BT_OK;
@@ -202,9 +320,11 @@ static int slip(const bt_blotter *blotter, const bt_order *order,
     /* price * bps / 10000: raw * raw / (10^8 * 10^4) */
     rc = mul_div_raw(price, model->bps, BT_DEC_SCALE * 10000, &move);
   } else if (model->model == BT_SLIPPAGE_VOLUME_SHARE) {
+    /* The bar's total so far, this fill included (zipline's rule). */
     bt_dec share = 0, squared, scaled;
-    if (bar->volume > 0) rc = bt_dec_div(dec_abs(quantity), bar->volume,
-                                         &share);
+    bt_dec total = add_saturating(
+        used_on_bar(blotter, order->asset, bar_index), dec_abs(quantity));
+    if (bar->volume > 0) rc = bt_dec_div(total, bar->volume, &share);
     if (rc == BT_OK) rc = bt_dec_mul(share, share, &squared);
     if (rc == BT_OK) rc = bt_dec_mul(price, model->price_impact, &scaled);
     if (rc == BT_OK) rc = bt_dec_mul(scaled, squared, &move);
@@ -263,9 +383,9 @@ static int fill_order(bt_blotter *blotter, bt_ledger *ledger,
                       int64_t time) {
   bt_dec price, quantity, commission;
   if (!trigger_price(blotter, order, bar, &price)) return 0;
-  int rc = bar_quantity(blotter, order, bar, &quantity);
+  int rc = bar_quantity(blotter, order, bar, bar_index, &quantity);
   if (rc != BT_OK || quantity == 0) return rc;
-  rc = slip(blotter, order, bar, quantity, price, &price);
+  rc = slip(blotter, order, bar, bar_index, quantity, price, &price);
   if (rc == BT_OK) rc = commission_for(blotter, order, quantity, price,
                                        &commission);
   if (rc != BT_OK) return rc;
@@ -276,8 +396,7 @@ static int fill_order(bt_blotter *blotter, bt_ledger *ledger,
     order->reason = strdup(reason);
     if (order->reason == NULL) return BT_ENOMEM;
     blotter->rejections++;
-    finish(blotter, order, BT_ORDER_REJECTED, time);
-    return 0;
+    return finish(blotter, order, BT_ORDER_REJECTED, time);
   }
   if (rc == BT_OK) rc = bt_ledger_apply(ledger, order->asset, quantity,
                                         price, commission);
@@ -286,7 +405,10 @@ static int fill_order(bt_blotter *blotter, bt_ledger *ledger,
   if (rc != BT_OK) return rc;
   order->filled += quantity;
   order->commission += commission;
-  blotter->open_quantity[order->asset] -= quantity;
+  add_open(blotter, order->asset, order->quantity, -quantity);
+  blotter->bar_used[order->asset] = add_saturating(
+      used_on_bar(blotter, order->asset, bar_index), dec_abs(quantity));
+  blotter->bar_of_used[order->asset] = bar_index;
   if (order->filled == order->quantity) {
     order->status = BT_ORDER_FILLED;
     order->done_time = time;
@@ -294,7 +416,8 @@ static int fill_order(bt_blotter *blotter, bt_ledger *ledger,
   } else {
     order->status = BT_ORDER_PARTIAL;
   }
-  return 1;
+  rc = log_event(blotter, order->id);
+  return rc == BT_OK ? 1 : rc;
 }
 
 int bt_blotter_fill_asset(bt_blotter *blotter, bt_ledger *ledger,
@@ -310,9 +433,20 @@ int bt_blotter_fill_asset(bt_blotter *blotter, bt_ledger *ledger,
     int64_t id = blotter->open_ids[asset][i];
     bt_order *order = &blotter->orders[id - 1];
     if (order->placed_bar >= bar_index) { i++; continue; }
+    if (day_is_over(order, time)) {
+      blotter->expirations++;
+      int rc = finish(blotter, order, BT_ORDER_EXPIRED, time);
+      if (rc != BT_OK) return rc;
+      continue; /* it left the list: i is the next order */
+    }
     int rc = fill_order(blotter, ledger, order, bar, bar_index, time);
     if (rc < 0) return rc;
     fills += rc;
+    if ((order->trail_amount > 0 || order->trail_percent > 0) &&
+        !order->triggered) {
+      rc = trail(order, bar->close);
+      if (rc != BT_OK) return rc;
+    }
     if (blotter->open_len[asset] > i && blotter->open_ids[asset][i] == id)
       i++; /* still open: move on */
   }
@@ -326,6 +460,7 @@ const char *bt_order_status_name(bt_order_status status) {
   case BT_ORDER_FILLED: return "filled";
   case BT_ORDER_CANCELLED: return "cancelled";
   case BT_ORDER_REJECTED: return "rejected";
+  case BT_ORDER_EXPIRED: return "expired";
   }
   return "unknown";
 }

@@ -15,14 +15,26 @@
  *               next_close; then it fills as a market order.
  *   stop-limit  triggers like a stop, then fills as a limit against the
  *               same p.
+ *               With BT_STOP_LIMIT_NEXT_BAR (conservative) the trigger
+ *               bar only arms the limit: it fills from the next bar on.
+ * Time in force: GTC (default) stays open until filled or cancelled; a DAY
+ * order expires (BT_ORDER_EXPIRED) at the asset's first bar of a later UTC
+ * day than its first eligible bar (on daily bars: it lives one bar).
+ * Trailing stop: a stop whose stop price follows the close: after each
+ * eligible bar that does not trigger it, a sell's stop becomes
+ * max(stop, close - amount) or max(stop, close * (1 - percent)), a buy's
+ * min(stop, close + amount) or min(stop, close * (1 + percent)) (products
+ * rounded half-even at 10^-8).
  * Missing bars never fill. Slippage moves the price against the order
  * (a limit price is never exceeded): fixed_bps moves it by
  * price * bps / 10000 (one rounding), volume_share by
- * (price * price_impact) * share^2 with share = |quantity| / bar volume,
- * each step rounded half-even at 10^-8. volume_limit caps each bar's fill at
- * volume_limit * bar volume (rounded down to the asset's places), the rest
- * stays open. A fill the ledger refuses (cash, short sale) rejects the
- * order with the ledger's reason; the cash is left unchanged. */
+ * (price * price_impact) * share^2 with share = (|quantity| + what the
+ * asset's earlier orders filled on this bar) / bar volume (zipline's
+ * rule), each step rounded half-even at 10^-8. volume_limit caps the fills
+ * of all of an asset's orders on one bar at volume_limit * bar volume
+ * (rounded down to the asset's places), oldest order first; the rest stays
+ * open. A fill the ledger refuses (cash, short sale) rejects the order with
+ * the ledger's reason; the cash is left unchanged. */
 #ifndef BT_BLOTTER_H
 #define BT_BLOTTER_H
 
@@ -37,6 +49,14 @@ typedef enum bt_fill_mode {
   BT_FILL_NEXT_CLOSE,    /* zipline's rule */
 } bt_fill_mode;
 
+/* A stop-limit on the bar its stop is touched: fill there as a limit when
+ * the limit is reachable (assumes the favourable path inside the bar), or
+ * wait for the next bar (conservative). */
+typedef enum bt_stop_limit_mode {
+  BT_STOP_LIMIT_SAME_BAR = 0,
+  BT_STOP_LIMIT_NEXT_BAR,
+} bt_stop_limit_mode;
+
 typedef enum bt_order_type {
   BT_ORDER_MARKET = 0,
   BT_ORDER_LIMIT,
@@ -50,7 +70,13 @@ typedef enum bt_order_status {
   BT_ORDER_FILLED,
   BT_ORDER_CANCELLED,
   BT_ORDER_REJECTED,
+  BT_ORDER_EXPIRED,   /* a day order past its day */
 } bt_order_status;
+
+typedef enum bt_time_in_force {
+  BT_TIF_GTC = 0, /* good till cancelled */
+  BT_TIF_DAY,
+} bt_time_in_force;
 
 typedef enum bt_slippage_model {
   BT_SLIPPAGE_NONE = 0,
@@ -95,6 +121,11 @@ typedef struct bt_order {
   bt_dec limit;     /* limit and stop-limit orders */
   bt_dec stop;      /* stop and stop-limit orders */
   bool triggered;   /* a stop has been touched */
+  bt_time_in_force tif;
+  int64_t day;      /* DAY: UTC day number of the first eligible bar + 1;
+                       0 until that bar */
+  bt_dec trail_amount;  /* trailing stop: one of these > 0, else both 0 */
+  bt_dec trail_percent; /*   (0.05 = 5%) */
   bt_dec commission;    /* charged so far */
   int64_t placed_bar;   /* bar index of placement; eligible from +1 */
   int64_t placed_time;  /* ns */
@@ -114,6 +145,7 @@ typedef struct bt_fill {
 
 typedef struct bt_blotter_config {
   bt_fill_mode fill;
+  bt_stop_limit_mode stop_limit;
   bt_slippage slippage;
   bt_commission commission;
 } bt_blotter_config;
@@ -129,8 +161,16 @@ typedef struct bt_blotter {
   int64_t **open_ids;      /* per asset: ids of open orders, oldest first */
   int32_t *open_len, *open_cap;
   bt_dec *open_quantity;   /* per asset: signed unfilled open quantity */
+  bt_dec *open_buy;        /* per asset: unfilled open buys (>= 0) and */
+  bt_dec *open_sell;       /*   sells (<= 0); each in range, so is their sum */
+  bt_dec *bar_used;        /* per asset: |quantity| filled on bar_of_used */
+  int64_t *bar_of_used;    /* per asset: bar index of bar_used (-1 none) */
   int64_t open_total;      /* open orders over all assets */
   int64_t rejections;
+  int64_t expirations;     /* day orders expired */
+  bool log_events;         /* keep events (set by the caller) */
+  int64_t *events;         /* ids of orders whose status changed, in order */
+  int64_t event_count, event_cap;
 } bt_blotter;
 
 /* classes: asset_count entries (quantity rounding per class). */
@@ -141,11 +181,21 @@ void bt_blotter_free(bt_blotter *blotter);
 /* Places an order during bar `bar` (time ns). quantity is signed and is
  * rounded to the asset's places with its class mode; a quantity that
  * rounds to 0 places nothing (*out_id = 0). limit/stop are used by the
- * types that need them and must be > 0. */
+ * types that need them and must be > 0. BT_EOVERFLOW when the asset's open
+ * buys (or sells) would sum beyond the decimal range. */
 int bt_blotter_place(bt_blotter *blotter, int32_t asset, bt_dec quantity,
                      bt_order_type type, bt_dec limit, bt_dec stop,
                      int64_t bar, int64_t time, int64_t *out_id,
                      bt_err *err);
+
+/* Makes an open order a day order (BT_ENOTFOUND, BT_ESTATE). */
+int bt_blotter_set_day(bt_blotter *blotter, int64_t id);
+
+/* Makes an open, untriggered stop order a trailing stop: amount > 0 (price
+ * units) or 0 < percent < 1, the other 0. The caller sets the first stop
+ * (from the price at placement). BT_EINVAL for other orders or values. */
+int bt_blotter_set_trail(bt_blotter *blotter, int64_t id, bt_dec amount,
+                         bt_dec percent);
 
 /* Cancels an open order: BT_OK, BT_ENOTFOUND (no such id), BT_ESTATE
  * (already filled, cancelled or rejected). */

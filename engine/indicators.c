@@ -1,5 +1,6 @@
-/* indicators.c: O(1)-update rolling SMA/EMA/stddev/min/max/momentum over
- * exact bt_dec values (128-bit running sums, half-even results). */
+/* indicators.c: O(1)-update rolling SMA/EMA/stddev/min/max/momentum and
+ * Wilder's RSI/ATR over exact bt_dec values (128-bit running sums,
+ * half-even results). */
 #include "indicators.h"
 
 #include <math.h>
@@ -8,7 +9,7 @@
 #include "prof.h" /* bt_mem_*: counted by the memory profiler */
 
 static const char *const KIND_NAMES[BT_IND_KIND_COUNT] = {
-    "sma", "ema", "stddev", "min", "max", "momentum",
+    "sma", "ema", "stddev", "min", "max", "momentum", "rsi", "atr",
 };
 
 int bt_ind_kind_from_name(const char *name) {
@@ -28,7 +29,10 @@ int bt_ind_init(bt_ind *ind, bt_ind_kind kind, int period) {
   if (period < 1 || period > BT_IND_MAX_PERIOD) return BT_EINVAL;
   ind->kind = kind;
   ind->period = period;
-  ind->capacity = kind == BT_IND_MOMENTUM ? period + 1 : period;
+  ind->capacity = kind == BT_IND_MOMENTUM || kind == BT_IND_RSI ||
+                          kind == BT_IND_ATR
+                      ? period + 1
+                      : period;
   if (kind == BT_IND_SMA || kind == BT_IND_STDDEV || kind == BT_IND_MOMENTUM) {
     ind->ring = (bt_dec *)bt_mem_calloc((size_t)ind->capacity, sizeof *ind->ring);
     if (ind->ring == NULL) return BT_ENOMEM;
@@ -51,7 +55,7 @@ void bt_ind_reset(bt_ind *ind) {
   ind->count = 0;
   ind->slot = 0;
   ind->sum = ind->sum_sq = 0;
-  ind->shift = ind->ema = 0;
+  ind->shift = ind->ema = ind->avg_loss = 0;
   ind->deque_head = ind->deque_len = 0;
 }
 
@@ -110,7 +114,73 @@ static int push_ema(bt_ind *ind, bt_dec value) {
   return mean_of(numerator, n + 1, &ind->ema); /* always fits: a mean */
 }
 
+/* num / den rounded half-even (den > 0), BT_EOVERFLOW outside bt_dec. */
+static int div_half_even(bt_i128 num, bt_i128 den, bt_dec *out) {
+  bt_i128 q = num / den, r = num % den;
+  bt_i128 twice = (r < 0 ? -r : r) * 2;
+  if (twice > den || (twice == den && (q % 2) != 0)) q += num < 0 ? -1 : 1;
+  if (q > INT64_MAX || q < INT64_MIN) return BT_EOVERFLOW;
+  *out = (bt_dec)q;
+  return BT_OK;
+}
+
+/* Wilder's smoothing of avg with x (>= 0): the first n values are summed
+ * into *seed and averaged at the n-th; then (avg*(n-1) + x) / n. `k` is
+ * the number of x so far, this one included. */
+static int wilder(bt_i128 *seed, bt_dec *avg, bt_i128 x, int64_t k,
+                  int64_t n) {
+  if (k <= n) {
+    *seed += x;
+    return k == n ? div_half_even(*seed, n, avg) : BT_OK;
+  }
+  return div_half_even((bt_i128)*avg * (n - 1) + x, n, avg);
+}
+
+static int push_rsi(bt_ind *ind, bt_dec value) {
+  if (ind->count == 0) {
+    ind->shift = value;
+    return BT_OK;
+  }
+  bt_i128 change = (bt_i128)value - ind->shift;
+  ind->shift = value;
+  int64_t k = ind->count, n = ind->period;
+  int rc = wilder(&ind->sum, &ind->ema, change > 0 ? change : 0, k, n);
+  if (rc == BT_OK)
+    rc = wilder(&ind->sum_sq, &ind->avg_loss, change < 0 ? -change : 0, k, n);
+  return rc;
+}
+
+static bt_i128 i128_abs(bt_i128 v) { return v < 0 ? -v : v; }
+
+int bt_ind_push_bar(bt_ind *ind, bt_dec high, bt_dec low, bt_dec close) {
+  if (ind->kind != BT_IND_ATR) return BT_EINVAL;
+  if (ind->status != BT_OK) return ind->status;
+  int status = BT_OK;
+  if (ind->count > 0) {
+    bt_i128 range = (bt_i128)high - low;
+    bt_i128 up = i128_abs((bt_i128)high - ind->shift);
+    bt_i128 down = i128_abs((bt_i128)low - ind->shift);
+    bt_i128 tr = range > up ? range : up;
+    if (down > tr) tr = down;
+    status = wilder(&ind->sum, &ind->ema, tr, ind->count, ind->period);
+  }
+  ind->shift = close;
+  ind->count++;
+  ind->status = status;
+  return status;
+}
+
+static int rsi_value(const bt_ind *ind, bt_dec *out) {
+  bt_dec gain = ind->ema, loss = ind->avg_loss;
+  if (loss == 0) *out = 100 * BT_DEC_SCALE;
+  else if (gain == 0) *out = 0;
+  else return div_half_even((bt_i128)100 * BT_DEC_SCALE * gain,
+                            (bt_i128)gain + loss, out);
+  return BT_OK;
+}
+
 int bt_ind_push(bt_ind *ind, bt_dec value) {
+  if (ind->kind == BT_IND_ATR) return BT_EINVAL;
   if (ind->status != BT_OK) return ind->status;
   bt_dec old = 0;
   bool full = ind->count >= ind->capacity;
@@ -133,6 +203,9 @@ int bt_ind_push(bt_ind *ind, bt_dec value) {
   case BT_IND_MIN:
   case BT_IND_MAX:
     push_extreme(ind, value);
+    break;
+  case BT_IND_RSI:
+    status = push_rsi(ind, value);
     break;
   default:
     break; /* momentum reads its ring */
@@ -194,6 +267,11 @@ int bt_ind_value(const bt_ind *ind, bt_dec *out) {
     int32_t newest = ind->slot == 0 ? ind->capacity - 1 : ind->slot - 1;
     return bt_dec_sub(ind->ring[newest], ind->ring[ind->slot], out);
   }
+  case BT_IND_RSI:
+    return rsi_value(ind, out);
+  case BT_IND_ATR:
+    *out = ind->ema;
+    return BT_OK;
   default:
     return BT_EINVAL;
   }

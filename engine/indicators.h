@@ -1,5 +1,6 @@
 /* indicators.h: rolling indicators over bt_dec values with O(1) updates
- * (min/max O(1) amortized): SMA, EMA, population stddev, min, max, momentum.
+ * (min/max O(1) amortized): SMA, EMA, population stddev, min, max, momentum,
+ * RSI and ATR (Wilder).
  *
  * Usage: bt_ind_init(&ind, BT_IND_SMA, 20); then per bar bt_ind_push(&ind,
  * close) and, when bt_ind_ready(&ind), bt_ind_value(&ind, &out);
@@ -20,7 +21,17 @@
  *               push reports BT_EOVERFLOW.
  *   MIN(n)/MAX(n)  of the last n values (monotonic deque).
  *   MOMENTUM(n) x[t] - x[t-n]: ready once n+1 values exist (it needs x[t-n]);
- *               every other kind is ready once n values exist.
+ *               RSI and ATR too; every other kind once n values exist.
+ *   RSI(n)      Wilder: changes d = x[t] - x[t-1], gain max(d, 0), loss
+ *               max(-d, 0); the first average gain (loss) is the mean of
+ *               the first n, then avg = round_half_even((avg*(n-1) + g)/n)
+ *               (one rounding per bar, as EMA). RSI = 100 * gain / (gain +
+ *               loss) rounded half-even; 100 when the average loss is 0,
+ *               0 when the average gain is 0 (technicalindicators' rule).
+ *   ATR(n)      Wilder's average of the true range tr = max(high - low,
+ *               |high - close[t-1]|, |low - close[t-1]|), from the second
+ *               bar on (the first has no previous close), smoothed like
+ *               RSI's averages. Takes whole bars: bt_ind_push_bar. 
  *
  * Missing bars: the caller decides. Not pushing a value skips the bar, and
  * the window is then the last n values pushed (the TA-Lib convention over a
@@ -41,6 +52,8 @@ typedef enum bt_ind_kind {
   BT_IND_MIN,
   BT_IND_MAX,
   BT_IND_MOMENTUM,
+  BT_IND_RSI,
+  BT_IND_ATR,
   BT_IND_KIND_COUNT
 } bt_ind_kind;
 
@@ -55,10 +68,14 @@ typedef struct bt_ind {
   bt_dec *ring;     /* value number i lives in ring[i % capacity] (SMA,
                        STDDEV, MOMENTUM; NULL for the others) */
   int32_t slot;     /* count % capacity: where the next value goes */
-  bt_i128 sum;      /* SMA/EMA seed: sum of x; STDDEV: sum of x - shift */
-  bt_i128 sum_sq;   /* STDDEV: sum of (x - shift)^2 */
-  bt_dec shift;     /* STDDEV: first value since reset */
-  bt_dec ema;       /* EMA: current value once ready */
+  bt_i128 sum;      /* SMA/EMA seed: sum of x; STDDEV: sum of x - shift;
+                       RSI seed: sum of gains; ATR seed: sum of tr */
+  bt_i128 sum_sq;   /* STDDEV: sum of (x - shift)^2; RSI seed: losses */
+  bt_dec shift;     /* STDDEV: first value since reset; RSI, ATR: the
+                       previous value (close) */
+  bt_dec ema;       /* EMA: current value once ready; RSI: average gain;
+                       ATR: the average true range */
+  bt_dec avg_loss;  /* RSI: average loss (>= 0) */
   struct bt_ind_entry {
     int64_t number; /* value number (0 = first pushed since reset) */
     bt_dec value;
@@ -79,6 +96,10 @@ void bt_ind_reset(bt_ind *ind);
  * failed until reset. */
 int bt_ind_push(bt_ind *ind, bt_dec value);
 
+/* Adds the newest bar (ATR; BT_EINVAL for other kinds, and bt_ind_push is
+ * BT_EINVAL for ATR). */
+int bt_ind_push_bar(bt_ind *ind, bt_dec high, bt_dec low, bt_dec close);
+
 /* Has the indicator seen enough values to have a value? */
 static inline bool bt_ind_ready(const bt_ind *ind) {
   return ind->count >= (int64_t)ind->capacity;
@@ -89,7 +110,8 @@ static inline bool bt_ind_ready(const bt_ind *ind) {
  * failed push. */
 int bt_ind_value(const bt_ind *ind, bt_dec *out);
 
-/* "sma", "ema", "stddev", "min", "max", "momentum"; -1 when unknown. */
+/* "sma", "ema", "stddev", "min", "max", "momentum", "rsi", "atr"; -1 when
+ * unknown. */
 int bt_ind_kind_from_name(const char *name);
 const char *bt_ind_kind_name(bt_ind_kind kind);
 

@@ -5,10 +5,11 @@
  * a strategy reads data.close[i] or ctx.position[i] as a plain table read.
  *
  *   local sim = core.sim.new(bundle, {capital=, fill=, slippage=,
- *                                     commission=, allow_margin=, prof=})
+ *                                     commission=, stop_limit=,
+ *                                     allow_margin=, prof=})
  *   local ctx, data = sim:context()
  *   strategy.initialize(ctx)
- *   sim:run(strategy.handle_data [, progress])
+ *   sim:run(strategy.handle_data [, progress [, {on_order=, on_fill=}]])
  *   local results = sim:results(name)
  *
  * Numbers in: quantities and money are integers, decimal text or btlua.Dec
@@ -45,7 +46,8 @@ typedef struct pub {
 
 /* Stack slots of a running sim:run, from `base`. */
 enum { SLOT_TRACEBACK = 1, SLOT_HANDLE, SLOT_PROGRESS, SLOT_CTX, SLOT_DATA,
-       SLOT_PUBS, SLOT_POSITION, SLOT_PENDING, SLOT_ERROR, SLOT_COUNT };
+       SLOT_PUBS, SLOT_POSITION, SLOT_PENDING, SLOT_ERROR, SLOT_ON_ORDER,
+       SLOT_ON_FILL, SLOT_COUNT };
 
 typedef struct lsim {
   bt_sim *sim;
@@ -59,6 +61,9 @@ typedef struct lsim {
   int base;     /* stack slot before SLOT_TRACEBACK, during sim:run */
   int64_t progress_every;
   int64_t rejections_seen;
+  int64_t expirations_seen;
+  bool callbacks;       /* on_order or on_fill given to sim:run */
+  int64_t fills_seen;   /* fills already given to on_fill */
 } lsim;
 
 static lsim *check_sim(lua_State *L, int idx) {
@@ -259,6 +264,15 @@ static void check_config(lua_State *L, int cfg, bt_sim_config *config) {
     config->blotter.fill = BT_FILL_NEXT_CLOSE;
   else luaL_error(L, "fill: '%s' is not next_open or next_close", fill);
   lua_pop(L, 1);
+  lua_getfield(L, cfg, "stop_limit");
+  const char *stop_limit = luaL_optstring(L, -1, "same_bar");
+  if (strcmp(stop_limit, "same_bar") == 0)
+    config->blotter.stop_limit = BT_STOP_LIMIT_SAME_BAR;
+  else if (strcmp(stop_limit, "next_bar") == 0)
+    config->blotter.stop_limit = BT_STOP_LIMIT_NEXT_BAR;
+  else luaL_error(L, "stop_limit: '%s' is not same_bar or next_bar",
+                  stop_limit);
+  lua_pop(L, 1);
   check_slippage(L, cfg, &config->blotter.slippage);
   check_commission(L, cfg, &config->blotter.commission);
   lua_getfield(L, cfg, "allow_margin");
@@ -391,6 +405,22 @@ static void refresh(lua_State *L, int table, int32_t n, const pub *p) {
   }
 }
 
+/* A quantity as Lua sees it: an integer when it is integral (so on Lua 5.4
+ * ctx:order(i, -ctx.position[i]) passes an integer), else the nearest
+ * double. */
+static void push_quantity(lua_State *L, bt_dec q) {
+  if (q % BT_DEC_SCALE == 0) lua_pushinteger(L, (lua_Integer)(q / BT_DEC_SCALE));
+  else lua_pushnumber(L, bt_dec_to_double(q));
+}
+
+static void push_quantities(lua_State *L, int32_t n, const bt_dec *q) {
+  lua_createtable(L, n, 0);
+  for (int32_t a = 0; a < n; a++) {
+    push_quantity(L, q[a]);
+    lua_rawseti(L, -2, a + 1);
+  }
+}
+
 /* After fills: ctx.position and ctx.pending from the ledger and blotter
  * (tables at the given stack slots). */
 static void refresh_book(lua_State *L, lsim *s, int position, int pending) {
@@ -406,9 +436,9 @@ static void refresh_book(lua_State *L, lsim *s, int position, int pending) {
     double open = bt_dec_to_double(s->pending_q[a]);
     s->position_d[a] = held;
     s->pending_d[a] = open;
-    lua_pushnumber(L, held);
+    push_quantity(L, s->position_q[a]);
     lua_rawseti(L, position, a + 1);
-    lua_pushnumber(L, open);
+    push_quantity(L, s->pending_q[a]);
     lua_rawseti(L, pending, a + 1);
   }
 }
@@ -418,7 +448,7 @@ static void update_pending(lua_State *L, lsim *s, int32_t asset) {
   s->pending_q[asset] = s->sim->blotter.open_quantity[asset];
   s->pending_d[asset] = bt_dec_to_double(s->pending_q[asset]);
   push_slot(L, lua_upvalueindex(1), ENV_PENDING);
-  lua_pushnumber(L, s->pending_d[asset]);
+  push_quantity(L, s->pending_q[asset]);
   lua_rawseti(L, -2, asset + 1);
   lua_pop(L, 1);
 }
@@ -433,49 +463,114 @@ static bt_dec last_price(lua_State *L, lsim *s, int32_t asset,
   return p;
 }
 
-/* style at idx: nil (market) or {limit=, stop=}. */
-static bt_order_type check_style(lua_State *L, int idx, bt_dec *limit,
-                                 bt_dec *stop) {
-  *limit = *stop = 0;
-  if (lua_isnoneornil(L, idx)) return BT_ORDER_MARKET;
+typedef struct order_style {
+  bt_order_type type;
+  bt_dec limit, stop;
+  bt_dec trail_amount, trail_percent; /* trailing stop: one > 0 */
+  bool day;                           /* time in force: day, else GTC */
+} order_style;
+
+static bt_dec style_price(lua_State *L, int idx, const char *key) {
+  lua_getfield(L, idx, key);
+  bt_dec v = lua_isnil(L, -1) ? 0 : check_price(L, lua_gettop(L));
+  lua_pop(L, 1);
+  return v;
+}
+
+/* style at idx: nil (market) or {limit=, stop=, trail_amount=,
+ * trail_percent=, tif = "gtc" | "day"}. */
+static order_style check_style(lua_State *L, int idx) {
+  order_style st = {BT_ORDER_MARKET, 0, 0, 0, 0, false};
+  if (lua_isnoneornil(L, idx)) return st;
   luaL_checktype(L, idx, LUA_TTABLE);
-  lua_getfield(L, idx, "limit");
-  if (!lua_isnil(L, -1)) *limit = check_price(L, lua_gettop(L));
-  lua_getfield(L, idx, "stop");
-  if (!lua_isnil(L, -1)) *stop = check_price(L, lua_gettop(L));
-  lua_pop(L, 2);
-  if (*limit != 0 && *stop != 0) return BT_ORDER_STOP_LIMIT;
-  if (*limit != 0) return BT_ORDER_LIMIT;
-  if (*stop != 0) return BT_ORDER_STOP;
-  return BT_ORDER_MARKET;
+  st.limit = style_price(L, idx, "limit");
+  st.stop = style_price(L, idx, "stop");
+  st.trail_amount = style_price(L, idx, "trail_amount");
+  st.trail_percent = style_price(L, idx, "trail_percent");
+  lua_getfield(L, idx, "tif");
+  const char *tif = luaL_optstring(L, -1, "gtc");
+  if (strcmp(tif, "day") == 0) st.day = true;
+  else if (strcmp(tif, "gtc") != 0)
+    luaL_error(L, "order: tif '%s' is not gtc or day", tif);
+  lua_pop(L, 1);
+  bool trails = st.trail_amount != 0 || st.trail_percent != 0;
+  if (trails && (st.limit != 0 || st.stop != 0 ||
+                 (st.trail_amount != 0 && st.trail_percent != 0)))
+    luaL_error(L, "order: a trailing stop takes trail_amount or "
+                  "trail_percent alone (no limit or stop)");
+  if (st.trail_amount < 0 || st.trail_percent < 0 ||
+      st.trail_percent >= BT_DEC_SCALE)
+    luaL_error(L, "order: trail_amount must be > 0, trail_percent in "
+                  "(0, 1)");
+  if (trails) st.type = BT_ORDER_STOP;
+  else if (st.limit != 0 && st.stop != 0) st.type = BT_ORDER_STOP_LIMIT;
+  else if (st.limit != 0) st.type = BT_ORDER_LIMIT;
+  else if (st.stop != 0) st.type = BT_ORDER_STOP;
+  return st;
+}
+
+/* The first stop of a trailing stop: from the last close, like each later
+ * one (blotter.h). */
+static bt_dec first_trail_stop(lua_State *L, lsim *s, int32_t asset,
+                               bt_dec quantity, const order_style *st) {
+  bt_dec ref = last_price(L, s, asset, "order"), stop;
+  bool buy = quantity > 0;
+  int rc;
+  if (st->trail_amount > 0)
+    rc = buy ? bt_dec_add(ref, st->trail_amount, &stop)
+             : bt_dec_sub(ref, st->trail_amount, &stop);
+  else
+    rc = bt_dec_mul(ref, buy ? BT_DEC_SCALE + st->trail_percent
+                             : BT_DEC_SCALE - st->trail_percent, &stop);
+  if (rc != BT_OK || stop <= 0)
+    luaL_error(L, "order: trailing stop %s below 0 at the last close",
+               rc != BT_OK ? "out of range:" : "would be");
+  return stop;
 }
 
 /* Places quantity on asset with the style at style_idx; pushes the order
  * id, or nil when the quantity rounds to nothing. */
 static int place(lua_State *L, lsim *s, int32_t asset, bt_dec quantity,
                  int style_idx) {
-  bt_dec limit, stop;
-  bt_order_type type = check_style(L, style_idx, &limit, &stop);
+  order_style st = check_style(L, style_idx);
   if (s->sim->bar < 0 || s->sim->done)
     return luaL_error(L, "order: only while the backtest runs");
+  bool trails = st.trail_amount > 0 || st.trail_percent > 0;
+  if (trails && quantity != 0)
+    st.stop = first_trail_stop(L, s, asset, quantity, &st);
   int64_t id = 0;
   bt_err err = {0};
-  int rc = bt_sim_order(s->sim, asset, quantity, type, limit, stop, &id, &err);
+  int rc = bt_sim_order(s->sim, asset, quantity, st.type, st.limit, st.stop,
+                        &id, &err);
   if (rc != BT_OK) raise_err(L, &err, rc);
   if (id == 0) {
     lua_pushnil(L);
     return 1;
   }
+  if (trails) bt_blotter_set_trail(&s->sim->blotter, id, st.trail_amount,
+                                   st.trail_percent);
+  if (st.day) bt_blotter_set_day(&s->sim->blotter, id);
   update_pending(L, s, asset);
   lua_pushinteger(L, id);
   return 1;
+}
+
+/* An amount: an integer, decimal text, Dec, or a float that is integral
+ * (exact, so no float is rounded into a decimal); other floats raise. */
+static bt_dec check_amount(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TNUMBER && !bt_isinteger(L, idx)) {
+    lua_Number n = lua_tonumber(L, idx);
+    if (n == floor(n) && fabs(n) <= 9.0e10)
+      return (bt_dec)n * BT_DEC_SCALE;
+  }
+  return bt_lua_checkdec(L, idx);
 }
 
 /* ctx:order(asset, amount [, style]) -> id | nil */
 static int ctx_order(lua_State *L) {
   lsim *s = up_sim(L);
   int32_t asset = check_asset(L, s, 2);
-  return place(L, s, asset, bt_lua_checkdec(L, 3), 4);
+  return place(L, s, asset, check_amount(L, 3), 4);
 }
 
 static bt_dec value_quantity(lua_State *L, lsim *s, int32_t asset,
@@ -534,7 +629,7 @@ static int order_to(lua_State *L, lsim *s, int32_t asset, bt_dec target) {
 static int ctx_order_target(lua_State *L) {
   lsim *s = up_sim(L);
   int32_t asset = check_asset(L, s, 2);
-  return order_to(L, s, asset, bt_lua_checkdec(L, 3));
+  return order_to(L, s, asset, check_amount(L, 3));
 }
 
 static int ctx_order_target_value(lua_State *L) {
@@ -571,12 +666,21 @@ static int ctx_cancel(lua_State *L) {
 
 /* ctx:get_order(id) -> {id=, asset=, status=, type=, amount=, filled=,
  * limit=, stop=, commission=, reason=} (decimals as Dec) or nil */
+static void push_order(lua_State *L, lsim *s, const bt_order *o);
+
 static int ctx_get_order(lua_State *L) {
   lsim *s = up_sim(L);
   const bt_order *o = bt_blotter_order(&s->sim->blotter,
                                        (int64_t)luaL_checkinteger(L, 2));
   if (o == NULL) return 0;
-  lua_createtable(L, 0, 10);
+  push_order(L, s, o);
+  return 1;
+}
+
+/* The table of an order: id, asset, status, type, amount, filled,
+ * commission, limit, stop, tif, reason. */
+static void push_order(lua_State *L, lsim *s, const bt_order *o) {
+  lua_createtable(L, 0, 11);
   lua_pushinteger(L, o->id);
   lua_setfield(L, -2, "id");
   lua_pushstring(L, s->market.symbols[o->asset]);
@@ -603,7 +707,8 @@ static int ctx_get_order(lua_State *L) {
     lua_pushstring(L, o->reason);
     lua_setfield(L, -2, "reason");
   }
-  return 1;
+  lua_pushstring(L, o->tif == BT_TIF_DAY ? "day" : "gtc");
+  lua_setfield(L, -2, "tif");
 }
 
 /* ctx:get_open_orders([asset]) -> list of open order ids, oldest first
@@ -703,24 +808,62 @@ INDICATOR_METHOD(stddev, BT_IND_STDDEV)
 INDICATOR_METHOD(min, BT_IND_MIN)
 INDICATOR_METHOD(max, BT_IND_MAX)
 INDICATOR_METHOD(momentum, BT_IND_MOMENTUM)
+INDICATOR_METHOD(rsi, BT_IND_RSI)
+
+/* ctx:atr(n): Wilder's average true range (high, low, close). */
+static int ctx_atr(lua_State *L) {
+  lua_settop(L, 2);
+  return make_indicator(L, BT_IND_ATR, 2, 3);
+}
+
+/* ctx:highest(n): the highest high of the last n bars; ctx:lowest(n): the
+ * lowest low. */
+static int ctx_highest(lua_State *L) {
+  lua_settop(L, 2);
+  lua_pushliteral(L, "high");
+  return make_indicator(L, BT_IND_MAX, 2, 3);
+}
+
+static int ctx_lowest(lua_State *L) {
+  lua_settop(L, 2);
+  lua_pushliteral(L, "low");
+  return make_indicator(L, BT_IND_MIN, 2, 3);
+}
 
 static const char *const BAND_NAMES[] = {"lower", "mean", "upper", NULL};
+static const char *const MACD_NAMES[] = {"macd", "signal", "histogram", NULL};
 
-/* bands.lower / .mean / .upper: each array is made and refreshed from its
- * first use on (upvalues: sim, indicator index). */
+/* bands.lower / .mean / .upper (macd.macd / .signal / .histogram): each
+ * array is made and refreshed from its first use on (upvalues: sim,
+ * indicator index). */
 static int bands_index(lua_State *L) {
   lsim *s = up_sim(L);
   int index = (int)lua_tointeger(L, lua_upvalueindex(2));
   const char *key = lua_tostring(L, 2);
+  const char *const *names = s->sim->indicators[index].kind == BT_SIM_MACD
+                                 ? MACD_NAMES
+                                 : BAND_NAMES;
   int which = -1;
-  for (int i = 0; key && BAND_NAMES[i]; i++)
-    if (strcmp(key, BAND_NAMES[i]) == 0) which = i;
+  for (int i = 0; key && names[i]; i++)
+    if (strcmp(key, names[i]) == 0) which = i;
   if (which < 0) return 0;
   push_published(L, s, lua_upvalueindex(1), PUB_DOUBLE,
                  s->sim->indicators[index].doubles[which], true);
   lua_pushvalue(L, 2);
   lua_pushvalue(L, -2);
   lua_rawset(L, 1);
+  return 1;
+}
+
+/* The table of a 3-output indicator: its arrays come from bands_index. */
+static int push_outputs(lua_State *L, int index) {
+  lua_createtable(L, 0, 3);
+  lua_createtable(L, 0, 1);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushinteger(L, index);
+  lua_pushcclosure(L, bands_index, 2);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, -2);
   return 1;
 }
 
@@ -731,14 +874,23 @@ static int ctx_bands(lua_State *L) {
   lsim *s = up_sim(L);
   bt_dec k = check_price(L, 3);
   int index = add_indicator(L, s, BT_SIM_BANDS, 2, k, 4);
-  lua_createtable(L, 0, 3);
-  lua_createtable(L, 0, 1);
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_pushinteger(L, index);
-  lua_pushcclosure(L, bands_index, 2);
-  lua_setfield(L, -2, "__index");
-  lua_setmetatable(L, -2);
-  return 1;
+  return push_outputs(L, index);
+}
+
+/* ctx:macd([fast [, slow [, signal [, field]]]]) -> {macd=, signal=,
+ * histogram=} arrays (defaults 12, 26, 9, close; see sim.h). */
+static int ctx_macd(lua_State *L) {
+  lsim *s = up_sim(L);
+  lua_Integer fast = luaL_optinteger(L, 2, 12);
+  lua_Integer slow = luaL_optinteger(L, 3, 26);
+  lua_Integer signal = luaL_optinteger(L, 4, 9);
+  int field = check_field(L, 5);
+  int index;
+  bt_err err = {0};
+  int rc = bt_sim_add_macd(s->sim, field, (int)fast, (int)slow, (int)signal,
+                           &index, &err);
+  if (rc != BT_OK) raise_err(L, &err, rc);
+  return push_outputs(L, index);
 }
 
 static const luaL_Reg CTX_METHODS[] = {
@@ -762,6 +914,11 @@ static const luaL_Reg CTX_METHODS[] = {
   {"min", ctx_min},
   {"max", ctx_max},
   {"momentum", ctx_momentum},
+  {"rsi", ctx_rsi},
+  {"atr", ctx_atr},
+  {"highest", ctx_highest},
+  {"lowest", ctx_lowest},
+  {"macd", ctx_macd},
   {"bands", ctx_bands},
   {NULL, NULL},
 };
@@ -1020,11 +1177,11 @@ static void make_ctx(lua_State *L, lsim *s, int sim_idx) {
   bt_lua_pushdec(L, s->sim->config.capital);
   lua_setfield(L, -2, "capital_base");
   /* position / pending: tables refreshed where they change */
-  push_array(L, s->market.asset_count, PUB_DOUBLE, s->position_d);
+  push_quantities(L, s->market.asset_count, s->position_q);
   lua_pushvalue(L, -1);
   set_slot(L, sim_idx, ENV_POSITION);
   lua_setfield(L, -2, "position");
-  push_array(L, s->market.asset_count, PUB_DOUBLE, s->pending_d);
+  push_quantities(L, s->market.asset_count, s->pending_q);
   lua_pushvalue(L, -1);
   set_slot(L, sim_idx, ENV_PENDING);
   lua_setfield(L, -2, "pending");
@@ -1087,6 +1244,71 @@ static int protected_call(lsim *s, int nargs, bt_err *err) {
   return bt_err_set(err, BT_EINVAL, "strategy error");
 }
 
+/* A fill for on_fill: order, asset, quantity (signed), price, commission
+ * (Dec) and time (ns). */
+static void push_fill(lua_State *L, lsim *s, const bt_fill *f) {
+  lua_createtable(L, 0, 6);
+  lua_pushinteger(L, (lua_Integer)f->order_id);
+  lua_setfield(L, -2, "order");
+  lua_pushstring(L, s->market.symbols[f->asset]);
+  lua_setfield(L, -2, "asset");
+  bt_lua_pushdec(L, f->quantity);
+  lua_setfield(L, -2, "quantity");
+  bt_lua_pushdec(L, f->price);
+  lua_setfield(L, -2, "price");
+  bt_lua_pushdec(L, f->commission);
+  lua_setfield(L, -2, "commission");
+  lua_pushinteger(L, (lua_Integer)f->time);
+  lua_setfield(L, -2, "time");
+}
+
+/* Pushes callback slot `slot` and ctx, for call_back. */
+static void push_call(lsim *s, int slot) {
+  lua_pushvalue(s->L, s->base + slot);
+  lua_pushvalue(s->L, s->base + SLOT_CTX);
+}
+
+/* Calls the callback pushed by push_call with ctx and the value above. */
+static int call_back(lsim *s, const char *name, bt_err *err) {
+  lbt_limits_enter(name);
+  int rc = protected_call(s, 2, err);
+  lbt_limits_leave();
+  if (rc == BT_OK && lbt_limits_tripped())
+    rc = bt_err_set(err, BT_EINVAL, "stopped by a limit (lbt_limits.c)");
+  return rc;
+}
+
+/* Before handle_data: on_fill(ctx, fill) for each new fill, then
+ * on_order(ctx, order) for each order whose status changed since the last
+ * call (filled, partially filled, cancelled, rejected, expired), in the
+ * order of the changes. Changes the callbacks make come next bar. */
+static int run_callbacks(lsim *s, bt_err *err) {
+  lua_State *L = s->L;
+  bt_blotter *b = &s->sim->blotter;
+  bool on_fill = !lua_isnil(L, s->base + SLOT_ON_FILL);
+  for (; s->fills_seen < b->fill_count && on_fill; s->fills_seen++) {
+    push_call(s, SLOT_ON_FILL);
+    push_fill(L, s, &b->fills[s->fills_seen]);
+    int rc = call_back(s, "on_fill", err);
+    if (rc != BT_OK) return rc;
+  }
+  s->fills_seen = b->fill_count;
+  int64_t count = b->event_count;
+  int rc = BT_OK;
+  for (int64_t i = 0; i < count && rc == BT_OK; i++) {
+    if (lua_isnil(L, s->base + SLOT_ON_ORDER)) break;
+    push_call(s, SLOT_ON_ORDER);
+    push_order(L, s, bt_blotter_order(b, b->events[i]));
+    rc = call_back(s, "on_order", err);
+  }
+  if (count > 0) {
+    memmove(b->events, b->events + count,
+            (size_t)(b->event_count - count) * sizeof *b->events);
+    b->event_count -= count;
+  }
+  return rc;
+}
+
 static int on_bar(bt_sim *sim, void *userdata, bt_err *err) {
   lsim *s = userdata;
   lua_State *L = s->L;
@@ -1097,9 +1319,16 @@ static int on_bar(bt_sim *sim, void *userdata, bt_err *err) {
     refresh(L, lua_gettop(L), n, &s->pubs[j]);
     lua_pop(L, 1);
   }
-  if (sim->fills_this_bar > 0 || sim->blotter.rejections != s->rejections_seen) {
+  if (sim->fills_this_bar > 0 ||
+      sim->blotter.rejections != s->rejections_seen ||
+      sim->blotter.expirations != s->expirations_seen) {
     refresh_book(L, s, base + SLOT_POSITION, base + SLOT_PENDING);
     s->rejections_seen = sim->blotter.rejections;
+    s->expirations_seen = sim->blotter.expirations;
+  }
+  if (s->callbacks) {
+    int rc = run_callbacks(s, err);
+    if (rc != BT_OK) return rc;
   }
   lua_pushvalue(L, base + SLOT_HANDLE);
   lua_pushvalue(L, base + SLOT_CTX);
@@ -1121,18 +1350,31 @@ static int on_bar(bt_sim *sim, void *userdata, bt_err *err) {
   return rc;
 }
 
-/* sim:run(handle_data [, progress]): progress(bars_done, bars_total) is
- * called about every 1% of the sessions. Errors of handle_data propagate
- * with their traceback. */
+/* Pushes callbacks.name (a function or nil) of the table at idx. */
+static void push_callback(lua_State *L, int idx, const char *name) {
+  if (lua_isnil(L, idx)) {
+    lua_pushnil(L);
+    return;
+  }
+  lua_getfield(L, idx, name);
+  if (!lua_isnil(L, -1) && !lua_isfunction(L, -1))
+    luaL_error(L, "sim:run: %s must be a function", name);
+}
+
+/* sim:run(handle_data [, progress [, callbacks]]): progress(bars_done,
+ * bars_total) is called about every 1% of the sessions; callbacks =
+ * {on_order =, on_fill =} (see run_callbacks). Errors of handle_data
+ * propagate with their traceback. */
 static int sim_run(lua_State *L) {
   lsim *s = check_sim(L, 1);
   luaL_checktype(L, 2, LUA_TFUNCTION);
   if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TFUNCTION);
+  if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
   if (s->sim->done || s->L != NULL)
     return luaL_error(L, "sim:run: a simulation runs once");
-  lua_settop(L, 3);
+  lua_settop(L, 4);
   sim_context(L); /* creates ctx and data if needed */
-  lua_settop(L, 3);
+  lua_settop(L, 4);
   int base = lua_gettop(L); /* slots from base + 1, in SLOT_* order */
   lua_pushcfunction(L, traceback);
   lua_pushvalue(L, 2);
@@ -1143,6 +1385,10 @@ static int sim_run(lua_State *L) {
   push_slot(L, 1, ENV_POSITION);
   push_slot(L, 1, ENV_PENDING);
   lua_pushnil(L); /* SLOT_ERROR */
+  push_callback(L, 4, "on_order");
+  push_callback(L, 4, "on_fill");
+  s->callbacks = !lua_isnil(L, -1) || !lua_isnil(L, -2);
+  s->sim->blotter.log_events = !lua_isnil(L, -2);
   luaL_checkstack(L, 32, "sim:run");
   s->L = L;
   s->base = base;

@@ -172,3 +172,34 @@ double bt_metrics_periods_per_year(const char *calendar, int64_t bar_ns) {
   int64_t bars = (session + bar_ns - 1) / bar_ns;
   return days * (double)bars;
 }
+
+static int compare_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* The median gap between consecutive sessions, ns (0: fewer than 2). */
+static int64_t median_gap(const int64_t *times, int64_t count) {
+  if (times == NULL || count < 2) return 0;
+  int64_t *gaps = bt_mem_alloc((size_t)(count - 1) * sizeof *gaps);
+  if (gaps == NULL) return 0;
+  for (int64_t i = 1; i < count; i++) gaps[i - 1] = times[i] - times[i - 1];
+  qsort(gaps, (size_t)(count - 1), sizeof *gaps, compare_i64);
+  int64_t median = gaps[(count - 1) / 2];
+  bt_mem_free(gaps);
+  return median;
+}
+
+double bt_metrics_periods_per_year_of(const char *calendar, int64_t bar_ns,
+                                      const int64_t *times, int64_t count) {
+  const int64_t day = INT64_C(86400000000000);
+  double daily = bt_metrics_periods_per_year(calendar, bar_ns);
+  if (bar_ns < day) return daily;
+  double days = (double)median_gap(times, count) / (double)day;
+  if (days < 4.5) return daily; /* daily sessions, weekends and holidays */
+  if (days <= 10) return 52;    /* weekly */
+  if (days >= 25 && days <= 35) return 12;   /* monthly */
+  if (days >= 85 && days <= 95) return 4;    /* quarterly */
+  if (days >= 360 && days <= 370) return 1;  /* yearly */
+  return 365.25 / days;
+}

@@ -69,4 +69,13 @@ int bt_metrics_compute(const bt_metrics *metrics, bt_dec capital,
  * session for XNYS (a partial last bar counts), 1440 minutes otherwise. */
 double bt_metrics_periods_per_year(const char *calendar, int64_t bar_ns);
 
+/* The same, but bars of a day or longer are classified by the median gap
+ * between the sessions `times` (count of them), so weekly or monthly data
+ * stored as "daily" bars is not annualised as daily: a median gap under
+ * 4.5 days is daily (the calendar's days, as above), up to 10 days weekly
+ * (52), 25 to 35 days monthly (12), 85 to 95 quarterly (4), 360 to 370
+ * yearly (1), any other 365.25 / gap in days. */
+double bt_metrics_periods_per_year_of(const char *calendar, int64_t bar_ns,
+                                      const int64_t *times, int64_t count);
+
 #endif

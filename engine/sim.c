@@ -87,8 +87,8 @@ int bt_sim_new(const bt_sim_market *market, const bt_sim_config *config,
   sim->market = *market;
   sim->config = *config;
   sim->bar = -1;
-  sim->periods_per_year =
-      bt_metrics_periods_per_year(market->calendar, market->bar_ns);
+  sim->periods_per_year = bt_metrics_periods_per_year_of(
+      market->calendar, market->bar_ns, market->times, market->bar_count);
   int rc = bt_blotter_init(&sim->blotter, &config->blotter,
                            market->asset_count, market->classes);
   if (rc == BT_OK) rc = bt_ledger_init(&sim->ledger, config->capital,
@@ -105,8 +105,14 @@ int bt_sim_new(const bt_sim_market *market, const bt_sim_config *config,
   return BT_OK;
 }
 
+/* bt_ind entries of an indicator: one per asset, three for MACD. */
+static int32_t ind_count(const bt_sim_indicator *ind, int32_t assets) {
+  return ind->kind == BT_SIM_MACD ? 3 * assets : assets;
+}
+
 static void free_indicator(bt_sim_indicator *ind, int32_t assets) {
-  for (int32_t a = 0; ind->ind && a < assets; a++) bt_ind_free(&ind->ind[a]);
+  for (int32_t a = 0; ind->ind && a < ind_count(ind, assets); a++)
+    bt_ind_free(&ind->ind[a]);
   for (int32_t a = 0; ind->band && a < assets; a++) bt_mem_free(ind->band[a].ring);
   bt_mem_free(ind->ind);
   bt_mem_free(ind->band);
@@ -306,12 +312,60 @@ static int indicator_alloc(bt_sim_indicator *ind, int32_t assets) {
     }
     return BT_OK;
   }
-  ind->ind = bt_mem_calloc((size_t)assets, sizeof *ind->ind);
+  int32_t count = ind_count(ind, assets);
+  ind->ind = bt_mem_calloc((size_t)count, sizeof *ind->ind);
   if (ind->ind == NULL) return BT_ENOMEM;
-  for (int32_t a = 0; a < assets; a++) {
-    int rc = bt_ind_init(&ind->ind[a], (bt_ind_kind)ind->kind, ind->period);
+  for (int32_t i = 0; i < count; i++) {
+    int rc;
+    if (ind->kind == BT_SIM_MACD) {
+      int periods[3] = {ind->fast, ind->period, ind->signal};
+      rc = bt_ind_init(&ind->ind[i], BT_IND_EMA, periods[i % 3]);
+    } else {
+      rc = bt_ind_init(&ind->ind[i], (bt_ind_kind)ind->kind, ind->period);
+    }
     if (rc != BT_OK) return rc;
   }
+  return BT_OK;
+}
+
+/* A free slot in sim->indicators. */
+static bt_sim_indicator *new_indicator(bt_sim *sim, bt_err *err) {
+  if (sim->indicator_count == sim->indicator_cap) {
+    int cap = sim->indicator_cap ? sim->indicator_cap * 2 : 8;
+    bt_sim_indicator *bigger =
+        bt_mem_realloc(sim->indicators, (size_t)cap * sizeof *bigger);
+    if (bigger == NULL) {
+      bt_err_set(err, BT_ENOMEM, "out of memory");
+      return NULL;
+    }
+    sim->indicators = bigger;
+    sim->indicator_cap = cap;
+  }
+  return &sim->indicators[sim->indicator_count];
+}
+
+int bt_sim_add_macd(bt_sim *sim, int field, int fast, int slow, int signal,
+                    int *out_index, bt_err *err) {
+  if (field < 0 || field >= BT_SIM_FIELDS)
+    return bt_err_set(err, BT_EINVAL, "indicator: unknown field %d", field);
+  if (fast < 1 || slow <= fast || slow > BT_IND_MAX_PERIOD || signal < 1 ||
+      signal > BT_IND_MAX_PERIOD)
+    return bt_err_set(err, BT_EINVAL,
+                      "indicator: macd needs 1 <= fast < slow <= %d and "
+                      "signal in 1..%d, got %d, %d, %d",
+                      BT_IND_MAX_PERIOD, BT_IND_MAX_PERIOD, fast, slow,
+                      signal);
+  bt_sim_indicator *ind = new_indicator(sim, err);
+  if (ind == NULL) return BT_ENOMEM;
+  *ind = (bt_sim_indicator){.kind = BT_SIM_MACD, .field = field,
+                            .period = slow, .fast = fast, .signal = signal,
+                            .outputs = 3};
+  int rc = indicator_alloc(ind, sim->market.asset_count);
+  if (rc != BT_OK) {
+    free_indicator(ind, sim->market.asset_count);
+    return bt_err_set(err, rc, "indicator: %s", bt_strerror(rc));
+  }
+  *out_index = sim->indicator_count++;
   return BT_OK;
 }
 
@@ -331,15 +385,8 @@ int bt_sim_add_indicator(bt_sim *sim, int kind, int field, int period,
   if (kind == BT_SIM_BANDS) k_ratio(k, &k_num, &k_den);
   if (k_num > ((bt_u128)1 << 63))
     return bt_err_set(err, BT_ERANGE, "indicator: bands k too large");
-  if (sim->indicator_count == sim->indicator_cap) {
-    int cap = sim->indicator_cap ? sim->indicator_cap * 2 : 8;
-    bt_sim_indicator *bigger =
-        bt_mem_realloc(sim->indicators, (size_t)cap * sizeof *bigger);
-    if (bigger == NULL) return bt_err_set(err, BT_ENOMEM, "out of memory");
-    sim->indicators = bigger;
-    sim->indicator_cap = cap;
-  }
-  bt_sim_indicator *ind = &sim->indicators[sim->indicator_count];
+  bt_sim_indicator *ind = new_indicator(sim, err);
+  if (ind == NULL) return BT_ENOMEM;
   *ind = (bt_sim_indicator){.kind = kind, .field = field, .period = period,
                             .k = k, .k_num = k_num, .k_den = k_den,
                             .outputs = kind == BT_SIM_BANDS ? 3 : 1};
@@ -358,31 +405,72 @@ static void set_output(bt_sim_indicator *ind, int32_t asset, int i,
   ind->doubles[i][asset] = bt_dec_to_double(v);
 }
 
+/* MACD of asset a after x: its three EMAs, then the outputs when ready. */
+static void update_macd(bt_sim_indicator *ind, int32_t a, bt_dec x) {
+  bt_ind *fast = &ind->ind[3 * a], *slow = fast + 1, *signal = fast + 2;
+  bt_dec f, s, line, sig, hist;
+  if (bt_ind_push(fast, x) != BT_OK || bt_ind_push(slow, x) != BT_OK ||
+      !bt_ind_ready(slow) || bt_ind_value(fast, &f) != BT_OK ||
+      bt_ind_value(slow, &s) != BT_OK || bt_dec_sub(f, s, &line) != BT_OK ||
+      bt_ind_push(signal, line) != BT_OK || !bt_ind_ready(signal) ||
+      bt_ind_value(signal, &sig) != BT_OK ||
+      bt_dec_sub(line, sig, &hist) != BT_OK)
+    return;
+  ind->ready[a] = 1;
+  set_output(ind, a, 0, line);
+  set_output(ind, a, 1, sig);
+  set_output(ind, a, 2, hist);
+}
+
+static void update_band(bt_sim_indicator *ind, int32_t a, bt_dec x) {
+  band_push(&ind->band[a], ind->period, x);
+  bt_dec out[3];
+  if (ind->band[a].count < ind->period ||
+      band_values(&ind->band[a], ind->period, ind->k, ind->k_num, ind->k_den,
+                  out) != BT_OK)
+    return;
+  ind->ready[a] = 1;
+  for (int i = 0; i < 3; i++) set_output(ind, a, i, out[i]);
+}
+
+/* A bt_ind indicator of asset a after its push (status `pushed`). */
+static void publish_ind(bt_sim_indicator *ind, int32_t a, int pushed) {
+  bt_dec v;
+  if (pushed != BT_OK || !bt_ind_ready(&ind->ind[a]) ||
+      bt_ind_value(&ind->ind[a], &v) != BT_OK) {
+    ind->ready[a] = 0;
+    ind->doubles[0][a] = NAN;
+    return;
+  }
+  ind->ready[a] = 1;
+  set_output(ind, a, 0, v);
+}
+
+/* One loop per kind of indicator: no kind test per asset. */
 static void update_indicator(bt_sim *sim, bt_sim_indicator *ind) {
   int32_t assets = sim->market.asset_count;
-  for (int32_t a = 0; a < assets; a++) {
-    if (!sim->present[a]) continue;
-    bt_dec x = column(sim, a, ind->field)[sim->bar];
-    if (ind->kind == BT_SIM_BANDS) {
-      band_push(&ind->band[a], ind->period, x);
-      bt_dec out[3];
-      if (ind->band[a].count < ind->period ||
-          band_values(&ind->band[a], ind->period, ind->k, ind->k_num,
-                      ind->k_den, out) != BT_OK)
-        continue;
-      ind->ready[a] = 1;
-      for (int i = 0; i < 3; i++) set_output(ind, a, i, out[i]);
-      continue;
+  int64_t t = sim->bar;
+  const bt_dec *const *columns = sim->market.columns;
+  int kind = ind->kind, field = ind->field;
+  if (kind == BT_SIM_BANDS) {
+    for (int32_t a = 0; a < assets; a++)
+      if (sim->present[a]) update_band(ind, a, column(sim, a, field)[t]);
+  } else if (kind == BT_SIM_MACD) {
+    for (int32_t a = 0; a < assets; a++)
+      if (sim->present[a]) update_macd(ind, a, column(sim, a, field)[t]);
+  } else if (kind == BT_IND_ATR) {
+    for (int32_t a = 0; a < assets; a++) {
+      if (!sim->present[a]) continue;
+      const bt_dec *const *bar = columns + a * BT_SIM_FIELDS;
+      publish_ind(ind, a,
+                  bt_ind_push_bar(&ind->ind[a], bar[BT_SIM_HIGH][t],
+                                  bar[BT_SIM_LOW][t], bar[BT_SIM_CLOSE][t]));
     }
-    bt_dec v;
-    if (bt_ind_push(&ind->ind[a], x) != BT_OK || !bt_ind_ready(&ind->ind[a]) ||
-        bt_ind_value(&ind->ind[a], &v) != BT_OK) {
-      ind->ready[a] = 0;
-      ind->doubles[0][a] = NAN;
-      continue;
-    }
-    ind->ready[a] = 1;
-    set_output(ind, a, 0, v);
+  } else {
+    for (int32_t a = 0; a < assets; a++)
+      if (sim->present[a])
+        publish_ind(ind, a,
+                    bt_ind_push(&ind->ind[a], column(sim, a, field)[t]));
   }
 }
 

@@ -57,8 +57,10 @@ typedef struct bt_sim_config {
   bt_prof *prof; /* NULL: no zones */
 } bt_sim_config;
 
-/* Indicator kinds: bt_ind_kind (indicators.h), plus bands. */
+/* Indicator kinds: bt_ind_kind (indicators.h), plus bands and MACD. ATR
+ * reads each bar's high, low and close (its field is ignored). */
 #define BT_SIM_BANDS BT_IND_KIND_COUNT
+#define BT_SIM_MACD (BT_IND_KIND_COUNT + 1)
 
 /* Bands (Bollinger): over the last n values, mean m and population
  * deviation s. Published: [0] lower, [1] mean (the SMA, half-even), [2]
@@ -74,13 +76,15 @@ typedef struct bt_sim_band {
 } bt_sim_band;
 
 typedef struct bt_sim_indicator {
-  int kind;        /* bt_ind_kind or BT_SIM_BANDS */
+  int kind;        /* bt_ind_kind, BT_SIM_BANDS or BT_SIM_MACD */
   int field;       /* BT_SIM_CLOSE, ... */
-  int32_t period;
+  int32_t period;  /* MACD: the slow period */
+  int32_t fast, signal; /* MACD */
   bt_dec k;        /* bands */
   bt_u128 k_num, k_den; /* bands: k = k_num / k_den in lowest terms */
-  int outputs;     /* 1, or 3 for bands */
-  bt_ind *ind;     /* asset_count (bt_ind kinds) */
+  int outputs;     /* 1, or 3 for bands and MACD */
+  bt_ind *ind;     /* asset_count (bt_ind kinds); MACD: 3 per asset, the
+                      fast, slow and signal EMAs of asset a at 3a..3a+2 */
   bt_sim_band *band; /* asset_count (bands) */
   bt_dec *values[3]; /* per asset, exact; valid where ready[asset] */
   double *doubles[3]; /* per asset; NaN until ready */
@@ -128,6 +132,14 @@ void bt_sim_want_field(bt_sim *sim, int field);
  * kind: bt_ind_kind or BT_SIM_BANDS (then k > 0). */
 int bt_sim_add_indicator(bt_sim *sim, int kind, int field, int period,
                          bt_dec k, int *out_index, bt_err *err);
+
+/* Adds MACD(fast, slow, signal) over `field` of every asset: [0] the MACD
+ * line EMA(fast) - EMA(slow) (exact), [1] the signal, EMA(signal) of the
+ * MACD line from the bar the slow EMA is ready, [2] the histogram
+ * macd - signal; ready with the signal. EMAs as indicators.h (SMA seed,
+ * one half-even rounding per bar). 1 <= fast < slow, signal >= 1. */
+int bt_sim_add_macd(bt_sim *sim, int field, int fast, int slow, int signal,
+                    int *out_index, bt_err *err);
 
 /* Runs every bar. BT_ESTATE when already run. */
 int bt_sim_run(bt_sim *sim, bt_sim_bar_fn on_bar, void *userdata,

@@ -54,8 +54,19 @@ bad("float_capital", "", 7, "field 'capital': must be decimal text such as "
 bad("end_first", "", 5, "field 'data.synthetic.end': end 2023-12-01 is "
   .. "before start 2024-01-01", { "'2024%-01%-02'", "'2023-12-01'" })
 bad("unknown_strategy", "  strategy2 = 1,", 6, "field 'strategy2': unknown "
-  .. "field (known: calendar, capital, commission, data, description, fill, "
-  .. "name, params, slippage, strategy)")
+  .. "field (known: allow_margin, calendar, capital, commission, data, "
+  .. "description, fill, name, params, slippage, stop_limit, strategy)")
+bad("margin", "  allow_margin = 'yes',", 6, "field 'allow_margin': must be "
+  .. "true or false, got \"yes\"")
+bad("stop_limit", "  stop_limit = 'later',", 6, "field 'stop_limit': must be "
+  .. "\"same_bar\" or \"next_bar\", got \"later\"")
+bad("commission_cost", "  commission = { model = 'per_share', cost = 'x' },",
+  6, "field 'commission.cost': must be a number >= 0 or decimal text such "
+  .. "as \"0.005\", got \"x\"")
+bad("commission_param", "  commission = { model = 'per_trade', rate = 1 },",
+  6, "field 'commission.rate': unknown parameter of per_trade (known: cost)")
+bad("slippage_model", "  slippage = 'fixed',", 6, "field 'slippage': unknown "
+  .. "model \"fixed\" (known: fixed_bps, none, volume_share)")
 bad("strategy_name", "", 8, "field 'strategy': unknown strategy \"nope\" "
   .. "(built-in: mean_reversion, momentum, sma_cross; or a .lua file path)",
   { "{ handle_data = function%(%) end }", "'nope'" })
@@ -92,8 +103,22 @@ local over = scenario.with_overrides(scn, { params = { "fast=40",
 t.is(over.params.fast, 40, "--param fast=40 is a number")
 t.is(over.params.flag, true, "--param flag=true is a boolean")
 t.is(over.params.k, 2.5, "--param k=2.5")
-t.is(over.commission, "per_share", "--param commission=per_share sets the "
-  .. "scenario's commission")
+t.is_deeply(over.commission, { model = "per_share", cost = "0.001",
+  min_per_order = "0" }, "--param commission=per_share sets the scenario's "
+  .. "commission, with the model's defaults")
+t.is_deeply(scenario.with_overrides(scn, { set = { "commission.model=per_share",
+  "commission.cost=0.005" } }).commission, { model = "per_share",
+  cost = 0.005, min_per_order = "0" }, "--set commission.model=per_share "
+  .. "--set commission.cost=0.005")
+t.is_deeply(scenario.with_overrides(scn, { params = { "slippage=fixed_bps" },
+  set = { "slippage.bps=2.5" } }).slippage, { model = "fixed_bps", bps = 2.5,
+  volume_limit = "0" }, "--set applies after --param")
+local over_margin = scenario.with_overrides(scn, { params = {
+  "allow_margin=true", "stop_limit=next_bar" } })
+t.is(over_margin.allow_margin, true, "--param allow_margin=true")
+t.is(over_margin.stop_limit, "next_bar", "--param stop_limit=next_bar")
+t.is(scn.allow_margin, false, "allow_margin defaults to false")
+t.is(scn.stop_limit, "same_bar", "stop_limit defaults to same_bar")
 t.is(over.data.synthetic.assets, 5, "--set data.synthetic.assets=5")
 t.is(over.data.synthetic["end"], "2024-01-03", "--set data.synthetic.end")
 t.is(scn.data.synthetic.assets, 2, "the original scenario is unchanged")
@@ -401,6 +426,63 @@ status, out, err = lib.run({ "run", "--scenario", "daily", "--data",
 t.is(status, 2, "--data of a missing path: exit 2")
 t.like(err, "^btlua run: %-%-data " .. esc(runs) .. "/nothing_here: ",
   "names the path")
+
+-- The command line sets commission and slippage (--param, --set): checked
+-- before anything runs, then applied exactly.
+status, out, err = run_btlua({ lib.top .. "/scenarios/daily.lua", "--data",
+  csv_dir, "--output-dir", runs .. "/per_share", "--profiler", "none",
+  "--param", "commission=per_share" })
+t.is(status, 0, "--param commission=per_share: exit 0")
+local fills = lib.read(runs .. "/per_share/daily_fills.csv") or ""
+local quantity, commission = fills:match("\n[^,]*,[^,]*,[^,]*,([^,]*),[^,]*,"
+  .. "([^,\n]*)\n")
+t.is(commission, tostring(btlua.dec(quantity or "0") * btlua.dec("0.001")),
+  "per_share's default cost 0.001 per unit on the first fill")
+status, out, err = run_btlua({ lib.top .. "/scenarios/daily.lua", "--data",
+  csv_dir, "--output-dir", runs .. "/per_trade", "--profiler", "none",
+  "--set", "commission.model=per_trade", "--set", "commission.cost=2.5" })
+t.is(status, 0, "--set commission.model=per_trade: exit 0")
+t.like(lib.read(runs .. "/per_trade/daily_fills.csv") or "", ",2%.5\n",
+  "commission 2.5 per order")
+status, out, err = lib.run({ lib.top .. "/scenarios/daily.lua", "--data",
+  csv_dir, "--output-dir", runs .. "/never", "--param", "fast=abc" })
+t.is(status, 2, "--param fast=abc: exit 2 before any run")
+t.is(err, "btlua run: scenario daily: parameter 'fast' of strategy sma_cross "
+  .. "must be an integer from 1 to 1000000, got \"abc\"\n",
+  "names the parameter, the expected type and the value")
+status, out, err = lib.run({ lib.top .. "/scenarios/minute.lua",
+  "--output-dir", runs .. "/never", "--param", "k=-1" })
+t.is(status, 2, "--param k=-1: exit 2")
+t.like(err, "parameter 'k' of strategy mean_reversion must be a number > 0, "
+  .. "got %-1", "names it")
+t.is(lib.exists(runs .. "/never"), false, "no work started")
+
+-- data = "PATH" in a scenario file: CSV (a file or a directory, from the
+-- file's directory) or a bundle; allow_margin as a field.
+local short = runs .. "/short.lua"
+lib.write(short, "local btlua = require 'btlua'\nreturn btlua.scenario {\n"
+  .. "  name = 'short', data = 'csv', capital = '100000',\n"
+  .. "  strategy = { handle_data = function(ctx, data)\n"
+  .. "    if data.bar == 1 then ctx:order(1, -5) end end },\n}\n")
+status, out, err = run_btlua({ short, "--output-dir", runs .. "/short_out",
+  "--profiler", "none" })
+t.is(status, 0, "data = 'csv' (a CSV directory beside the file): exit 0")
+local shorted = cjson.decode(lib.read(runs .. "/short_out/short_results.json")
+  or "null")
+t.is(shorted and shorted.sessions, 300, "ran on the CSV's 300 sessions")
+t.is(shorted and shorted.rejections, 1, "a short sale without margin: "
+  .. "rejected")
+status, out, err = run_btlua({ short, "--output-dir", runs .. "/short_out",
+  "--profiler", "none", "--param", "allow_margin=true" })
+shorted = cjson.decode(lib.read(runs .. "/short_out/short_results.json")
+  or "null")
+t.is(shorted and shorted.rejections, 0, "--param allow_margin=true: the "
+  .. "short sale fills")
+t.is(shorted and shorted.positions[1].quantity, "-5", "short 5")
+status, out, err = lib.run({ short, "--output-dir", runs .. "/never",
+  "--set", "data=nowhere" })
+t.is(status, 2, "data = a missing path: exit 2")
+t.like(err, "scenario short: data: nowhere", "names the scenario and path")
 
 os.execute("rm -rf " .. lib.quote(runs))
 os.execute("rm -rf " .. lib.quote(dir))

@@ -332,6 +332,145 @@ do
   end, "no asset 'ZZZ'", "unknown symbol")
 end
 
+-- closing a position with ctx:order(i, -ctx.position[i]): integral
+-- positions are integers (Lua 5.4), and integral floats are amounts
+do
+  local seen = {}
+  local results = run(scripted({
+    [1] = function(ctx) ctx:order(1, 10) end,
+    [2] = function(ctx)
+      seen.type = math.type and math.type(ctx.position[1]) or "integer"
+      seen.pending = ctx.pending[1]
+      ctx:order(1, -ctx.position[1])
+    end,
+    [3] = function(ctx)
+      seen.closed = ctx.position[1]
+      ctx:order(1, 4.0) -- an integral float
+      ctx:order_target(1, 2.0)
+    end,
+  }))
+  t.is(seen.type, "integer", "an integral position is an integer")
+  t.is(seen.pending, 0, "pending 0 after the fill")
+  t.is(seen.closed, 0, "position closed by ctx:order(i, -ctx.position[i])")
+  t.is(results.fills, 4, "four fills: 10, -10, 4, 2")
+  t.error_like(function()
+    run({ handle_data = function(ctx) ctx:order(1, 2.5) end })
+  end, "decimal expected", "a float with a fraction still raises")
+end
+
+-- short selling and the conservative stop-limit through the config
+do
+  local sold = run(scripted({ [1] = function(ctx) ctx:order(1, -5) end }),
+    { allow_margin = true })
+  t.is(sold.fills, 1, "allow_margin: a short sale fills")
+  t.is(sold.rejections, 0, "allow_margin: no rejection")
+  local refused = run(scripted({ [1] = function(ctx) ctx:order(1, -5) end }))
+  t.is(refused.rejections, 1, "without allow_margin: rejected")
+  -- bar 2 (10.5/12/10/11) touches stop 11.5; limit 12 reachable there
+  local function stop_limit(mode)
+    local r = run(scripted({ [1] = function(ctx)
+      ctx:order(1, 1, { stop = "11.5", limit = "12" })
+    end }), { stop_limit = mode })
+    return r.sim:fills()[1]
+  end
+  t.is(tostring(stop_limit(nil).price), "11.5",
+       "stop_limit same_bar (default): fills on the trigger bar at the stop")
+  t.is(tostring(stop_limit("next_bar").price), "11",
+       "stop_limit next_bar: fills on the next bar at its open")
+  t.error_like(function() run(scripted({}), { stop_limit = "later" }) end,
+               "stop_limit: 'later' is not same_bar or next_bar",
+               "bad stop_limit")
+end
+
+-- order life cycle: on_fill / on_order callbacks, day orders, trailing stops
+do
+  local events = {}
+  local strategy = scripted({
+    [1] = function(ctx)
+      ctx:order(1, 10)
+      ctx:order(1, 5, { limit = "9.5", tif = "day" })
+    end,
+    [2] = function(ctx)
+      local id = ctx:order(1, 1, { limit = 1 })
+      ctx:cancel(id)
+    end,
+  })
+  local handle = strategy.handle_data
+  strategy.handle_data = function(ctx, data)
+    if data.bar <= 3 then events[#events + 1] = "bar " .. data.bar end
+    handle(ctx, data)
+  end
+  strategy.on_fill = function(_, f)
+    events[#events + 1] = string.format("fill %d:%s %s@%s", f.order, f.asset,
+      tostring(f.quantity), tostring(f.price))
+  end
+  strategy.on_order = function(_, o)
+    events[#events + 1] = "order " .. o.id .. ":" .. o.status .. ":" .. o.tif
+  end
+  local results = run(strategy)
+  t.is_deeply(events, { "bar 1", "fill 1:AAA 10@10.5",
+    "order 1:filled:gtc", "bar 2", "order 3:cancelled:gtc",
+    "order 2:expired:day", "bar 3" }, "on_fill, then on_order for each "
+    .. "change (fill, cancel, the day order's expiry), before handle_data")
+  t.is(results.fills, 1, "one fill")
+end
+
+do
+  local function trailing(style)
+    local r = run(scripted({
+      [1] = function(ctx) ctx:order(1, 10) end,
+      [2] = function(ctx) ctx:order(1, -10, style) end,
+    }))
+    local fills = r.sim:fills()
+    return fills[2] and fills[2].price, r
+  end
+  t.is(trailing({ trail_amount = 1 }), "11",
+       "trailing stop 1: stop 10, then 11 after close 12, fills at 11")
+  t.is(trailing({ trail_percent = "0.1" }), "10.8",
+       "trailing stop 10%: 9.9, then 10.8 after close 12, fills at 10.8")
+  t.error_like(function() trailing({ trail_amount = 1, limit = 5 }) end,
+    "a trailing stop takes trail_amount or trail_percent alone",
+    "no trailing stop with a limit")
+  t.error_like(function() trailing({ tif = "week" }) end,
+    "tif 'week' is not gtc or day", "bad tif")
+end
+
+-- RSI, ATR (Wilder), rolling high/low and MACD, hand-computed on AAA
+-- (closes 10, 11, 12, 9.5, 9): exact values at 10^-8
+do
+  local got = {}
+  local function f8(v) return v == v and string.format("%.8f", v) or "nan" end
+  run({
+    initialize = function(ctx)
+      ctx.r = ctx:rsi(2)
+      ctx.a = ctx:atr(2)
+      ctx.h = ctx:highest(2)
+      ctx.l = ctx:lowest(2)
+      ctx.m = ctx:macd(2, 3, 2)
+      ctx.ri = ctx:indicator("rsi", 2)
+    end,
+    handle_data = function(ctx, data)
+      got[data.bar] = table.concat({ f8(ctx.r[1]), f8(ctx.a[1]), f8(ctx.h[1]),
+        f8(ctx.l[1]), f8(ctx.m.macd[1]), f8(ctx.m.signal[1]),
+        f8(ctx.m.histogram[1]), f8(ctx.ri[1]) }, " ")
+    end,
+  })
+  t.is(got[2], "nan nan 12.00000000 9.00000000 nan nan nan nan",
+       "bar 2: highest high 12, lowest low 9; the rest not ready")
+  t.is(got[3], "100.00000000 2.00000000 13.00000000 10.00000000 nan nan nan "
+    .. "100.00000000", "bar 3: RSI 100 (no loss), ATR (2 + 2) / 2")
+  t.is(got[4], "28.57142857 2.50000000 13.00000000 9.00000000 -0.08333333 "
+    .. "0.20833334 -0.29166667 28.57142857", "bar 4: RSI 100 * 0.5 / 1.75, "
+    .. "ATR (2 + 3) / 2, MACD 10.16666667 - 10.25, signal (0.5 - 0.08333333)"
+    .. " / 2 half-even")
+  t.is(got[5], "22.22222222 2.25000000 12.00000000 8.00000000 -0.23611111 "
+    .. "-0.08796296 -0.14814815 22.22222222", "bar 5")
+  t.error_like(function()
+    run({ initialize = function(ctx) ctx:macd(5, 3) end,
+          handle_data = function() end })
+  end, "macd needs 1 <= fast < slow", "macd: fast < slow")
+end
+
 -- a finished run is garbage once its results are dropped
 do
   local weak = setmetatable({}, { __mode = "v" })

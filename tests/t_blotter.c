@@ -158,6 +158,180 @@ static void test_volume_limit(void) {
   teardown(&w);
 }
 
+/* The volume limit caps the bar, not each order (zipline's rule), and the
+ * price impact is that of the bar's total so far. */
+static void test_volume_limit_per_bar(void) {
+  bt_blotter_config config = {.slippage = {.model = BT_SLIPPAGE_VOLUME_SHARE,
+                                           .volume_limit = D("0.1"),
+                                           .price_impact = D("0.1")}};
+  world w;
+  setup(&w, &config, "100000");
+  int64_t first = place(&w, 0, "100", BT_ORDER_MARKET, NULL, NULL, 0);
+  int64_t second = place(&w, 0, "100", BT_ORDER_MARKET, NULL, NULL, 0);
+  is_int(fill(&w, 0, bar("100", "101", "99", "100", "400"), 1), 1,
+         "per bar: one fill on a bar of 400 at a 0.1 limit");
+  is_str(S(w.blotter.fills[0].quantity), "40", "the oldest order takes 40");
+  is_str(S(bt_blotter_order(&w.blotter, second)->filled), "0",
+         "the second order gets nothing on that bar");
+  is_str(S(w.blotter.open_quantity[0]), "160", "160 still open");
+  fill(&w, 0, bar("100", "101", "99", "100", "400"), 2);
+  is_int((int)w.blotter.fill_count, 2, "bar 2: again one fill");
+  is_str(S(bt_blotter_order(&w.blotter, first)->filled), "80",
+         "first order 80 after two bars");
+  teardown(&w);
+
+  config.slippage.volume_limit = D("0.5");
+  setup(&w, &config, "100000");
+  place(&w, 0, "100", BT_ORDER_MARKET, NULL, NULL, 0);
+  place(&w, 0, "-60", BT_ORDER_MARKET, NULL, NULL, 0);
+  w.ledger.allow_margin = true;
+  fill(&w, 0, bar("100", "101", "99", "100", "400"), 1);
+  /* share 100/400 = 0.25: 100 * 0.1 * 0.0625 = 0.625 */
+  is_str(S(w.blotter.fills[0].price), "100.625", "impact of the first 100");
+  /* the bar's total 160/400 = 0.4: 10 * 0.16 = 1.6, against the sell */
+  is_str(S(w.blotter.fills[1].price), "98.4",
+         "impact of the bar's total 160, not of the order's 60");
+  teardown(&w);
+}
+
+/* A stop-limit in the conservative mode does not fill on its trigger bar. */
+static void test_stop_limit_next_bar(void) {
+  bt_blotter_config config = {.stop_limit = BT_STOP_LIMIT_NEXT_BAR};
+  world w;
+  setup(&w, &config, "100000");
+  int64_t id = place(&w, 0, "10", BT_ORDER_STOP_LIMIT, "106", "105", 0);
+  is_int(fill(&w, 0, bar("100", "107", "99", "104", "1000"), 1), 0,
+         "next_bar: touched at 107 but no fill on the trigger bar");
+  ok(bt_blotter_order(&w.blotter, id)->triggered, "armed");
+  is_int(fill(&w, 0, bar("104.5", "108", "104", "107", "1000"), 2), 1,
+         "fills as a limit on the next bar");
+  is_str(S(w.blotter.fills[0].price), "104.5", "at min(open, limit)");
+  teardown(&w);
+
+  config.stop_limit = BT_STOP_LIMIT_SAME_BAR;
+  setup(&w, &config, "100000");
+  place(&w, 0, "10", BT_ORDER_STOP_LIMIT, "106", "105", 0);
+  is_int(fill(&w, 0, bar("100", "107", "99", "104", "1000"), 1), 1,
+         "same_bar (default): fills on the trigger bar");
+  is_str(S(w.blotter.fills[0].price), "105", "at max(open, stop)");
+  teardown(&w);
+}
+
+/* Open quantities are summed per side and refused before they overflow
+ * (found by UBSan: the signed sum wrapped). */
+static void test_open_quantity_overflow(void) {
+  bt_blotter_config config = {0};
+  world w;
+  setup(&w, &config, "100000");
+  int64_t id = 0;
+  bt_err err = {0};
+  is_int(bt_blotter_place(&w.blotter, 0, D("50000000000"), BT_ORDER_MARKET,
+                          0, 0, 0, 0, &id, &err),
+         BT_OK, "a buy of 5e10");
+  is_int(bt_blotter_place(&w.blotter, 0, D("-90000000000"), BT_ORDER_MARKET,
+                          0, 0, 0, 0, &id, &err),
+         BT_OK, "a sell of 9e10");
+  is_int(bt_blotter_place(&w.blotter, 0, D("50000000000"), BT_ORDER_MARKET,
+                          0, 0, 0, 0, &id, &err),
+         BT_EOVERFLOW, "open buys of 1e11 refused");
+  is_str(err.msg,
+         "order: the open buys of asset 1 would exceed the decimal range",
+         "message");
+  is_str(S(w.blotter.open_quantity[0]), "-40000000000", "open: -4e10");
+  is_int(bt_blotter_cancel(&w.blotter, 1, 0), BT_OK, "cancel the buy");
+  is_str(S(w.blotter.open_quantity[0]), "-90000000000", "open: -9e10");
+  is_str(S(w.blotter.open_buy[0]), "0", "open buys: 0 after the cancel");
+  is_str(S(w.blotter.open_sell[0]), "-90000000000", "open sells: -9e10");
+  is_int(bt_blotter_place(&w.blotter, 0, D("-1"), BT_ORDER_MARKET, 0, 0, 0,
+                          0, &id, &err),
+         BT_OK, "a sell of 1 still fits");
+  teardown(&w);
+}
+
+#define DAY_NS INT64_C(86400000000000)
+#define HOUR_NS INT64_C(3600000000000)
+
+static int fill_at(world *w, int asset, bt_bar b, int64_t bar_index,
+                   int64_t time) {
+  return bt_blotter_fill_asset(&w->blotter, &w->ledger, asset, &b, bar_index,
+                               time);
+}
+
+/* Day orders expire at the asset's first bar of a later UTC day than
+ * their first eligible bar; status changes are logged as events. */
+static void test_day_orders(void) {
+  bt_blotter_config config = {0};
+  world w;
+  setup(&w, &config, "100000");
+  w.blotter.log_events = true;
+  int64_t day = place(&w, 0, "5", BT_ORDER_LIMIT, "90", NULL, 0);
+  int64_t gtc = place(&w, 0, "5", BT_ORDER_LIMIT, "90", NULL, 0);
+  is_int(bt_blotter_set_day(&w.blotter, day), BT_OK, "set_day");
+  is_int(bt_blotter_set_day(&w.blotter, 99), BT_ENOTFOUND, "set_day: no id");
+  bt_bar b = bar("100", "101", "95", "100", "1000");
+  fill_at(&w, 0, b, 1, DAY_NS + 9 * HOUR_NS);
+  fill_at(&w, 0, b, 2, DAY_NS + 15 * HOUR_NS);
+  is_int(bt_blotter_order(&w.blotter, day)->status, BT_ORDER_OPEN,
+         "day order: open through its first eligible day");
+  fill_at(&w, 0, b, 3, 2 * DAY_NS + 9 * HOUR_NS);
+  is_int(bt_blotter_order(&w.blotter, day)->status, BT_ORDER_EXPIRED,
+         "day order: expired at the first bar of the next day");
+  is_str(bt_order_status_name(BT_ORDER_EXPIRED), "expired", "status name");
+  is_int(bt_blotter_order(&w.blotter, gtc)->status, BT_ORDER_OPEN,
+         "the GTC order stays open");
+  is_str(S(w.blotter.open_quantity[0]), "5", "only the GTC order is open");
+  is_int(w.blotter.expirations, 1, "one expiration");
+  fill_at(&w, 0, bar("89", "95", "88", "90", "1000"), 4,
+          2 * DAY_NS + 10 * HOUR_NS);
+  is_int((int)w.blotter.event_count, 2, "two events: expired, filled");
+  is_int(w.blotter.events[0], day, "first the expiry");
+  is_int(w.blotter.events[1], gtc, "then the fill");
+  is_int(bt_blotter_set_day(&w.blotter, gtc), BT_ESTATE,
+         "set_day on a filled order");
+  teardown(&w);
+}
+
+/* Trailing stops follow the close of each bar that does not trigger them. */
+static void test_trailing_stops(void) {
+  bt_blotter_config config = {0};
+  world w;
+  setup(&w, &config, "100000");
+  w.ledger.allow_margin = true;
+  int64_t id = place(&w, 0, "-10", BT_ORDER_STOP, NULL, "98", 0);
+  is_int(bt_blotter_set_trail(&w.blotter, id, D("2"), 0), BT_OK, "trail 2");
+  fill(&w, 0, bar("100", "103", "99", "102", "1000"), 1);
+  is_str(S(bt_blotter_order(&w.blotter, id)->stop), "100",
+         "sell: stop up to close 102 - 2");
+  fill(&w, 0, bar("102", "105", "101", "104", "1000"), 2);
+  is_str(S(bt_blotter_order(&w.blotter, id)->stop), "102", "stop 104 - 2");
+  fill(&w, 0, bar("103", "103.5", "103", "103", "1000"), 3);
+  is_str(S(bt_blotter_order(&w.blotter, id)->stop), "102",
+         "a lower close never lowers a sell's stop");
+  is_int(fill(&w, 0, bar("103", "103.5", "101.5", "102", "1000"), 4), 1,
+         "low 101.5 touches 102: fills");
+  is_str(S(w.blotter.fills[0].price), "102", "at min(open 103, stop 102)");
+  teardown(&w);
+
+  setup(&w, &config, "100000");
+  id = place(&w, 0, "10", BT_ORDER_STOP, NULL, "105", 0);
+  is_int(bt_blotter_set_trail(&w.blotter, id, 0, D("0.05")), BT_OK,
+         "trail 5%");
+  fill(&w, 0, bar("98", "99", "95", "96", "1000"), 1);
+  is_str(S(bt_blotter_order(&w.blotter, id)->stop), "100.8",
+         "buy: stop down to close 96 * 1.05");
+  fill(&w, 0, bar("99", "101", "98", "100", "1000"), 2);
+  is_str(S(w.blotter.fills[0].price), "100.8", "fills at max(open, stop)");
+  int64_t limit = place(&w, 0, "1", BT_ORDER_LIMIT, "90", NULL, 2);
+  is_int(bt_blotter_set_trail(&w.blotter, limit, D("1"), 0), BT_EINVAL,
+         "only stop orders trail");
+  int64_t stop = place(&w, 0, "1", BT_ORDER_STOP, NULL, "200", 2);
+  is_int(bt_blotter_set_trail(&w.blotter, stop, D("1"), D("0.1")),
+         BT_EINVAL, "amount or percent, not both");
+  is_int(bt_blotter_set_trail(&w.blotter, stop, 0, D("1")), BT_EINVAL,
+         "percent below 1");
+  teardown(&w);
+}
+
 static void test_costs(void) {
   bt_blotter_config config = {
       .slippage = {.model = BT_SLIPPAGE_FIXED_BPS, .bps = D("5")},
@@ -253,6 +427,11 @@ int main(void) {
   test_limits();
   test_stops();
   test_volume_limit();
+  test_volume_limit_per_bar();
+  test_stop_limit_next_bar();
+  test_open_quantity_overflow();
+  test_day_orders();
+  test_trailing_stops();
   test_costs();
   test_reject_and_missing();
   return done_testing();

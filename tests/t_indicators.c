@@ -97,6 +97,23 @@ static int naive_value(bt_ind_kind kind, const bt_dec *series, long t, int n,
   case BT_IND_MOMENTUM:
     *out = series[t] - series[t - n];
     break;
+  case BT_IND_RSI: {
+    /* ema[0], ema[1]: Wilder's average gain and loss, one rounding each */
+    i128 gain = 0, loss = 0;
+    for (long i = t == n ? 1 : t; i <= t; i++) {
+      i128 d = (i128)series[i] - series[i - 1];
+      gain += d > 0 ? d : 0;
+      loss += d < 0 ? -d : 0;
+    }
+    if (t > n) gain += ema[0] * (n - 1), loss += ema[1] * (n - 1);
+    ema[0] = naive_div(gain, n, &tie);
+    ema[1] = naive_div(loss, n, &tie);
+    if (ema[1] == 0) *out = 100 * BT_DEC_SCALE;
+    else if (ema[0] == 0) *out = 0;
+    else *out = (bt_dec)naive_div(100 * BT_DEC_SCALE * ema[0],
+                                  ema[0] + ema[1], &tie);
+    break;
+  }
   default:
     return BT_EINVAL;
   }
@@ -112,8 +129,9 @@ static void check_series(bt_ind_kind kind, int n, const bt_dec *series,
     ok(0, "init %s(%d)", bt_ind_kind_name(kind), n);
     return;
   }
-  long need = kind == BT_IND_MOMENTUM ? n + 1 : n, bad = 0, values = 0;
-  i128 ema = 0;
+  long need = kind == BT_IND_MOMENTUM || kind == BT_IND_RSI ? n + 1 : n;
+  long bad = 0, values = 0;
+  i128 ema[2] = {0, 0};
   naive_stats stats = {0};
   for (long t = 0; t < len; t++) {
     int status = bt_ind_push(&ind, series[t]);
@@ -127,7 +145,7 @@ static void check_series(bt_ind_kind kind, int n, const bt_dec *series,
       if (got_status != BT_ESTATE) bad++;
       continue;
     }
-    naive_value(kind, series, t, n, &ema, &stats, &want);
+    naive_value(kind, series, t, n, ema, &stats, &want);
     values++;
     if (got_status != BT_OK || got != want) {
       if (bad++ < 3)
@@ -212,11 +230,61 @@ static void test_known_values(void) {
   is_int(bt_ind_init(&ind, BT_IND_SMA, 0), BT_EINVAL, "period 0 refused");
   is_int(bt_ind_init(&ind, (bt_ind_kind)99, 5), BT_EINVAL, "bad kind");
   is_int(bt_ind_kind_from_name("stddev"), BT_IND_STDDEV, "kind by name");
-  is_int(bt_ind_kind_from_name("rsi"), -1, "unknown kind");
+  is_int(bt_ind_kind_from_name("wma"), -1, "unknown kind");
+}
+
+/* Wilder's RSI and ATR on hand-checked series (the expected values from
+ * exact fractions with one half-even rounding per average and per RSI). */
+static void test_wilder(void) {
+  bt_ind ind;
+  bt_dec v = 0;
+  const bt_dec closes[] = {1000000000, 1100000000, 1050000000, 1200000000,
+                           1100000000, 1150000000, 1325000000, 1275000000};
+  const bt_dec rsi3[] = {8333333300, 5555555500, 6444444386, 8265582607,
+                         6777777751};
+  bt_ind_init(&ind, BT_IND_RSI, 3);
+  for (int i = 0; i < 8; i++) {
+    bt_ind_push(&ind, closes[i]);
+    if (i < 3) {
+      is_int(bt_ind_value(&ind, &v), BT_ESTATE, "RSI(3) not ready at %d", i);
+      continue;
+    }
+    bt_ind_value(&ind, &v);
+    is_int(v, rsi3[i - 3], "RSI(3) after value %d", i + 1);
+  }
+  is_int(bt_ind_push_bar(&ind, 1, 1, 1), BT_EINVAL, "push_bar: ATR only");
+  bt_ind_free(&ind);
+
+  bt_ind_init(&ind, BT_IND_RSI, 2);
+  for (int i = 0; i < 3; i++) bt_ind_push(&ind, (10 - i) * BT_DEC_SCALE);
+  bt_ind_value(&ind, &v);
+  is_int(v, 0, "RSI with no gain: 0");
+  bt_ind_free(&ind);
+
+  /* high, low, close; tr from bar 2: 2, 2, 3, 2 */
+  const bt_dec bars[][3] = {{11, 9, 10}, {12, 10, 11}, {13, 11, 12},
+                            {12, 9, 9}, {10, 8, 9}};
+  const bt_dec atr2[] = {200000000, 250000000, 225000000};
+  bt_ind_init(&ind, BT_IND_ATR, 2);
+  is_int(bt_ind_push(&ind, 1), BT_EINVAL, "ATR takes bars, not values");
+  for (int i = 0; i < 5; i++) {
+    bt_ind_push_bar(&ind, bars[i][0] * BT_DEC_SCALE,
+                    bars[i][1] * BT_DEC_SCALE, bars[i][2] * BT_DEC_SCALE);
+    if (i < 2) {
+      ok(!bt_ind_ready(&ind), "ATR(2) not ready after bar %d", i + 1);
+      continue;
+    }
+    bt_ind_value(&ind, &v);
+    is_int(v, atr2[i - 2], "ATR(2) after bar %d", i + 1);
+  }
+  bt_ind_free(&ind);
+  is_str(bt_ind_kind_name(BT_IND_RSI), "rsi", "kind name rsi");
+  is_int(bt_ind_kind_from_name("atr"), BT_IND_ATR, "kind atr by name");
 }
 
 int main(void) {
   test_known_values();
+  test_wilder();
   /* Prices: a random walk around 100.00000000 with 8-place steps, some
    * bars repeating the previous value (exact ties for min/max). */
   long len = 100000;
@@ -237,6 +305,7 @@ int main(void) {
 
   const int periods[] = {1, 2, 3, 4, 7, 20, 50};
   for (int kind = 0; kind < BT_IND_KIND_COUNT; kind++) {
+    if (kind == BT_IND_ATR) continue; /* takes bars: test_wilder */
     for (size_t p = 0; p < sizeof periods / sizeof *periods; p++) {
       check_series((bt_ind_kind)kind, periods[p], prices, len, "prices");
       check_series((bt_ind_kind)kind, periods[p], small, small_len, "small");

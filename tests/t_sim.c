@@ -226,8 +226,39 @@ static void test_helpers(void) {
   is_str(buf, "2000-02-29T00:00:00Z", "leap day 2000");
 }
 
+/* Weekly and monthly bars (stored as daily) are annualised by their
+ * spacing: before, any bar of a day or more counted as daily (Sharpe of
+ * weekly data inflated by about sqrt(5)). */
+static double periods_for(const int64_t *gaps_days, const char *calendar) {
+  bt_sim_market m = market();
+  m.calendar = calendar;
+  for (int t = 1; t < BARS; t++)
+    times[t] = times[t - 1] + gaps_days[t - 1] * DAY;
+  bt_sim_config config = {.capital = D("10000")};
+  bt_sim *sim = NULL;
+  bt_err err = {0};
+  if (bt_sim_new(&m, &config, &sim, &err) != BT_OK) return -1;
+  double periods = sim->periods_per_year;
+  bt_sim_free(sim);
+  return periods;
+}
+
+static void test_periods_per_year(void) {
+  const int64_t daily[] = {1, 3, 1, 1}, weekly[] = {7, 7, 14, 7},
+                monthly[] = {31, 29, 31, 30}, quarterly[] = {91, 91, 92, 90},
+                fortnightly[] = {14, 14, 14, 14};
+  is_double(periods_for(daily, "weekdays"), 260, 0, "daily weekdays: 260");
+  is_double(periods_for(daily, "XNYS"), 252, 0, "daily XNYS: 252");
+  is_double(periods_for(weekly, "weekdays"), 52, 0, "weekly bars: 52");
+  is_double(periods_for(monthly, "weekdays"), 12, 0, "monthly bars: 12");
+  is_double(periods_for(quarterly, "24/7"), 4, 0, "quarterly bars: 4");
+  is_double(periods_for(fortnightly, "24/7"), 365.25 / 14, 1e-12,
+            "every 14 days: 365.25 / 14");
+}
+
 int main(void) {
   test_run();
+  test_periods_per_year();
   test_bands();
   test_helpers();
   return done_testing();

@@ -9,7 +9,8 @@
 --       | { model = "volume_share", volume_limit = 0.025, price_impact = 0.1 },
 --     commission = "none" | { model = "per_share", cost =, min_per_order = }
 --       | { model = "per_trade", cost = } | { model = "per_dollar", rate = },
---     allow_margin = false, prof = <core.prof object>,
+--     stop_limit = "same_bar" | "next_bar", allow_margin = false,
+--     prof = <core.prof object>,
 --     progress = function(bars_done, bars_total) end,
 --     sandbox = nil | policy (a strategy file runs in btlua.sandbox),
 --   }
@@ -32,8 +33,10 @@ local function check_strategy(strategy, where)
   if type(strategy.handle_data) ~= "function" then
     error("strategy " .. where .. ": handle_data(ctx, data) is missing", 0)
   end
-  if strategy.initialize ~= nil and type(strategy.initialize) ~= "function" then
-    error("strategy " .. where .. ": initialize must be a function", 0)
+  for _, name in ipairs { "initialize", "on_order", "on_fill" } do
+    if strategy[name] ~= nil and type(strategy[name]) ~= "function" then
+      error("strategy " .. where .. ": " .. name .. " must be a function", 0)
+    end
   end
   return strategy
 end
@@ -77,7 +80,8 @@ local function simulate(opts, strategy)
   local sim = core.sim.new(opts.bundle, {
     capital = opts.capital or "100000",
     fill = opts.fill, slippage = opts.slippage, commission = opts.commission,
-    allow_margin = opts.allow_margin, prof = opts.prof,
+    stop_limit = opts.stop_limit, allow_margin = opts.allow_margin,
+    prof = opts.prof,
   })
   local ctx, data = sim:context()
   ctx.params = backtest.merge_params(strategy.params, opts.params)
@@ -86,7 +90,11 @@ local function simulate(opts, strategy)
     strategy.initialize(ctx, data)
     limits.leave()
   end
-  sim:run(strategy.handle_data, opts.progress)
+  local callbacks
+  if strategy.on_order or strategy.on_fill then
+    callbacks = { on_order = strategy.on_order, on_fill = strategy.on_fill }
+  end
+  sim:run(strategy.handle_data, opts.progress, callbacks)
   return sim, sim:results(opts.name or "backtest")
 end
 

@@ -12,14 +12,24 @@ local EXIT_BAD_INPUT = 2
 local BUILTIN_STRATEGIES = { "mean_reversion", "momentum", "sma_cross" }
 local CALENDARS = { ["24/7"] = true, weekdays = true, XNYS = true }
 local FILLS = { next_open = true, next_close = true }
-local SLIPPAGE_MODELS = { none = true, fixed_bps = true, volume_share = true }
+local STOP_LIMITS = { same_bar = true, next_bar = true }
+-- Models and their parameters with defaults (decimal text), as the engine
+-- takes them (engine/lbt_sim.c; docs/backtest.md).
+local SLIPPAGE_MODELS = {
+  none = {},
+  fixed_bps = { bps = "5", volume_limit = "0" },
+  volume_share = { volume_limit = "0.025", price_impact = "0.1" },
+}
 local COMMISSION_MODELS = {
-  none = true, per_share = true, per_trade = true, per_dollar = true,
+  none = {},
+  per_share = { cost = "0.001", min_per_order = "0" },
+  per_trade = { cost = "1" },
+  per_dollar = { rate = "0.0015" },
 }
 local FIELDS = {
   name = true, description = true, data = true, calendar = true,
   capital = true, strategy = true, params = true, fill = true,
-  slippage = true, commission = true,
+  slippage = true, commission = true, stop_limit = true, allow_margin = true,
 }
 local SYNTHETIC_FIELDS = {
   assets = true, frequency = true, start = true, ["end"] = true,
@@ -313,15 +323,50 @@ local function check_strategy(ctx, value)
   return value
 end
 
+-- A model parameter: a number >= 0 or decimal text (at most 8 places).
+local function check_model_number(ctx, field, value)
+  if type(value) == "number" then
+    if value >= 0 and value < 2 ^ 53 then return value end
+  elseif type(value) == "string" and (value:match("^%d+$")
+      or value:match("^%d*%.%d+$")) and #(value:match("%.(%d*)$") or "") <= 8
+  then
+    return value
+  end
+  field_error(ctx, field, "must be a number >= 0 or decimal text such as "
+    .. "\"0.005\", got " .. show(value))
+end
+
+-- slippage/commission: a model name or a table { model = NAME, param =
+-- value ... }; returns "none" or a complete table (defaults filled in).
 local function check_model(ctx, field, value, models)
   local model = value
-  if type(value) == "table" then model = value.model or value[1] end
-  if type(model) == "string" then model = model:match("^([%w_]+)") end
-  if not models[model] then
-    field_error(ctx, field, "unknown model " .. show(model) .. " (known: "
+  if type(value) == "table" then model = value.model end
+  if type(value) ~= "table" and type(value) ~= "string" then
+    field_error(ctx, field, "must be a model name or a table { model = ... }"
+      .. ", got " .. show(value))
+  end
+  local defaults = type(model) == "string" and models[model]
+  if not defaults then
+    field_error(ctx, (type(value) == "table" and field .. ".model" or field),
+      "unknown model " .. show(model) .. " (known: "
       .. table.concat(sorted_keys(models), ", ") .. ")")
   end
-  return value
+  local given = type(value) == "table" and value or {}
+  for _, key in ipairs(sorted_keys(given)) do
+    if key ~= "model" and defaults[key] == nil then
+      local known = sorted_keys(defaults)
+      field_error(ctx, field .. "." .. tostring(key), "unknown parameter of "
+        .. model .. (#known > 0 and " (known: " .. table.concat(known, ", ")
+        .. ")" or " (it has none)"))
+    end
+  end
+  if model == "none" then return "none" end
+  local out = { model = model }
+  for key, default in pairs(defaults) do
+    out[key] = given[key] == nil and default
+      or check_model_number(ctx, field .. "." .. key, given[key])
+  end
+  return out
 end
 
 local function check_params(ctx, params)
@@ -385,6 +430,16 @@ local function check(def, ctx)
     SLIPPAGE_MODELS)
   scn.commission = check_model(ctx, "commission", def.commission or "none",
     COMMISSION_MODELS)
+  scn.stop_limit = def.stop_limit or "same_bar"
+  if not STOP_LIMITS[scn.stop_limit] then
+    field_error(ctx, "stop_limit", "must be \"same_bar\" or \"next_bar\", "
+      .. "got " .. show(def.stop_limit))
+  end
+  scn.allow_margin = def.allow_margin or false
+  if type(scn.allow_margin) ~= "boolean" then
+    field_error(ctx, "allow_margin", "must be true or false, got "
+      .. show(def.allow_margin))
+  end
   scn.file = ctx.file
   return setmetatable(scn, Scenario)
 end
@@ -423,6 +478,12 @@ function scenario.is_scenario(value)
   return getmetatable(value) == Scenario
 end
 
+local function scenario_copy(t)
+  local out = {}
+  for k, v in pairs(t) do out[k] = v end
+  return out
+end
+
 -- The definition as plain data (a strategy table stays as it is).
 local function definition(scn)
   local def = {}
@@ -435,6 +496,11 @@ local function definition(scn)
   local params = {}
   for k, v in pairs(scn.params) do params[k] = v end
   def.params = params
+  for _, key in ipairs { "slippage", "commission" } do
+    -- a table, so that --set commission.model=per_share has a parent
+    def[key] = type(scn[key]) == "table" and scenario_copy(scn[key])
+      or { model = scn[key] }
+  end
   return def
 end
 
@@ -449,11 +515,14 @@ function scenario.parse_value(text)
   return text
 end
 
-local SCENARIO_PARAMS = { fill = true, slippage = true, commission = true }
+local SCENARIO_PARAMS = {
+  fill = true, slippage = true, commission = true, stop_limit = true,
+  allow_margin = true,
+}
 
 -- Applies overrides and checks the result again:
---   overrides.params = { "k=v", ... } (strategy params, or fill/slippage/
---     commission), overrides.set = { "data.synthetic.assets=2", ... } (any
+--   overrides.params = { "k=v", ... } (strategy params, or fill, slippage,
+--     commission, stop_limit, allow_margin), overrides.set = { "data.synthetic.assets=2", ... } (any
 --   field by dotted path), overrides.data = PATH (replaces data).
 -- Returns a new Scenario; bad input raises (exit status 2).
 function scenario.with_overrides(scn, overrides)
@@ -468,12 +537,22 @@ function scenario.with_overrides(scn, overrides)
     end
     return key, scenario.parse_value(text)
   end
+  for _, word in ipairs(overrides.params or {}) do
+    local key, value = split("--param", word)
+    if SCENARIO_PARAMS[key] then def[key] = value else def.params[key] = value end
+  end
+  -- --set after --param: --param commission=per_share --set
+  -- commission.cost=0.01 sets the cost of the per_share model.
   for _, word in ipairs(overrides.set or {}) do
     local path, value = split("--set", word)
     local parent, last = def, nil
     local keys = {}
     for key in path:gmatch("[^%.]+") do keys[#keys + 1] = key end
     for i = 1, #keys - 1 do
+      if i == 1 and type(parent[keys[i]]) == "string"
+        and (keys[i] == "slippage" or keys[i] == "commission") then
+        parent[keys[i]] = { model = parent[keys[i]] }
+      end
       if type(parent[keys[i]]) ~= "table" then
         error(bad_input(string.format("%s: --set %s: field '%s' is not a "
           .. "table", ctx.where, word, table.concat(keys, ".", 1, i))), 0)
@@ -485,10 +564,6 @@ function scenario.with_overrides(scn, overrides)
       error(bad_input(ctx.where .. ": --set " .. word .. ": no field"), 0)
     end
     parent[last] = value
-  end
-  for _, word in ipairs(overrides.params or {}) do
-    local key, value = split("--param", word)
-    if SCENARIO_PARAMS[key] then def[key] = value else def.params[key] = value end
   end
   if overrides.data then
     def.data = overrides.data
@@ -671,7 +746,8 @@ function scenario.job_run(job_text, run_text)
   local ok, results = xpcall(backtest.run, with_traceback, {
     name = scn.name, bundle = bundle, strategy = scn.strategy,
     params = scn.params, capital = scn.capital, fill = scn.fill,
-    slippage = scn.slippage, commission = scn.commission, prof = prof,
+    slippage = scn.slippage, commission = scn.commission,
+    stop_limit = scn.stop_limit, allow_margin = scn.allow_margin, prof = prof,
     sandbox = scenario.policy(job.file, job.output_dir, job.unsafe),
     progress = function(done, total) progress(done / total) end,
   })

@@ -89,13 +89,16 @@ local function make_parser()
     :argname("PATH")
   parser:option("--param",
     "Override a strategy parameter (--param fast=40) or the scenario's fill, "
-    .. "slippage or commission (--param commission=per_share). Repeatable.")
+    .. "slippage, commission, stop_limit or allow_margin (--param "
+    .. "commission=per_share, --param allow_margin=true). Checked before "
+    .. "anything runs. Repeatable.")
     :count("*"):argname("K=V")
   parser:option("--set",
     "Override any scenario field by its dotted path, e.g. "
     .. "--set data.synthetic.assets=2 --set data.synthetic.end=2024-01-03 "
-    .. "(the tests use this to run the scenarios at a reduced size). "
-    .. "Repeatable.")
+    .. "(the tests use this to run the scenarios at a reduced size) or "
+    .. "--set commission.model=per_share --set commission.cost=0.005; "
+    .. "applied after --param. Repeatable.")
     :count("*"):argname("FIELD=V")
   parser:option("--budget",
     "Stop a scenario whose strategy spends more than SECONDS of CPU in one "
@@ -232,6 +235,20 @@ local function prepare_data(path)
   return cached
 end
 
+-- A scenario's own `data = "PATH"`: a bundle, a CSV file or a CSV
+-- directory (ingested like --data), the path taken from the current
+-- directory or else from the scenario file's directory. Returns the bundle
+-- path or nil, message.
+local function scenario_data(file, path)
+  if path:sub(1, 1) ~= "/" and not file_exists(path) and file then
+    local beside = (file:match("^(.*)/[^/]*$") or ".") .. "/" .. path
+    if file_exists(beside) then path = beside end
+  end
+  local bundle, err = prepare_data(path)
+  if not bundle then return nil, (err:gsub("^%-%-data ", "")) end
+  return bundle
+end
+
 -- Applies the command line's overrides to every chosen scenario.
 local function apply_overrides(chosen, args)
   local data
@@ -265,8 +282,36 @@ local function sorted_keys(t)
   return keys
 end
 
+-- Kinds a strategy may declare for its params (strategy.param_kinds);
+-- an undeclared param must have its default's type.
+local PERIOD_MAX = 1000000 -- engine/indicators.h BT_IND_MAX_PERIOD
+local PARAM_KINDS = {
+  period = { "an integer from 1 to " .. PERIOD_MAX, function(v)
+    return v == math.floor(v) and v >= 1 and v <= PERIOD_MAX
+  end },
+  positive = { "a number > 0", function(v) return v > 0 and v < math.huge end },
+}
+
+-- nil, or what is wrong with value for the param `key` of `strategy`.
+local function param_problem(strategy, key, value)
+  local default = strategy.params[key]
+  local kind = type(strategy.param_kinds) == "table"
+    and PARAM_KINDS[strategy.param_kinds[key]]
+  if type(value) ~= type(default) then
+    return "must be " .. (kind and kind[1] or "a " .. type(default))
+  end
+  if kind and not kind[2](value) then return "must be " .. kind[1] end
+  return nil
+end
+
+local function show_value(value)
+  if type(value) == "string" then return string.format("%q", value) end
+  return tostring(value)
+end
+
 -- Every param of a scenario (its own and --param's) must be one its
--- strategy knows (when the strategy declares its defaults).
+-- strategy knows, of the right type (when the strategy declares its
+-- defaults): checked here, before any run starts.
 local function check_params(chosen, args)
   local found, backtest = pcall(require, "btlua.backtest")
   if not found then return chosen end
@@ -280,10 +325,17 @@ local function check_params(chosen, args)
     local defaults = type(strategy) == "table" and strategy.params
     if type(defaults) == "table" then
       for _, key in ipairs(sorted_keys(scn.params)) do
+        local name = scn:strategy_text():match("^[^(]*")
         if defaults[key] == nil then
           return nil, string.format("scenario %s: unknown parameter '%s' of "
-            .. "strategy %s (known: %s)", scn.name, key, scn:strategy_text()
-            :match("^[^(]*"), table.concat(sorted_keys(defaults), ", "))
+            .. "strategy %s (known: %s)", scn.name, key, name,
+            table.concat(sorted_keys(defaults), ", "))
+        end
+        local problem = param_problem(strategy, key, scn.params[key])
+        if problem then
+          return nil, string.format("scenario %s: parameter '%s' of strategy "
+            .. "%s %s, got %s", scn.name, key, name, problem,
+            show_value(scn.params[key]))
         end
       end
     end
@@ -297,7 +349,16 @@ end
 -- cost. Returns chosen | nil, message.
 local function resolve_bundles(chosen)
   for _, entry in ipairs(chosen) do
-    local path, err = scenario.bundle_path(entry.scenario)
+    local path, err
+    local data = entry.scenario.data
+    if type(data) == "string" and not entry.overrides.data then
+      path, err = scenario_data(entry.file, data)
+      if not path then
+        return nil, "scenario " .. entry.scenario.name .. ": data: " .. err
+      end
+    else
+      path, err = scenario.bundle_path(entry.scenario)
+    end
     if not path then return nil, err end
     local bundle
     bundle, err = core.store.open(path, { verify = false }) -- verified

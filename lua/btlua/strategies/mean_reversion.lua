@@ -5,7 +5,8 @@
 -- acting while an order is open. Fast path: ctx:bands publishes the lower
 -- band rounded up to 10^-8 and the mean (the exact SMA), so both
 -- comparisons below are exact (see sim.h).
-local M = { name = "mean_reversion", params = { window = 20, k = 2 } }
+local M = { name = "mean_reversion", params = { window = 20, k = 2 },
+  param_kinds = { window = "period", k = "positive" } }
 
 function M.initialize(ctx)
   local p = ctx.params

@@ -4,7 +4,8 @@
 -- the signal bar) whole units, market orders, never adding to a position
 -- or acting while an order is open. Fast path: the C momentum indicator
 -- (close[t] - close[t-n], exact, NaN until n + 1 bars exist).
-local M = { name = "momentum", params = { lookback = 20 } }
+local M = { name = "momentum", params = { lookback = 20 },
+  param_kinds = { lookback = "period" } }
 
 function M.initialize(ctx)
   ctx.change = ctx:momentum(ctx.params.lookback)

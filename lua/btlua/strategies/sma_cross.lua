@@ -5,7 +5,8 @@
 -- Crossing above at t: fast[t-1] <= slow[t-1] and fast[t] > slow[t]
 -- (below: fast[t-1] >= slow[t-1] and fast[t] < slow[t]), over the bars
 -- where the asset trades. Fast path: C-refreshed arrays, exact SMAs.
-local M = { name = "sma_cross", params = { fast = 50, slow = 200 } }
+local M = { name = "sma_cross", params = { fast = 50, slow = 200 },
+  param_kinds = { fast = "period", slow = "period" } }
 
 function M.initialize(ctx)
   local p = ctx.params
