@@ -224,6 +224,18 @@ static int is_subcommand(const char *word) {
   return 0;
 }
 
+/* A bare word (letters, digits, '_' or '-'; no '.' or '/') that names no
+ * file is taken as a command, so a mistyped one gets the command line's
+ * answer ("unknown command ... did you mean") rather than "cannot open". */
+static int looks_like_command(const char *word) {
+  if (word[0] == '\0' || word[0] == '-') return 0;
+  for (const char *p = word; *p != '\0'; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+          (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+      return 0;
+  return 1;
+}
+
 /* Handles options before the script, like the stock interpreter. */
 static int run_main(lua_State *L, int argc, char **argv) {
   int i = 1;
@@ -262,7 +274,8 @@ static int run_main(lua_State *L, int argc, char **argv) {
     print_usage(stderr);
     return EXIT_BAD_INPUT;
   }
-  if (is_subcommand(argv[i]) && access(argv[i], F_OK) != 0) {
+  if ((is_subcommand(argv[i]) || looks_like_command(argv[i])) &&
+      access(argv[i], F_OK) != 0) {
     push_args(L, argv, argc, i);
     return call_cli(L, "main", 1);
   }

@@ -109,6 +109,14 @@ t.is(err, "btlua: BTLUA_HOME=" .. tree .. "/build: no btlua tree there (no "
   .. "lua/btlua/init.lua)\n", "BTLUA_HOME without a btlua tree: the message")
 os.execute("rm -rf " .. lib.quote(tree))
 
+-- btlua help: the commands, one a line; help COMMAND is COMMAND --help.
+local help_status, help_out = lib.run({ "help" })
+t.is(help_status, 0, "btlua help exits 0")
+t.like(help_out, "^btlua commands %(`btlua help COMMAND` for one's flags%):\n"
+  .. "  run      run scenarios", "btlua help lists the commands, run first")
+local _, ingest_usage = lib.run({ "help", "ingest" })
+t.like(ingest_usage, "^Usage: btlua ingest ", "btlua help ingest: ingest's help")
+
 -- --help texts say each default once.
 for _, command in ipairs { "run", "compare", "ingest", "export", "report" } do
   local _, help = lib.run({ command, "--help" })

@@ -24,15 +24,76 @@ local function load_command(name)
   return command
 end
 
+-- The commands, in the order `btlua help` lists them.
+cli.commands = {
+  { "run", "run scenarios (profiled, in parallel) and write their files" },
+  { "compare", "compare two output directories: faster, slower or different" },
+  { "ingest", "convert CSV files into a btlua bundle" },
+  { "export", "write a .btprof profile in another format" },
+  { "report", "summarise the profiles of an output directory" },
+  { "help", "this list, or `btlua help COMMAND`: that command's flags" },
+}
+
+-- Edit distance of a and b (insertions, deletions, substitutions and
+-- swaps of neighbours each cost 1).
+local function distance(a, b)
+  local previous, row = {}, {}
+  for j = 0, #b do previous[j] = j end
+  local before_previous = {}
+  for i = 1, #a do
+    row = { [0] = i }
+    for j = 1, #b do
+      local cost = a:byte(i) == b:byte(j) and 0 or 1
+      row[j] = math.min(previous[j] + 1, row[j - 1] + 1,
+        previous[j - 1] + cost)
+      if i > 1 and j > 1 and a:byte(i) == b:byte(j - 1)
+        and a:byte(i - 1) == b:byte(j) then
+        row[j] = math.min(row[j], before_previous[j - 2] + 1)
+      end
+    end
+    before_previous, previous = previous, row
+  end
+  return previous[#b]
+end
+
+-- The known command closest to `word` (at most 2 edits away), or nil.
+function cli.suggest(word)
+  local best, best_distance = nil, 3
+  for _, entry in ipairs(cli.commands) do
+    local d = distance(word, entry[1])
+    if d < best_distance then best, best_distance = entry[1], d end
+  end
+  return best
+end
+
+local function help(args)
+  local name = args[2]
+  if name == nil then
+    local lines = { "btlua commands (`btlua help COMMAND` for one's flags):" }
+    for _, entry in ipairs(cli.commands) do
+      lines[#lines + 1] = string.format("  %-8s %s", entry[1], entry[2])
+    end
+    lines[#lines + 1] = "Also: btlua SCENARIO.lua [run flags], btlua SCRIPT.lua "
+      .. "[args], btlua -e CHUNK, btlua -v."
+    io.stdout:write(table.concat(lines, "\n"), "\n")
+    return 0
+  end
+  if name == "help" then return help({ "help" }) end
+  return cli.main({ name, "--help" })
+end
+
 function cli.main(args)
   local name = args[1]
-  if name == "help" then
-    name = args[2] or "run"
-    args = { name, "--help" }
-  end
+  if name == "help" then return help(args) end
   local command = load_command(name)
   if not command then
-    return fail("unknown command '%s' (try btlua --help)", tostring(name))
+    local guess = type(name) == "string" and cli.suggest(name)
+    if guess then
+      return fail("unknown command '%s' (did you mean '%s'? btlua help "
+        .. "lists the commands)", tostring(name), guess)
+    end
+    return fail("unknown command '%s' (btlua help lists the commands)",
+      tostring(name))
   end
   local rest = {}
   for i = 2, #args do rest[#rest + 1] = args[i] end

@@ -295,7 +295,16 @@ add { name = "scenario missing file", args = run_file("no_such.lua"),
 add { name = "cli unknown host option", args = { "--bogus" }, status = 2,
   like = { "^btlua: unknown option '%-%-bogus'\nusage: btlua " } }
 add { name = "cli unknown command word", args = { "frobnicate" }, status = 2,
-  stderr = "btlua: cannot open frobnicate\n" }
+  stderr = "btlua: unknown command 'frobnicate' (btlua help lists the "
+    .. "commands)\n" }
+add { name = "cli mistyped command", args = { "runn" }, status = 2,
+  stderr = "btlua: unknown command 'runn' (did you mean 'run'? btlua help "
+    .. "lists the commands)\n" }
+add { name = "cli swapped letters", args = { "comapre" }, status = 2,
+  stderr = "btlua: unknown command 'comapre' (did you mean 'compare'? btlua "
+    .. "help lists the commands)\n" }
+add { name = "cli missing script file", args = { "nothere.lua" }, status = 2,
+  stderr = "btlua: cannot open nothere.lua\n" }
 add { name = "cli run unknown flag",
   args = { "run", "--scenario", "daily", "--bogus" }, status = 2,
   like = { "\nbtlua run: unknown option '%-%-bogus'\n$" } }
