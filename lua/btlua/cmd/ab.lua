@@ -299,7 +299,8 @@ return function(words)
       end
     end
   end
-  return compare_cmd.finish(outcome, args, options, "ab", {
+  -- -q silences the progress lines only: the verdicts are the output.
+  return compare_cmd.finish(outcome, { json = args.json }, options, "ab", {
     rounds = rounds, order = order, profiler = args.profiler,
     before = args.before, after = args.after })
 end
