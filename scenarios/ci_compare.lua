@@ -4,7 +4,7 @@
 --   btlua scenarios/ci_compare.lua BASE_BTLUA [btlua ab options]
 -- BASE_BTLUA is the base branch's btlua (with any `btlua run` arguments,
 -- quoted as one word); the after side is this btlua. Defaults: --scenario
--- all, --rounds 10, --fail-on-regression 5, --output-dir profiles/ci,
+-- all, --rounds 16, --fail-on-regression 5, --output-dir profiles/ci,
 -- --json profiles/ci/verdict.json; any `btlua ab` option overrides them.
 -- Exit status: 0 ok, 1 a run failed, different results or a slowdown
 -- beyond PCT, 2 bad usage (or too few rounds for the gate).
@@ -35,7 +35,7 @@ end
 local this_btlua = arg[-1]
 local ab = { "--before", words[1], "--after", this_btlua }
 local defaults = {
-  { "--scenario", "all" }, { "--rounds", "10" },
+  { "--scenario", "all" }, { "--rounds", "16" },
   { "--fail-on-regression", "5" }, { "--output-dir", "profiles/ci" },
 }
 for _, default in ipairs(defaults) do

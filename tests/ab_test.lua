@@ -21,7 +21,7 @@ end
 local out_dir = dir .. "/same"
 local status, out, err = ab({ "--before", SMALL, "--after", SMALL,
   "--rounds", "2", "--output-dir", out_dir, "--json", dir .. "/same.json",
-  "--keep-runs" })
+  "--keep-runs", "--repeat", "2" })
 t.is(status, 0, "identical sides, no gate: exit 0")
 t.is(err, "btlua ab: round 1/2, before (first)\n"
   .. "btlua ab: round 1/2, after (second)\n"
@@ -40,7 +40,18 @@ for _, file in ipairs({ "before/minute.btprof", "before/minute_results.json",
 end
 local merged = cjson.decode(lib.read(out_dir .. "/after/minute_results.json")
   or "null") or {}
-t.is(#(merged.runs or {}), 2, "the merged side lists both runs' timings")
+t.is(#(merged.runs or {}), 2, "the merged side lists one run a round (the "
+  .. "fastest of --repeat 2)")
+local own = cjson.decode(lib.read(out_dir .. "/runs/after-01/minute_results.json")
+  or "null") or {}
+t.is(#(own.runs or {}), 2, "each process ran the scenario twice")
+local fastest = math.min(own.runs[1].cpu_s, own.runs[2].cpu_s)
+t.is(merged.runs[1].cpu_s, fastest, "round 1 counts its fastest run")
+local merged_profile = require("btlua.core").prof.load(out_dir
+  .. "/after/minute.btprof") or {}
+t.is(#(merged_profile.runs or {}), 2, "the merged profile: one run a round")
+t.like((merged_profile.meta or {}).cpu_s_runs or "", "^%d+%.%d+ %d+%.%d+$",
+  "with each round's CPU time in its metadata")
 t.is_deeply(merged.ab, { order = "ABBA", rounds = 2, side = "after" },
   "and is marked as interleaved")
 t.like(merged.digest or "", "^fnv1a64:%x+$", "with the results digest")

@@ -120,6 +120,21 @@ a_side.results.ab = { order = "ABBA", rounds = 10 }
 t.is(compare.compare_sides(b_side, a_side, {}).paired, true,
   "sides marked by btlua ab are paired by default")
 
+-- 3b. 7 pairs: the total is significant, but no function row survives the
+-- correction over every detail row; the line names the function that
+-- carries the change, saying its p is uncorrected.
+rng = fx.stats.rng(1)
+local seven_before = fx.profile({ rng = rng, runs = 7 })
+local seven_after = fx.profile({ rng = rng, runs = 7,
+  slow = { handle_data = 1.3 } })
+result = compare.compare_sides(fx.side("base", seven_before,
+  fx.results_with_runs(seven_before)), fx.side("new", seven_after,
+  fx.results_with_runs(seven_after)), { paired = true })
+t.is(compare.verdict_line(result), "minute: slower, CPU time +9.91% (95% CI "
+  .. "+7.92% to +11.55%, p=0.016, 7 interleaved pairs); largest function "
+  .. "change: handle_data +30.02% (p=0.016 before correction)",
+  "the function carrying a significant change is named")
+
 -- 4. The verdict, p and the interval always agree (200 trials each,
 -- paired and unpaired, some with a 5% slowdown).
 local disagreements = 0

@@ -643,6 +643,24 @@ function compare.changed_functions(result)
   return names
 end
 
+-- When the verdict is significant but no function's change survives the
+-- correction over all detail rows: the function (self time, above the
+-- noise floor) whose change goes the verdict's way, is significant on its
+-- own (p < alpha) and is the largest; nil when there is none.
+function compare.carrying_function(result)
+  local sign = ({ slower = 1, faster = -1 })[result.timing_verdict]
+  if not sign then return nil end
+  local best
+  for _, row in ipairs(result.self) do
+    if row.tested and row.in_scope and row.p and row.p < result.alpha
+      and row.delta_pct and row.delta_ns * sign > 0
+      and (not best or math.abs(row.delta_ns) > math.abs(best.delta_ns)) then
+      best = row
+    end
+  end
+  return best
+end
+
 -- The one-line verdict of a scenario, as the console and the report's
 -- first line say it.
 function compare.verdict_line(result)
@@ -655,6 +673,13 @@ function compare.verdict_line(result)
   local changed = compare.changed_functions(result)
   if #changed > 0 then
     line = line .. "; functions: " .. table.concat(changed, ", ")
+  else
+    local carrier = compare.carrying_function(result)
+    if carrier then
+      line = line .. string.format("; largest function change: %s %s (%s "
+        .. "before correction)", carrier.name:match("%(([^()]*)%)$")
+        or carrier.name, fmt.pct(carrier.delta_pct), fmt.p_eq(carrier.p))
+    end
   end
   return line
 end
@@ -998,10 +1023,14 @@ function compare.summary(result)
     significant = primary.significant or false,
     runs = { result.runs[1], result.runs[2] }, paired = result.paired,
     runs_needed = primary.needed, too_few_runs = primary.too_few or false,
-    different_results = result.same_work.differences,
-    results_checked = result.same_work.checked,
+    -- Lists only when non-empty: cjson writes an empty table as {}.
+    different_results = #result.same_work.differences > 0
+      and result.same_work.differences or nil,
+    results_checked = #result.same_work.checked > 0
+      and result.same_work.checked or nil,
     before_median = primary.before_median, after_median = primary.after_median,
-    functions = functions, line = compare.verdict_line(result),
+    functions = #functions > 0 and functions or nil,
+    line = compare.verdict_line(result),
     load_warning = result.load_warning,
   }
 end
