@@ -19,15 +19,16 @@
 #define EXIT_RUN_FAILED 1
 #define EXIT_BAD_INPUT 2
 
-static const char *const SUBCOMMANDS[] = {"run",    "compare", "ingest",
-                                          "export", "report",  "help",
-                                          NULL};
+static const char *const SUBCOMMANDS[] = {"run",    "compare", "ab",
+                                          "ingest", "export",  "report",
+                                          "help",   NULL};
 
 static void print_usage(FILE *out) {
   fputs("usage: btlua SCENARIO.lua [options]      run one scenario file\n"
         "       btlua run --scenario NAME|all|FILE [options]\n"
         "       btlua run --list-scenarios\n"
         "       btlua compare BEFORE_DIR AFTER_DIR [options]\n"
+        "       btlua ab --before CMD --after CMD --scenario S [options]\n"
         "       btlua ingest CSV_FILE_OR_DIR --out BUNDLE [options]\n"
         "       btlua export PROFILE.btprof --format FORMAT\n"
         "       btlua report PROFILE_DIR [--output FILE]\n"

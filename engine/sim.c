@@ -876,6 +876,35 @@ static void put_rejections(text *t, const bt_sim *sim) {
   put(t, listed ? "\n  ]" : "]");
 }
 
+/* FNV-1a, 64 bits: the results digest is a hash of exact texts, the same
+ * in every build (no floating point, no pointer values). */
+#define DIGEST_OFFSET 0xcbf29ce484222325ULL
+#define DIGEST_PRIME 0x100000001b3ULL
+
+static uint64_t digest_bytes(uint64_t hash, const char *bytes, size_t len) {
+  for (size_t i = 0; i < len; i++) {
+    hash ^= (unsigned char)bytes[i];
+    hash *= DIGEST_PRIME;
+  }
+  return hash;
+}
+
+/* The results digest: FNV-1a 64 over the fill log as S_fills.csv writes it,
+ * then the results text from "final_value" through the metrics object (final
+ * value, cash, orders, fills, rejections, positions, metrics: exact decimal
+ * and %.12g texts). Equal digests mean the same trades and the same numbers. */
+static int results_digest(const bt_sim *sim, const char *results,
+                          size_t from, size_t to, uint64_t *out) {
+  char *fills = NULL;
+  size_t fills_len = 0;
+  int rc = bt_sim_fills_csv(sim, &fills, &fills_len);
+  if (rc != BT_OK) return rc;
+  uint64_t hash = digest_bytes(DIGEST_OFFSET, fills, fills_len);
+  bt_mem_free(fills);
+  *out = digest_bytes(hash, results + from, to - from);
+  return BT_OK;
+}
+
 int bt_sim_results_json(const bt_sim *sim, const char *scenario, char **out,
                         size_t *out_len) {
   text t;
@@ -898,6 +927,7 @@ int bt_sim_results_json(const bt_sim *sim, const char *scenario, char **out,
   put_time(&t, m->times[m->bar_count - 1]);
   put(&t, ",\n  \"capital\": ");
   put_dec(&t, sim->config.capital);
+  size_t digest_from = t.len;
   put(&t, ",\n  \"final_value\": ");
   put_dec(&t, value);
   put(&t, ",\n  \"cash\": ");
@@ -909,8 +939,12 @@ int bt_sim_results_json(const bt_sim *sim, const char *scenario, char **out,
   put_positions(&t, sim);
   put(&t, ",\n  \"metrics\": ");
   put_metrics(&t, sim);
+  uint64_t digest = 0;
+  if (t.status == BT_OK)
+    t.status = results_digest(sim, t.data, digest_from, t.len, &digest);
   put(&t, ",\n  \"rejected_orders\": ");
   put_rejections(&t, sim);
+  put(&t, ",\n  \"digest\": \"fnv1a64:%016llx\"", (unsigned long long)digest);
   put(&t, "\n}\n");
   return text_done(&t, out, out_len);
 }

@@ -1,10 +1,13 @@
--- ci_compare.lua: a CI batch comparison, a plain btlua script (not a
--- scenario): runs every scenario N times, compares the run against a stored
--- baseline directory and exits 1 on a significant regression.
---   btlua scenarios/ci_compare.lua BASE_DIR [--repeat N]
---         [--fail-on-regression PCT] [--output-dir DIR] [--update-baseline]
---         [--scenario NAME] [--param K=V ...] [--set FIELD=V ...]
--- Exit status: 0 ok, 1 a run failed or the gate tripped, 2 bad usage/input.
+-- ci_compare.lua: the CI gate, a plain btlua script (not a scenario) over
+-- `btlua ab`: the base build and this one run interleaved, every scenario,
+-- and the job fails on a significant slowdown or on different results.
+--   btlua scenarios/ci_compare.lua BASE_BTLUA [btlua ab options]
+-- BASE_BTLUA is the base branch's btlua (with any `btlua run` arguments,
+-- quoted as one word); the after side is this btlua. Defaults: --scenario
+-- all, --rounds 16, --fail-on-regression 5, --output-dir profiles/ci,
+-- --json profiles/ci/verdict.json; any `btlua ab` option overrides them.
+-- Exit status: 0 ok, 1 a run failed, different results or a slowdown
+-- beyond PCT, 2 bad usage (or too few rounds for the gate).
 
 -- Only act when run as a script: scenario discovery may load this file.
 local script = arg and arg[0]
@@ -12,102 +15,41 @@ if type(script) ~= "string" or not script:match("ci_compare%.lua$") then
   return nil
 end
 
-local argparse = require "argparse"
-
-local function parse(words)
-  local p = argparse("btlua scenarios/ci_compare.lua", "Run every scenario "
-    .. "N times and compare against a baseline run directory.")
-  p:argument("base_dir", "The baseline: an earlier run's output directory.")
-  p:option("--repeat", "Runs per scenario.", "10")
-  p:option("--fail-on-regression", "Fail when wall time regressed "
-    .. "significantly by more than PCT percent.", "5"):argname("PCT")
-  p:option("--alpha", "Family-wise significance level.", "0.05")
-  p:option("--scenario", "Scenario to run (daily, hourly, minute, all).",
-    "all")
-  p:option("--profiler", "Profiler of both runs (must match the baseline).",
-    "cycles")
-  p:option("--output-dir", "Where this run goes.", "profiles/ci")
-  p:option("--btlua", "The btlua executable (default: this one).")
-  p:option("--param", "Passed to btlua run (K=V).")
-    :count("*"):argname("K=V")
-  p:option("--set", "Passed to btlua run (FIELD=V), e.g. to shrink data.")
-    :count("*"):argname("FIELD=V")
-  p:flag("--update-baseline", "Store this run as the new baseline "
-    .. "afterwards (also when there is no baseline yet).")
-  local ok, args = p:pparse(words)
-  if not ok then
-    io.stderr:write(p:get_usage(), "\nci_compare: ", args, "\n")
-    return nil
-  end
-  return args
+local words = { ... }
+if #words == 0 or words[1]:sub(1, 1) == "-" then
+  io.stderr:write("usage: btlua scenarios/ci_compare.lua BASE_BTLUA "
+    .. "[btlua ab options]\nci_compare: missing BASE_BTLUA (the base "
+    .. "branch's btlua executable)\n")
+  os.exit(2)
 end
 
-local function quote(text)
-  return "'" .. tostring(text):gsub("'", "'\\''") .. "'"
-end
-
--- os.execute's status on Lua 5.4 (ok, "exit", code) and 5.1 (a number).
-local function execute(command)
-  local first, _, code = os.execute(command)
-  if type(first) == "number" then
-    return first == 0, first >= 256 and first / 256 or first
-  end
-  return first == true, code or 1
-end
-
-local function has_profiles(dir)
-  local names = require("btlua.compare").scenarios_in(dir)
-  return names ~= nil and #names > 0
-end
-
-local function main(words)
-  local args = parse(words)
-  if not args then return 2 end
-  local runs = tonumber(args["repeat"])
-  if not runs or runs < 1 or runs ~= math.floor(runs) then
-    io.stderr:write("ci_compare: --repeat: expected a positive integer\n")
-    return 2
-  end
-  local baseline = has_profiles(args.base_dir)
-  if not baseline and not args.update_baseline then
-    io.stderr:write("ci_compare: ", args.base_dir, ": no baseline profiles "
-      .. "(run once with --update-baseline to store one)\n")
-    return 2
-  end
-  local btlua = args.btlua or arg[-1]
-  local run = table.concat({ quote(btlua), "run", "--scenario",
-    quote(args.scenario), "--repeat", string.format("%d", runs),
-    "--profiler", quote(args.profiler), "--output-dir",
-    quote(args.output_dir), "-q" }, " ")
-  for _, flag in ipairs({ "param", "set" }) do
-    for _, value in ipairs(args[flag]) do
-      run = run .. " --" .. flag .. " " .. quote(value)
+local function given(flag)
+  for _, word in ipairs(words) do
+    if word == flag or word:sub(1, #flag + 1) == flag .. "=" then
+      return true
     end
   end
-  io.write("ci_compare: ", run, "\n")
-  io.stdout:flush()
-  local ran, code = execute(run)
-  if not ran then
-    io.stderr:write("ci_compare: the run failed (exit ", tostring(code),
-      ")\n")
-    return 1
-  end
-  local status = 0
-  if baseline then
-    status = require("btlua.cmd.compare")({ args.base_dir, args.output_dir,
-      "--fail-on-regression", args.fail_on_regression, "--alpha", args.alpha,
-      "--scenario", args.scenario })
-  end
-  if args.update_baseline and status ~= 2 then
-    local copied = execute("mkdir -p " .. quote(args.base_dir) .. " && cp "
-      .. quote(args.output_dir) .. "/. " .. quote(args.base_dir) .. " -R")
-    if not copied then
-      io.stderr:write("ci_compare: cannot update ", args.base_dir, "\n")
-      return 1
-    end
-    io.write("ci_compare: baseline updated: ", args.base_dir, "\n")
-  end
-  return status
+  return false
 end
 
-os.exit(main({ ... }))
+local this_btlua = arg[-1]
+local ab = { "--before", words[1], "--after", this_btlua }
+local defaults = {
+  { "--scenario", "all" }, { "--rounds", "16" },
+  { "--fail-on-regression", "5" }, { "--output-dir", "profiles/ci" },
+}
+for _, default in ipairs(defaults) do
+  if not given(default[1]) then
+    ab[#ab + 1], ab[#ab + 2] = default[1], default[2]
+  end
+end
+if not given("--json") then
+  local dir = "profiles/ci"
+  for i, word in ipairs(words) do
+    if word == "--output-dir" and words[i + 1] then dir = words[i + 1] end
+  end
+  ab[#ab + 1], ab[#ab + 2] = "--json", dir .. "/verdict.json"
+end
+for i = 2, #words do ab[#ab + 1] = words[i] end
+
+os.exit(require("btlua.cmd.ab")(ab))

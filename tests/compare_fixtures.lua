@@ -40,7 +40,8 @@ end
 
 -- A profile table with `runs` repeats. opts: rng (stats.rng), noise
 -- (relative per-value sigma, default 0.03), slow = {[name] = factor},
--- meta = overrides.
+-- meta = overrides, load = function(i) -> a factor of run i (the machine's
+-- load: shared by every value of the run; default 1).
 function fixtures.profile(opts)
   local rng, noise = opts.rng, opts.noise or 0.03
   local slow = opts.slow or {}
@@ -49,7 +50,8 @@ function fixtures.profile(opts)
                     alloc_bytes = 200 * 2 ^ 20 } }
   for key, value in pairs(opts.meta or {}) do profile.meta[key] = value end
   for i = 1, opts.runs or 10 do
-    local machine = 1 + noise / 3 * rng:normal()   -- shared by the run
+    local machine = (1 + noise / 3 * rng:normal())  -- shared by the run
+      * (opts.load and opts.load(i) or 1)
     local run = { zones = {}, functions = {} }
     local strategy = 0
     for _, f in ipairs(fixtures.functions) do
@@ -90,6 +92,18 @@ function fixtures.results()
   return { scenario = "minute", bars = 446400, final_value = "100512.34",
            cash = "512.34", orders = 120, fills = 118, rejections = 2,
            metrics = {} }
+end
+
+-- Results with every run's timings, as a real S_results.json has them:
+-- cpu_s = 80% of the run's wall time (the rest: waiting), wall_s.
+function fixtures.results_with_runs(profile)
+  local results = fixtures.results()
+  results.runs = {}
+  for i, run in ipairs(profile.runs) do
+    results.runs[i] = { mode = "cycles", cpu_s = run.wall_ns * 0.8 / 1e9,
+                        wall_s = run.wall_ns / 1e9 }
+  end
+  return results
 end
 
 -- A comparison side; fills false means no fills file.

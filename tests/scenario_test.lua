@@ -282,8 +282,19 @@ for _, name in ipairs({ "daily", "hourly", "minute" }) do
   check_outputs(out_dir, name)
 end
 
--- S_results.json is byte-identical across --jobs, profilers and repeats.
-local reference = lib.read(runs .. "/minute/minute_results.json")
+-- S_results.json is byte-identical across --jobs, profilers and repeats,
+-- apart from the run timings that follow the engine's part (cpu_s, wall_s,
+-- runs); the engine's part ends with the results digest.
+local function engine_part(text)
+  return text and (text:match('^(.-),\n  "cpu_s": ') or text)
+end
+local function timings(text)
+  local decoded = cjson.decode(text or "null") or {}
+  return decoded
+end
+local reference = engine_part(lib.read(runs .. "/minute/minute_results.json"))
+t.like(reference, '\n  "digest": "fnv1a64:%x+"$',
+  "the engine's part ends with the results digest")
 local variants = {
   { "jobs2", { "--jobs", "2", "--scenario", "hourly" } },
   { "none", { "--profiler", "none" } },
@@ -297,8 +308,16 @@ for _, variant in ipairs(variants) do
   local status = run_btlua(words({ "run", "--scenario", "minute",
     "--output-dir", out_dir }, variant[2], SMALL.minute))
   t.is(status, 0, variant[1] .. ": exits 0")
-  t.is(lib.read(out_dir .. "/minute_results.json"), reference,
+  local text = lib.read(out_dir .. "/minute_results.json")
+  t.is(engine_part(text), reference,
     variant[1] .. ": minute_results.json is byte-identical")
+  local decoded = timings(text)
+  local expected_runs = ({ all = 3, ["repeat"] = 3 })[variant[1]] or 1
+  t.is(type(decoded.runs) == "table" and #decoded.runs, expected_runs,
+    variant[1] .. ": every run's timings are listed")
+  t.ok(type(decoded.cpu_s) == "number" and decoded.cpu_s > 0
+    and type(decoded.wall_s) == "number" and decoded.wall_s > 0,
+    variant[1] .. ": cpu_s and wall_s are positive numbers")
 end
 t.is(lib.exists(runs .. "/none/minute.btprof"), false,
   "--profiler none writes no profile")
@@ -419,7 +438,8 @@ local cached = core.store.ingest_cached(csv_dir)
 status = run_btlua({ "run", "--scenario", "daily", "--data", cached,
   "--output-dir", runs .. "/bundle_out", "--profiler", "none" })
 t.is(status, 0, "--data BUNDLE: exit 0")
-t.is(lib.read(runs .. "/bundle_out/daily_results.json"), from_csv,
+t.is(engine_part(lib.read(runs .. "/bundle_out/daily_results.json")),
+  engine_part(from_csv),
   "the cached bundle gives byte-identical results")
 status, out, err = lib.run({ "run", "--scenario", "daily", "--data",
   runs .. "/nothing_here", "--output-dir", runs .. "/never" })

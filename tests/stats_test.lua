@@ -96,4 +96,25 @@ end
 t.ok(in_range, "int(6) stays in 1..6")
 t.is(string.format("%.1f", sum / count), "3.5", "int(6) averages 3.5")
 
+-- Wilcoxon signed-rank (R: wilcox.test(x, conf.int = TRUE, exact = TRUE)):
+-- n = 6, all positive: p = 2/64, interval [1, 6], estimate 3.5.
+local sr = stats.signed_rank({ 1, 2, 3, 4, 5, 6 }, 0.95)
+t.is(sr.p, 0.03125, "signed-rank: 6 positive differences, p = 2/2^6")
+t.is_deeply({ sr.estimate, sr.lo, sr.hi }, { 3.5, 1, 6 },
+  "signed-rank: Hodges-Lehmann 3.5, interval [1, 6]")
+-- One negative difference of rank 2 among 10: W- = 2, P(W <= 2) = 3/1024.
+sr = stats.signed_rank({ 1, -2, 3, 4, 5, 6, 7, 8, 9, 10 }, 0.95)
+t.is(sr.p, 6 / 1024, "signed-rank: p = 2 * 3/1024")
+t.is_deeply({ sr.estimate, sr.lo, sr.hi }, { 5.5, 2.5, 8 },
+  "signed-rank: estimate 5.5, interval [2.5, 8] (critical value 8)")
+sr = stats.signed_rank({ 0.5, -1, 2, -3, 4 }, 0.95)
+t.is(sr.lo, nil, "signed-rank: 5 pairs cannot reach 95%: no interval")
+t.is(stats.signed_rank_min_pairs(0.05), 6, "6 pairs are the fewest for "
+  .. "p < 0.05")
+t.is(stats.signed_rank_min_p(5), 0.0625, "5 pairs: smallest p 0.0625")
+t.is(stats.signed_rank({}), nil, "signed-rank: no pairs, nil")
+sr = stats.signed_rank({ 0, 0, 0, 0, 0, 0, 0 }, 0.95)
+t.is_deeply({ sr.p, sr.estimate, sr.lo, sr.hi }, { 1, 0, 0, 0 },
+  "signed-rank: all differences 0: p = 1, interval [0, 0]")
+
 t.done_testing()

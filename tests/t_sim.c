@@ -144,9 +144,13 @@ static void test_run(void) {
          "    \"unrealized_pnl\": \"2\",\n"
          "    \"commissions\": \"0\"\n"
          "  },\n"
-         "  \"rejected_orders\": []\n"
+         "  \"rejected_orders\": [],\n"
+         "  \"digest\": \"fnv1a64:5ea42d70bacbba9a\"\n"
          "}\n",
-         "results JSON, keys in order (metrics checked with Python)");
+         "results JSON, keys in order (metrics checked with Python; the "
+         "digest is FNV-1a 64 over the fills CSV then the text from "
+         "\",\\n  \\\"final_value\" to the end of metrics, checked with "
+         "Python)");
   free(json);
   free(equity);
   free(fills);

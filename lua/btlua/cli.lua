@@ -28,6 +28,7 @@ end
 cli.commands = {
   { "run", "run scenarios (profiled, in parallel) and write their files" },
   { "compare", "compare two output directories: faster, slower or different" },
+  { "ab", "run two builds or versions interleaved and compare them (CI gate)" },
   { "ingest", "convert CSV files into a btlua bundle" },
   { "export", "write a .btprof profile in another format" },
   { "report", "summarise the profiles of an output directory" },

@@ -1,6 +1,8 @@
--- btlua.compare: before/after comparison of two runs' profiles, the engine
--- of `btlua compare`: per-run samples -> medians, CIs, Mann-Whitney tests
--- (Holm-corrected), a verdict, a same-work check and a markdown report.
+-- btlua.compare: before/after comparison of two runs, the engine of
+-- `btlua compare` and `btlua ab`: a verdict on CPU time or instruction
+-- counts (a paired signed-rank test for interleaved runs, else Mann-Whitney,
+-- interval and p from the same test), Holm-corrected detail rows, a
+-- same-work check (results digest, fills, metrics) and a markdown report.
 --   compare.compare_sides(before, after, opts) -> result   (pure)
 --   compare.render(result) -> markdown text                (pure)
 --   compare.compare(before_dir, after_dir, opts) -> outcome | nil, msg
@@ -8,6 +10,8 @@
 local util = require "btlua.util"
 local stats = require "btlua.stats"
 local fmt = require("btlua.report").fmt
+
+local log, exp = math.log, math.exp
 
 local compare = {}
 
@@ -43,7 +47,11 @@ end
 -- cycles = {ticks...}, zones = {name = {incl_ns...}}, self = {key =
 -- {ns...}}, cum = {key = {ns...}} }. Without profile.runs the aggregate
 -- values are one sample. Functions and zones absent from a run count 0.
+-- No profile (a run with --profiler none): no runs, empty groups.
 function compare.samples(profile)
+  local out = { runs = 0, wall = {}, cycles = {}, zones = {}, self = {},
+                cum = {} }
+  if not profile then return out end
   local meta = profile.meta or {}
   local runs = profile.runs
   if type(runs) ~= "table" or #runs == 0 then
@@ -57,8 +65,7 @@ function compare.samples(profile)
     end
     runs = { run }
   end
-  local out = { runs = #runs, wall = {}, cycles = {}, zones = {}, self = {},
-                cum = {} }
+  out.runs = #runs
   local function collect(into, i, values)
     for key, value in pairs(values or {}) do
       into[key] = into[key] or {}
@@ -86,8 +93,99 @@ function compare.samples(profile)
   return out
 end
 
--- One comparison row: medians, CIs and (with >= 2 runs a side) a test.
-local function make_row(kind, name, before, after, conf)
+-- Run-level costs --------------------------------------------------------
+
+-- "0.1 0.2 0.3" (seconds as text, the .btprof metadata form) -> {ns...}.
+local function seconds_list(text)
+  if type(text) ~= "string" then return nil end
+  local values = {}
+  for word in text:gmatch("%S+") do values[#values + 1] = tonumber(word) * 1e9 end
+  return #values > 0 and values or nil
+end
+
+local function count_list(text)
+  if type(text) == "number" then return { text } end
+  if type(text) ~= "string" then return nil end
+  local values = {}
+  for word in text:gmatch("%S+") do values[#values + 1] = tonumber(word) end
+  return #values > 0 and values or nil
+end
+
+-- The runs of results.runs that belong to the first run's profiler mode
+-- (with --profiler all, each mode costs differently).
+local function result_runs(results)
+  local runs = type(results) == "table" and results.runs
+  if type(runs) ~= "table" or #runs == 0 then return {} end
+  local mode, list = runs[1].mode, {}
+  for _, run in ipairs(runs) do
+    if run.mode == mode then list[#list + 1] = run end
+  end
+  return list
+end
+
+local function field_list(runs, key, scale)
+  local values = {}
+  for i, run in ipairs(runs) do
+    local value = tonumber(run[key])
+    if not value then return nil end
+    values[i] = value * scale
+  end
+  return #values > 0 and values or nil
+end
+
+-- The one reader of a side's run-level costs, the numbers a verdict rests
+-- on. Returns { instructions = {count...} | nil, cpu = {ns...} | nil,
+-- wall = {ns...} | nil }, one value per run in run order:
+--   instructions: a profile's runs[i].instructions, its metadata
+--     `instructions_runs` ("n n n") or `instructions`, or results.runs[i]
+--     .instructions (from `--profiler instructions`);
+--   cpu: results.runs[i].cpu_s (every profiler mode, `none` too), else the
+--     profile's metadata `cpu_s_runs` or `cpu_s` (thread CPU time, s);
+--   wall: the profile's runs[i].wall_ns, else results.runs[i].wall_s.
+function compare.run_costs(side)
+  local profile = side.profile or {}
+  local meta = profile.meta or {}
+  local runs = result_runs(side.results)
+  local costs = {}
+  local profile_runs = type(profile.runs) == "table" and profile.runs or {}
+  costs.instructions = field_list(profile_runs, "instructions", 1)
+    or count_list(meta.instructions_runs) or count_list(meta.instructions)
+    or field_list(runs, "instructions", 1)
+  costs.cpu = field_list(runs, "cpu_s", 1e9) or seconds_list(meta.cpu_s_runs)
+    or (tonumber(meta.cpu_s) and { tonumber(meta.cpu_s) * 1e9 })
+  costs.wall = field_list(profile_runs, "wall_ns", 1)
+    or field_list(runs, "wall_s", 1e9)
+    or (tonumber(meta.wall_ns) and { tonumber(meta.wall_ns) })
+  costs.load = field_list(runs, "load", 1)
+  return costs
+end
+
+-- Were this side's runs interleaved with the other side's (btlua ab)?
+function compare.interleaved(side)
+  local results = side.results
+  if type(results) == "table" and type(results.ab) == "table" then
+    return results.ab.order or "interleaved"
+  end
+  local meta = side.profile and side.profile.meta or {}
+  return meta.ab_order
+end
+
+-- The cost both sides have, best first: instruction counts, CPU time, wall.
+local BASES = {
+  { key = "instructions", label = "instructions" },
+  { key = "cpu", label = "CPU time" },
+  { key = "wall", label = "wall time" },
+}
+
+local function choose_basis(before_costs, after_costs)
+  for _, basis in ipairs(BASES) do
+    if before_costs[basis.key] and after_costs[basis.key] then return basis end
+  end
+end
+
+-- One comparison row: medians, CIs and (with >= 2 runs a side) a test:
+-- the signed-rank test of the log ratios when paired, else Mann-Whitney.
+local function make_row(kind, name, before, after, conf, paired)
   local row = { kind = kind, name = name, before = before, after = after,
                 before_median = stats.median(before) or 0,
                 after_median = stats.median(after) or 0 }
@@ -98,7 +196,12 @@ local function make_row(kind, name, before, after, conf)
   end
   row.before_ci = { stats.median_ci(before, conf) }
   row.after_ci = { stats.median_ci(after, conf) }
-  if #before >= 2 and #after >= 2 then
+  if paired and #before >= 2 and #before == #after then
+    local diffs = {}
+    for i = 1, #before do diffs[i] = after[i] - before[i] end
+    local test = stats.signed_rank(diffs, conf)
+    row.tested, row.p, row.method = true, test.p, "signed-rank"
+  elseif #before >= 2 and #after >= 2 then
     local test = stats.mann_whitney(before, after)
     row.tested, row.p, row.u, row.method = true, test.p, test.u, test.method
   end
@@ -119,7 +222,8 @@ end
 
 -- Rows for every key of either side's group (zones, self or cum); a key
 -- missing on one side is all zeros there (a new or a vanished function).
-local function group_rows(kind, before_group, after_group, nb, na, conf)
+local function group_rows(kind, before_group, after_group, nb, na, conf,
+                          paired)
   local keys = {}
   for key in pairs(before_group) do keys[key] = true end
   for key in pairs(after_group) do keys[key] = true end
@@ -127,13 +231,13 @@ local function group_rows(kind, before_group, after_group, nb, na, conf)
   local rows = {}
   for _, key in ipairs(sorted_keys(keys)) do
     rows[#rows + 1] = make_row(kind, key, before_group[key] or zeros(nb),
-      after_group[key] or zeros(na), conf)
+      after_group[key] or zeros(na), conf, paired)
   end
   return rows
 end
 
--- Holm over one family at level alpha/2 (two families share alpha), shown
--- as p_adj = min(1, 2 * holm) so that significant means p_adj < alpha.
+-- Holm over one family at level alpha, so that significant means
+-- p_adj < alpha.
 local function adjust_family(rows, alpha)
   local pvalues = {}
   for i, row in ipairs(rows) do
@@ -142,7 +246,7 @@ local function adjust_family(rows, alpha)
   local adjusted = stats.holm(pvalues)
   for i, row in ipairs(rows) do
     if adjusted[i] then
-      row.p_adj = math.min(1, 2 * adjusted[i])
+      row.p_adj = adjusted[i]
       row.significant = row.p_adj < alpha
     else
       row.significant = false
@@ -150,11 +254,83 @@ local function adjust_family(rows, alpha)
   end
 end
 
--- The smallest two-sided exact p-value n1 and n2 runs can give.
+-- The smallest two-sided exact Mann-Whitney p-value n1 and n2 runs give.
 local function smallest_p(n1, n2)
+  if n1 < 1 or n2 < 1 then return 1 end
   local ways = 1
   for i = 1, n1 do ways = ways * (n2 + i) / i end
   return math.min(1, 2 / ways)
+end
+
+-- The fewest runs per side with which Mann-Whitney can reach p < alpha.
+local function fewest_runs(alpha)
+  local n = 1
+  while smallest_p(n, n) >= alpha do n = n + 1 end
+  return n
+end
+
+-- Instruction counts are exact and repeatable: a change beyond this band
+-- (percent) is significant by definition; within it, it is no change.
+compare.INSTRUCTION_BAND = 1
+
+-- The verdict's test on the basis values. Sets on `primary`: ratio,
+-- ratio_lo, ratio_hi (the interval), p (nil for instruction counts),
+-- significant, method, too_few, needed (text: the runs needed). The
+-- interval and p come from one procedure, so they always agree: the
+-- interval excludes 1 exactly when p < alpha.
+local function primary_test(primary, basis, before, after, alpha, paired)
+  local conf = 1 - alpha
+  local function all_positive(values)
+    for i = 1, #values do if not (values[i] > 0) then return false end end
+    return #values > 0
+  end
+  if not (all_positive(before) and all_positive(after)) then
+    primary.too_few, primary.needed = true, "positive measurements"
+    return
+  end
+  if basis.key == "instructions" then
+    local band = compare.INSTRUCTION_BAND / 100
+    local ratios = {}
+    if paired then
+      for i = 1, #before do ratios[i] = after[i] / before[i] end
+    else
+      local bs, as = stats.sorted(before), stats.sorted(after)
+      ratios = { as[1] / bs[#bs], as[#as] / bs[1] }
+    end
+    local sorted = stats.sorted(ratios)
+    primary.ratio = stats.median(after) / stats.median(before)
+    primary.ratio_lo, primary.ratio_hi = sorted[1], sorted[#sorted]
+    primary.significant = primary.ratio_lo > 1 + band
+      or primary.ratio_hi < 1 - band
+    primary.method = "counts"
+    return
+  end
+  if paired then
+    local logs = {}
+    for i = 1, #before do logs[i] = log(after[i] / before[i]) end
+    local test = stats.signed_rank(logs, conf)
+    primary.p, primary.method = test.p, "signed-rank"
+    primary.ratio = exp(test.estimate)
+    if test.lo then
+      primary.ratio_lo, primary.ratio_hi = exp(test.lo), exp(test.hi)
+    end
+    primary.too_few = stats.signed_rank_min_p(#before) >= alpha
+    primary.needed = stats.signed_rank_min_pairs(alpha)
+      .. " interleaved pairs"
+  else
+    local test = stats.mann_whitney(before, after)
+    primary.p, primary.method = test.p, "mann-whitney"
+    primary.ratio, primary.ratio_lo, primary.ratio_hi =
+      stats.ratio_ci(before, after, conf)
+    primary.too_few = smallest_p(#before, #after) >= alpha
+    local n = fewest_runs(alpha)
+    primary.needed = n .. "+" .. n .. " runs"
+  end
+  local excluded = primary.ratio_lo ~= nil
+    and (primary.ratio_lo > 1 or primary.ratio_hi < 1)
+  -- Both say the same without ties; with ties (equal measurements) the
+  -- change is only called significant when both agree.
+  primary.significant = not primary.too_few and primary.p < alpha and excluded
 end
 
 local function same_value(a, b)
@@ -164,10 +340,29 @@ end
 local RESULT_FIELDS = { "final_value", "cash", "bars", "orders", "fills",
                         "rejections" }
 
--- Did both runs do the same work? Compares the results file's key fields,
--- the fills file and the results digest wherever both sides have them.
--- Returns { status = "same"|"different"|"unknown", differences = {...},
--- checked = {...} }.
+local function line_count(text)
+  local _, count = text:gsub("\n", "")
+  return count
+end
+
+-- "line 3: before `x`, after `y`": the first line where two texts differ.
+local function first_difference(a, b)
+  local la, lb = {}, {}
+  for line in a:gmatch("([^\n]*)\n?") do la[#la + 1] = line end
+  for line in b:gmatch("([^\n]*)\n?") do lb[#lb + 1] = line end
+  for i = 1, math.max(#la, #lb) do
+    if la[i] ~= lb[i] then
+      return string.format("first difference at line %d: before `%s`, "
+        .. "after `%s`", i, la[i] or "(end)", lb[i] or "(end)")
+    end
+  end
+  return "contents differ"
+end
+
+-- Did both runs do the same work? Compares the results file's key fields
+-- and metrics, the fills file and the results digest wherever both sides
+-- have them. Returns { status = "same"|"different"|"unknown",
+-- differences = {...}, checked = {...} }.
 function compare.same_work(before, after)
   local differences, checked = {}, {}
   local function check(label, a, b)
@@ -182,20 +377,36 @@ function compare.same_work(before, after)
   for _, field in ipairs(RESULT_FIELDS) do
     check((field:gsub("_", " ")), br[field], ar[field])
   end
+  if type(br.metrics) == "table" and type(ar.metrics) == "table" then
+    local keys = {}
+    for key in pairs(br.metrics) do keys[key] = true end
+    for key in pairs(ar.metrics) do keys[key] = true end
+    local before_count = #differences
+    for _, key in ipairs(sorted_keys(keys)) do
+      local a, b = br.metrics[key], ar.metrics[key]
+      if not same_value(a, b) then
+        differences[#differences + 1] = string.format(
+          "metric %s: %s before, %s after", key, fmt.value(a), fmt.value(b))
+      end
+    end
+    if next(keys) or #differences > before_count then
+      checked[#checked + 1] = "metrics"
+    end
+  end
   if before.fills and after.fills then
     checked[#checked + 1] = "fills file"
     if before.fills ~= after.fills then
-      local function lines(text)
-        local _, count = text:gsub("\n", "")
-        return count
-      end
       differences[#differences + 1] = string.format(
-        "fills file: contents differ (%d lines before, %d after)",
-        lines(before.fills), lines(after.fills))
+        "fills file: %d lines before, %d after; %s",
+        line_count(before.fills), line_count(after.fills),
+        first_difference(before.fills, after.fills))
     end
   end
-  local bm, am = before.profile.meta or {}, after.profile.meta or {}
-  check("results digest", bm.results_digest, am.results_digest)
+  local bm = before.profile and before.profile.meta or {}
+  local am = after.profile and after.profile.meta or {}
+  local digest_before = br.digest or bm.results_digest
+  local digest_after = ar.digest or am.results_digest
+  check("results digest", digest_before, digest_after)
   if not (br.bars and ar.bars) then check("bars", bm.bars, am.bars) end
   local status = "unknown"
   if #differences > 0 then
@@ -224,36 +435,94 @@ local function timing_warnings(before_meta, after_meta)
   return warnings
 end
 
--- Compares two sides, each { label = text, profile = table, results =
--- decoded S_results.json or nil, fills = S_fills.csv text or nil }.
--- opts: alpha, noise_floor (percent of total), fail_on_regression (percent).
+-- The machine's load moved between two blocks of runs when the median
+-- 1-minute load average differs by more than this (runnable tasks).
+compare.LOAD_SHIFT = 0.5
+
+-- A warning when the sides ran one block after the other (not
+-- interleaved) and the load average moved between them; nil otherwise.
+local function load_warning(paired, before_costs, after_costs)
+  if paired then return nil end
+  local lb, la = before_costs.load, after_costs.load
+  if not (lb and la) then return nil end
+  local mb, ma = stats.median(lb), stats.median(la)
+  if math.abs(ma - mb) <= compare.LOAD_SHIFT then return nil end
+  return string.format("the two sides were not interleaved and the "
+    .. "machine's load moved between them (load average %.2f before, %.2f "
+    .. "after): a change of load reads as a change of code; use `btlua ab`",
+    mb, ma)
+end
+
+-- Compares two sides, each { label = text, profile = table or nil,
+-- results = decoded S_results.json or nil, fills = S_fills.csv text or
+-- nil }. opts: alpha, noise_floor (percent of total), fail_on_regression
+-- (percent), allow_different_results, paired (default: when both sides
+-- were interleaved by btlua ab and have as many runs).
 -- Returns the result table that render() turns into markdown.
 function compare.compare_sides(before, after, opts)
   local alpha = option(opts, "alpha")
   local conf = 1 - alpha
   local bs, as = compare.samples(before.profile), compare.samples(after.profile)
+  local bc, ac = compare.run_costs(before), compare.run_costs(after)
+  local bmeta = before.profile and before.profile.meta or {}
+  local ameta = after.profile and after.profile.meta or {}
   local result = {
-    scenario = (after.profile.meta or {}).scenario
-      or (before.profile.meta or {}).scenario,
+    scenario = ameta.scenario or bmeta.scenario
+      or (after.results or {}).scenario or (before.results or {}).scenario,
     before = before, after = after, alpha = alpha,
     noise_floor = option(opts, "noise_floor"), top = option(opts, "top"),
-    runs = { bs.runs, as.runs },
   }
-  result.overall = {
-    make_row("overall", "wall time", bs.wall, as.wall, conf),
-    make_row("overall", "total cycles", bs.cycles, as.cycles, conf),
-  }
-  local total = result.overall[1].before_median
+  local basis = choose_basis(bc, ac) or BASES[3]
+  local bvalues, avalues = bc[basis.key] or {}, ac[basis.key] or {}
+  result.basis = basis
+  result.runs = { #bvalues, #avalues }
+  result.interleaved = { compare.interleaved(before),
+                         compare.interleaved(after) }
+  local paired = opts and opts.paired
+  if paired == nil then
+    paired = result.interleaved[1] ~= nil and result.interleaved[2] ~= nil
+      and #bvalues == #avalues
+  end
+  result.paired = paired and #bvalues == #avalues and #bvalues > 0
+  local primary = { kind = "overall", name = basis.label, before = bvalues,
+    after = avalues, before_median = stats.median(bvalues) or 0,
+    after_median = stats.median(avalues) or 0, primary = true }
+  primary.delta_ns = primary.after_median - primary.before_median
+  primary.before_ci = { stats.median_ci(bvalues, conf) }
+  primary.after_ci = { stats.median_ci(avalues, conf) }
+  primary_test(primary, basis, bvalues, avalues, alpha, result.paired)
+  if primary.ratio then primary.delta_pct = (primary.ratio - 1) * 100 end
+  result.primary = primary
+  result.overall = { primary }
+  -- Wall time and cycles are shown for information, never tested.
+  local shown = { { "wall", "wall time", bc.wall, ac.wall },
+                  { "cycles", "total cycles", bs.cycles, as.cycles } }
+  for _, entry in ipairs(shown) do
+    local b, a = entry[3] or {}, entry[4] or {}
+    if entry[1] ~= basis.key and #b > 0 and #a > 0 then
+      local row = make_row("overall", entry[2], b, a, conf, false)
+      row.tested, row.p, row.info = false, nil, true
+      result.overall[#result.overall + 1] = row
+    end
+  end
+  local total = stats.median(bc.wall or bvalues) or 0
+  if basis.key == "wall" or basis.key == "cpu" then total = primary.before_median end
+  result.total_ns = total
   result.floor_ns = total * result.noise_floor / 100
-  result.zones = group_rows("zone", bs.zones, as.zones, bs.runs, as.runs, conf)
-  result.self = group_rows("self", bs.self, as.self, bs.runs, as.runs, conf)
-  result.cum = group_rows("cum", bs.cum, as.cum, bs.runs, as.runs, conf)
+  local detail_paired = result.paired and bs.runs == as.runs
+  result.zones = group_rows("zone", bs.zones, as.zones, bs.runs, as.runs, conf,
+    detail_paired)
+  result.self = group_rows("self", bs.self, as.self, bs.runs, as.runs, conf,
+    detail_paired)
+  result.cum = group_rows("cum", bs.cum, as.cum, bs.runs, as.runs, conf,
+    detail_paired)
   if (bs.runs > 1 or as.runs > 1) and (group_size(bs.cum, 0) < 2
       or group_size(as.cum, 0) < 2) then
     -- Repeated runs without per-run cumulative times: one aggregate is not
     -- a sample to test or to list next to tested rows.
     result.cum, result.cum_missing = {}, true
   end
+  result.profiled = before.profile ~= nil and after.profile ~= nil
   -- Detail rows below the noise floor on both sides are not tested, so
   -- that hundreds of tiny functions do not dilute the correction.
   local detail = {}
@@ -264,31 +533,29 @@ function compare.compare_sides(before, after, opts)
       detail[#detail + 1] = row
     end
   end
-  adjust_family(result.overall, alpha)
   adjust_family(detail, alpha)
-  local wall = result.overall[1]
-  result.min_p = smallest_p(bs.runs, as.runs)
-  if wall.tested and wall.before_median > 0 and wall.after_median > 0 then
-    result.ratio, result.ratio_lo, result.ratio_hi =
-      stats.ratio_ci(bs.wall, as.wall, conf)
-  end
-  if not wall.tested then
-    result.timing_verdict = "not tested"
-  elseif wall.significant and wall.delta_ns > 0 then
+  if primary.too_few and basis.key ~= "instructions" then
+    result.timing_verdict = "too few runs"
+  elseif primary.significant and primary.ratio > 1 then
     result.timing_verdict = "slower"
-  elseif wall.significant and wall.delta_ns < 0 then
+  elseif primary.significant then
     result.timing_verdict = "faster"
   else
-    result.timing_verdict = "no significant change"
+    result.timing_verdict = "no change"
   end
   result.same_work = compare.same_work(before, after)
-  result.verdict = result.same_work.status == "different" and "different work"
+  result.different = result.same_work.status == "different"
+  result.verdict = result.different and "different results"
     or result.timing_verdict
-  result.timing_warnings = timing_warnings(before.profile.meta or {},
-    after.profile.meta or {})
+  result.timing_warnings = timing_warnings(bmeta, ameta)
+  result.load_warning = load_warning(result.paired, bc, ac)
   local gate = opts and opts.fail_on_regression
+  result.gate = gate
   result.gate_tripped = gate ~= nil and result.timing_verdict == "slower"
-    and wall.delta_pct ~= nil and wall.delta_pct > gate
+    and primary.delta_pct ~= nil and primary.delta_pct > gate
+  result.results_failed = result.different
+    and not (opts and opts.allow_different_results)
+  result.too_few_error = gate ~= nil and result.timing_verdict == "too few runs"
   return result
 end
 
@@ -312,6 +579,111 @@ function compare.notable(result, group, sign)
   return list
 end
 
+-- The verdict in words ----------------------------------------------------
+
+local function runs_text(result)
+  if result.paired then
+    return fmt.int(result.runs[1]) .. " interleaved pairs"
+  end
+  return fmt.int(result.runs[1]) .. "+" .. fmt.int(result.runs[2]) .. " runs"
+end
+
+local function interval_text(result)
+  local primary = result.primary
+  if not primary.ratio_lo then return nil end
+  local conf = math.floor((1 - result.alpha) * 100 + 0.5)
+  local lo = fmt.pct((primary.ratio_lo - 1) * 100)
+  local hi = fmt.pct((primary.ratio_hi - 1) * 100)
+  if result.basis.key == "instructions" then
+    return string.format("range %s to %s", lo, hi)
+  end
+  return string.format("%d%% CI %s to %s", conf, lo, hi)
+end
+
+-- "CPU time +12.30% (95% CI +8.10% to +16.40%, p=0.002, 10 interleaved
+-- pairs)": the change, its interval and p, from one test.
+function compare.change_text(result)
+  local primary = result.primary
+  local change = primary.delta_pct and fmt.pct(primary.delta_pct) or "n/a"
+  if not primary.significant and result.timing_verdict ~= "too few runs" then
+    change = "~ " .. change
+  end
+  local parts = {}
+  parts[#parts + 1] = interval_text(result)
+  if result.basis.key == "instructions" then
+    parts[#parts + 1] = string.format("exact counts, noise band ±%s%%",
+      fmt.value(compare.INSTRUCTION_BAND))
+  elseif primary.p then
+    parts[#parts + 1] = fmt.p_eq(primary.p)
+  end
+  parts[#parts + 1] = runs_text(result)
+  return string.format("%s %s (%s)", result.basis.label, change,
+    table.concat(parts, ", "))
+end
+
+-- The functions (self time) with a significant change, largest first:
+-- "handle_data +30.12%, sma_update -5.00%" (at most three).
+function compare.changed_functions(result)
+  local rows = {}
+  for _, row in ipairs(result.self) do
+    if row.significant and row.tested then rows[#rows + 1] = row end
+  end
+  table.sort(rows, function(a, b)
+    if math.abs(a.delta_ns) ~= math.abs(b.delta_ns) then
+      return math.abs(a.delta_ns) > math.abs(b.delta_ns)
+    end
+    return a.name < b.name
+  end)
+  local names = {}
+  for i = 1, math.min(3, #rows) do
+    local name = rows[i].name:match("%(([^()]*)%)$") or rows[i].name
+    names[i] = name .. " " .. (rows[i].delta_pct and fmt.pct(rows[i].delta_pct)
+      or "new")
+  end
+  return names
+end
+
+-- When the verdict is significant but no function's change survives the
+-- correction over all detail rows: the function (self time, above the
+-- noise floor) whose change goes the verdict's way, is significant on its
+-- own (p < alpha) and is the largest; nil when there is none.
+function compare.carrying_function(result)
+  local sign = ({ slower = 1, faster = -1 })[result.timing_verdict]
+  if not sign then return nil end
+  local best
+  for _, row in ipairs(result.self) do
+    if row.tested and row.in_scope and row.p and row.p < result.alpha
+      and row.delta_pct and row.delta_ns * sign > 0
+      and (not best or math.abs(row.delta_ns) > math.abs(best.delta_ns)) then
+      best = row
+    end
+  end
+  return best
+end
+
+-- The one-line verdict of a scenario, as the console and the report's
+-- first line say it.
+function compare.verdict_line(result)
+  local line = string.format("%s: %s, %s", tostring(result.scenario),
+    result.verdict, compare.change_text(result))
+  if result.timing_verdict == "too few runs" then
+    line = line .. string.format("; too few runs to ever reach p<%s (at "
+      .. "least %s needed)", fmt.value(result.alpha), result.primary.needed)
+  end
+  local changed = compare.changed_functions(result)
+  if #changed > 0 then
+    line = line .. "; functions: " .. table.concat(changed, ", ")
+  else
+    local carrier = compare.carrying_function(result)
+    if carrier then
+      line = line .. string.format("; largest function change: %s %s (%s "
+        .. "before correction)", carrier.name:match("%(([^()]*)%)$")
+        or carrier.name, fmt.pct(carrier.delta_pct), fmt.p_eq(carrier.p))
+    end
+  end
+  return line
+end
+
 -- Rendering the markdown report ---------------------------------------------
 
 local function with_ci(value, samples, ci, formatter)
@@ -325,6 +697,9 @@ end
 
 local function delta_text(row)
   if row.tested and not row.significant then return "~" end
+  if row.primary and not row.significant and row.delta_pct then
+    return "~"
+  end
   if row.before_median == 0 and row.after_median > 0 then return "new" end
   if row.after_median == 0 and row.before_median > 0 then return "gone" end
   if not row.delta_pct then return fmt.pct(0) end
@@ -332,6 +707,11 @@ local function delta_text(row)
 end
 
 local function p_text(row)
+  if row.info then return "(shown, not tested)" end
+  if row.primary then
+    if row.method == "counts" then return "exact" end
+    return fmt.p(row.p)
+  end
   if row.p_adj then return fmt.p(row.p_adj) end
   if row.tested then return "(not tested: below noise floor)" end
   return "n/a"
@@ -342,7 +722,9 @@ local function table_row(cells)
 end
 
 local function formatter_for(row)
-  if row.name == "total cycles" then return fmt.count end
+  if row.name == "total cycles" or row.name == "instructions" then
+    return fmt.count
+  end
   return fmt.ns
 end
 
@@ -372,9 +754,11 @@ local META_ROWS = {
   { "params", "params" },
 }
 
-local function header_lines(result, out)
-  local bm = result.before.profile.meta or {}
-  local am = result.after.profile.meta or {}
+local function metadata_lines(result, out)
+  local bm = result.before.profile and result.before.profile.meta or {}
+  local am = result.after.profile and result.after.profile.meta or {}
+  out[#out + 1] = "## Metadata"
+  out[#out + 1] = ""
   out[#out + 1] = "| | before | after |"
   out[#out + 1] = "|---|---|---|"
   out[#out + 1] = table_row({ "directory", "`" .. tostring(result.before.label)
@@ -385,9 +769,47 @@ local function header_lines(result, out)
     if field[1] == "start_time" then
       out[#out + 1] = table_row({ "runs", fmt.int(result.runs[1]),
         fmt.int(result.runs[2]) })
+      out[#out + 1] = table_row({ "interleaved",
+        fmt.value(result.interleaved[1] or "no"),
+        fmt.value(result.interleaved[2] or "no") })
     end
   end
   out[#out + 1] = ""
+end
+
+-- The top of the report: the verdict line, then what a reader must know
+-- before trusting it (different results, too few runs, warnings).
+local function verdict_lines(result, out)
+  out[#out + 1] = "**" .. compare.verdict_line(result) .. "**"
+  out[#out + 1] = ""
+  if result.different then
+    out[#out + 1] = "> **Different results:** the two sides did not do the "
+      .. "same work, so the timing change is not a speedup or a slowdown"
+      .. (result.results_failed and " (the gate fails; "
+        .. "`--allow-different-results` accepts it)" or "") .. ". What differs:"
+    for _, line in ipairs(result.same_work.differences) do
+      out[#out + 1] = "> - " .. line
+    end
+    out[#out + 1] = ""
+  end
+  if result.timing_verdict == "too few runs" then
+    out[#out + 1] = string.format("> **Too few runs:** with %s no change can "
+      .. "reach p<%s; at least %s are needed%s.", runs_text(result),
+      fmt.value(result.alpha), result.primary.needed,
+      result.gate and " (with `--fail-on-regression` this is an error, "
+        .. "exit 2)" or "")
+    out[#out + 1] = ""
+  end
+  if result.basis.key == "wall" then
+    out[#out + 1] = "> **Wall time basis:** these runs record no CPU time "
+      .. "or instruction counts, so the verdict rests on wall time, which a "
+      .. "loaded machine moves."
+    out[#out + 1] = ""
+  end
+  if result.load_warning then
+    out[#out + 1] = "> **Warning:** " .. result.load_warning .. "."
+    out[#out + 1] = ""
+  end
   if #result.timing_warnings > 0 then
     out[#out + 1] = "> **Warning: these timings are not comparable:** the "
       .. "runs differ in " .. table.concat(result.timing_warnings, "; ") .. "."
@@ -395,53 +817,9 @@ local function header_lines(result, out)
   end
 end
 
-local function runs_text(result)
-  return fmt.int(result.runs[1]) .. "+" .. fmt.int(result.runs[2])
-end
-
-local function ci_text(result)
-  if not result.ratio_lo then return "" end
-  return string.format("%d%% CI %s to %s, ",
-    math.floor((1 - result.alpha) * 100 + 0.5),
-    fmt.pct((result.ratio_lo - 1) * 100), fmt.pct((result.ratio_hi - 1) * 100))
-end
-
-local function verdict_lines(result, out)
-  local wall = result.overall[1]
-  local change = wall.delta_pct and fmt.pct(wall.delta_pct) or "n/a"
-  local verdict = result.timing_verdict
-  local detail
-  if verdict == "not tested" then
-    detail = "no significance can be claimed with one run per side (use "
-      .. "`btlua run --repeat 10`); the raw change in wall time is "
-      .. change .. "."
-  else
-    detail = string.format("wall time %s (%s%s, %s runs).",
-      wall.significant and change or "~ " .. change, ci_text(result),
-      fmt.p_eq(wall.p_adj), runs_text(result))
-  end
-  if result.verdict == "different work" then
-    out[#out + 1] = "**Verdict: different work.** The results differ (see "
-      .. "the top of this report), so this is not a speedup or a slowdown "
-      .. "of the same work: " .. detail
-  else
-    local label = verdict == "not tested" and "not tested" or verdict
-    out[#out + 1] = "**Verdict: " .. label .. ".** "
-      .. detail:sub(1, 1):upper() .. detail:sub(2)
-  end
-  if verdict ~= "not tested" and 4 * result.min_p >= result.alpha then
-    out[#out + 1] = ""
-    out[#out + 1] = string.format("With %s runs no change can be significant "
-      .. "at alpha %s (the smallest possible p is %s); use `--repeat 10`.",
-      runs_text(result), fmt.value(result.alpha), fmt.p(4 * result.min_p))
-  end
-  out[#out + 1] = ""
-end
-
 local function overall_lines(result, out)
   out[#out + 1] = "## Overall"
   out[#out + 1] = ""
-  verdict_lines(result, out)
   out[#out + 1] = "| metric | before | after | delta | p | runs |"
   out[#out + 1] = "|---|---|---|---|---|---|"
   for _, row in ipairs(result.overall) do
@@ -458,7 +836,7 @@ local function same_work_lines(result, out)
     out[#out + 1] = "Identical results (checked: "
       .. table.concat(same.checked, ", ") .. ")."
   elseif same.status == "different" then
-    out[#out + 1] = "Results differ: see the warning at the top."
+    out[#out + 1] = "Results differ: see the top of this report."
   else
     out[#out + 1] = "Not checked: neither side has results files "
       .. "(S_results.json, S_fills.csv) or a results digest."
@@ -473,7 +851,7 @@ local GROUPS = {
 }
 
 local function change_text(result, row)
-  local total = result.overall[1].before_median
+  local total = result.total_ns
   local share = total > 0 and row.delta_ns / total * 100 or 0
   return string.format("%s%s (%s of total)", row.delta_ns >= 0 and "+" or "-",
     fmt.ns(math.abs(row.delta_ns)), fmt.pct(share))
@@ -487,10 +865,10 @@ end
 local function top_lines(result, out, title, sign)
   out[#out + 1] = "## " .. title
   out[#out + 1] = ""
-  if result.timing_verdict == "not tested" then
-    out[#out + 1] = "One run per side: raw changes, not tested for "
-      .. "significance; run-to-run noise alone can move a zone this much."
+  if not result.profiled then
+    out[#out + 1] = "Not profiled (`--profiler none`): no zones or functions."
     out[#out + 1] = ""
+    return
   end
   for _, group in ipairs(GROUPS) do
     out[#out + 1] = "### " .. group[2]
@@ -516,6 +894,7 @@ local function top_lines(result, out, title, sign)
 end
 
 local function zone_lines(result, out)
+  if not result.profiled then return end
   out[#out + 1] = "## Zones"
   out[#out + 1] = ""
   if #result.zones == 0 then
@@ -538,6 +917,7 @@ local MEMORY_ROWS = {
 }
 
 local function memory_lines(result, out)
+  if not result.profiled then return end
   local bm = result.before.profile.memory or {}
   local am = result.after.profile.memory or {}
   out[#out + 1] = "## Memory"
@@ -563,47 +943,56 @@ local function memory_lines(result, out)
   out[#out + 1] = ""
 end
 
+local BASIS_METHOD = {
+  instructions = "The verdict rests on instruction counts (`--profiler "
+    .. "instructions`): exact and repeatable, so a change beyond the ±%s%% "
+    .. "noise band is significant by definition, and the range is the "
+    .. "smallest to the largest ratio.",
+  cpu = "The verdict rests on each run's thread CPU time (user + system), "
+    .. "which time taken by other processes does not inflate.",
+  wall = "The verdict rests on wall time: these runs record nothing better.",
+}
+
 local function method_lines(result, out)
   out[#out + 1] = "## Method"
   out[#out + 1] = ""
   local conf = math.floor((1 - result.alpha) * 100 + 0.5)
-  if result.timing_verdict == "not tested" then
-    out[#out + 1] = "One run per side: no significance can be claimed; "
-      .. "the deltas are raw differences of single measurements."
-  else
-    out[#out + 1] = string.format("Values are medians over runs; ± is the "
-      .. "distribution-free %d%% confidence interval of the median (order "
-      .. "statistics; ±∞: too few runs). p is the two-sided Mann-Whitney U "
-      .. "test (exact without ties, else the normal approximation with tie "
-      .. "correction), Holm-corrected over this report's rows (overall and "
-      .. "detail rows are two families sharing alpha = %s). `~` marks a "
-      .. "change that is not significant.", conf, fmt.value(result.alpha))
+  local text = string.format(BASIS_METHOD[result.basis.key],
+    fmt.value(compare.INSTRUCTION_BAND))
+  if result.basis.key ~= "instructions" and result.paired then
+    text = text .. string.format(" Before and after ran interleaved; the "
+      .. "change is the Hodges-Lehmann estimate of the after/before ratio "
+      .. "over the pairs, with its %d%% interval and p from the same "
+      .. "Wilcoxon signed-rank test (the interval excludes 0 exactly when p "
+      .. "< %s; at least %s are needed to reach it).", conf,
+      fmt.value(result.alpha), result.primary.needed)
+  elseif result.basis.key ~= "instructions" then
+    text = text .. string.format(" The change is the Hodges-Lehmann "
+      .. "estimate of after/before with its %d%% Moses interval and the "
+      .. "two-sided Mann-Whitney U p-value: one procedure, so they agree "
+      .. "(at least %s are needed to reach p < %s).", conf,
+      result.primary.needed, fmt.value(result.alpha))
   end
-  out[#out + 1] = string.format("Changes smaller than %s%% of the total wall "
-    .. "time (%s) are not listed, and detail rows below it on both sides "
-    .. "are not tested.", fmt.value(result.noise_floor),
-    fmt.ns(result.floor_ns))
+  text = text .. " Wall time and cycles are shown, never tested. Detail "
+    .. "rows (zones, functions: hook-corrected self and cumulative time) "
+    .. "are medians over runs, ± the distribution-free interval of the "
+    .. "median, p " .. (result.paired and "the signed-rank test of the "
+    .. "pairs" or "the Mann-Whitney U test") .. ", Holm-corrected over the "
+    .. "report's detail rows; `~` marks a change that is not significant."
+  out[#out + 1] = text
+  out[#out + 1] = string.format("Changes smaller than %s%% of the total "
+    .. "(%s) are not listed, and detail rows below it on both sides are not "
+    .. "tested.", fmt.value(result.noise_floor), fmt.ns(result.floor_ns))
   out[#out + 1] = ""
 end
 
-local function same_work_warning(result, out)
-  if result.same_work.status ~= "different" then return end
-  out[#out + 1] = "> **Warning: the two runs did not do the same work.** "
-    .. "Their results differ, so the timing change below is not a speedup "
-    .. "or a slowdown:"
-  for _, line in ipairs(result.same_work.differences) do
-    out[#out + 1] = "> - " .. line
-  end
-  out[#out + 1] = ""
-end
-
--- The markdown report for one compare_sides() result.
+-- The markdown report for one compare_sides() result: the verdict first,
+-- the metadata last.
 function compare.render(result)
   local out = {}
-  same_work_warning(result, out)
+  verdict_lines(result, out)
   out[#out + 1] = "# Profile comparison: " .. tostring(result.scenario)
   out[#out + 1] = ""
-  header_lines(result, out)
   overall_lines(result, out)
   same_work_lines(result, out)
   top_lines(result, out, "Regressions", 1)
@@ -611,7 +1000,39 @@ function compare.render(result)
   zone_lines(result, out)
   memory_lines(result, out)
   method_lines(result, out)
+  metadata_lines(result, out)
   return table.concat(out, "\n")
+end
+
+-- A plain table of a result for --json (numbers as numbers, no samples).
+function compare.summary(result)
+  local primary = result.primary
+  local function pct(ratio) return ratio and (ratio - 1) * 100 or nil end
+  local functions = {}
+  for _, sign in ipairs({ 1, -1 }) do
+    for _, row in ipairs(compare.notable(result, "self", sign)) do
+      functions[#functions + 1] = { name = row.name,
+        change_pct = row.delta_pct, delta_ns = row.delta_ns, p = row.p_adj }
+    end
+  end
+  return {
+    scenario = result.scenario, verdict = result.verdict,
+    timing_verdict = result.timing_verdict, basis = result.basis.key,
+    change_pct = primary.delta_pct, ci_low_pct = pct(primary.ratio_lo),
+    ci_high_pct = pct(primary.ratio_hi), p = primary.p,
+    significant = primary.significant or false,
+    runs = { result.runs[1], result.runs[2] }, paired = result.paired,
+    runs_needed = primary.needed, too_few_runs = primary.too_few or false,
+    -- Lists only when non-empty: cjson writes an empty table as {}.
+    different_results = #result.same_work.differences > 0
+      and result.same_work.differences or nil,
+    results_checked = #result.same_work.checked > 0
+      and result.same_work.checked or nil,
+    before_median = primary.before_median, after_median = primary.after_median,
+    functions = #functions > 0 and functions or nil,
+    line = compare.verdict_line(result),
+    load_warning = result.load_warning,
+  }
 end
 
 -- Loading a run's output directory ------------------------------------------
@@ -636,20 +1057,24 @@ function compare.load_profile(path)
 end
 local default_loader = compare.load_profile
 
--- The scenario names S of every S.btprof in dir, sorted; nil, msg when the
+-- The scenario names S of every S.btprof or S_results.json in dir (runs
+-- with --profiler none write no profile), sorted; nil, msg when the
 -- directory cannot be listed.
 function compare.scenarios_in(dir)
   local probe = io.open(dir .. "/.", "rb")
   if not probe then return nil, dir .. ": not a readable directory" end
   probe:close()
-  local quoted = "'" .. dir:gsub("'", "'\\''") .. "'"
-  local pipe = io.popen("ls -1 -- " .. quoted .. " 2>/dev/null")
-  local names = {}
-  for line in pipe:lines() do
-    local name = line:match("^(.+)%.btprof$")
-    if name then names[#names + 1] = name end
+  local entries, err = require("btlua.core").list_dir(dir)
+  if not entries then return nil, err end
+  local names, seen = {}, {}
+  for _, entry in ipairs(entries) do
+    local name = entry:match("^(.+)%.btprof$")
+      or entry:match("^(.+)_results%.json$")
+    if name and not seen[name] then
+      seen[name] = true
+      names[#names + 1] = name
+    end
   end
-  pipe:close()
   table.sort(names)
   return names
 end
@@ -658,10 +1083,17 @@ end
 function compare.load_side(dir, scenario, opts)
   local loader = opts and opts.load_profile or default_loader
   local path = dir .. "/" .. scenario .. ".btprof"
-  local profile, err = loader(path)
-  if not profile then return nil, err or (path .. ": cannot load") end
-  local side = { label = dir, profile = profile }
   local json_text = read_file(dir .. "/" .. scenario .. "_results.json")
+  local profile, err
+  local probe = io.open(path, "rb")
+  if probe then probe:close() end
+  if json_text and not probe then
+    profile = nil -- a run with --profiler none: results only
+  else
+    profile, err = loader(path)
+    if not profile then return nil, err or (path .. ": cannot load") end
+  end
+  local side = { label = dir, profile = profile }
   if json_text then
     local cjson = require "cjson.safe"
     local results, json_err = cjson.decode(json_text)
@@ -695,13 +1127,14 @@ local function scenario_list(before_dir, after_dir, wanted)
   end
   if wanted and wanted ~= "all" then
     if not (in_before[wanted] and in_after[wanted]) then
-      return nil, string.format("scenario '%s': no %s.btprof in %s", wanted,
-        wanted, in_before[wanted] and after_dir or before_dir)
+      return nil, string.format("scenario '%s': no %s.btprof or "
+        .. "%s_results.json in %s", wanted, wanted, wanted,
+        in_before[wanted] and after_dir or before_dir)
     end
     return { wanted }, {}
   end
   if #common == 0 then
-    return nil, string.format("no scenario profiled in both %s and %s",
+    return nil, string.format("no scenario ran in both %s and %s",
       before_dir, after_dir)
   end
   return common, skipped
@@ -709,14 +1142,20 @@ end
 
 -- Compares two run directories. opts: scenario ("all"), output (one file
 -- for all scenarios), output_dir (default after_dir), write (default true),
--- alpha, noise_floor, top, fail_on_regression, load_profile(path).
+-- alpha, noise_floor, top, fail_on_regression, allow_different_results,
+-- paired, load_profile(path).
 -- Returns { scenarios = { {name, result, text, path} ... }, skipped = {...},
--- gate_tripped = bool, status = 0|1 } or nil, msg for bad input.
+-- gate_tripped = bool, different = bool, too_few = bool, status = 0|1|2 }
+-- or nil, msg for bad input. status: 1 when results differ (unless
+-- allowed) or a significant slowdown passed fail_on_regression; else 2
+-- when fail_on_regression was given but too few runs could ever reach
+-- significance; else 0.
 function compare.compare(before_dir, after_dir, opts)
   opts = opts or {}
   local names, skipped = scenario_list(before_dir, after_dir, opts.scenario)
   if not names then return nil, skipped end
-  local outcome = { scenarios = {}, skipped = skipped, gate_tripped = false }
+  local outcome = { scenarios = {}, skipped = skipped, gate_tripped = false,
+                    different = false, too_few = false }
   local texts = {}
   for _, name in ipairs(names) do
     local before, err = compare.load_side(before_dir, name, opts)
@@ -734,6 +1173,8 @@ function compare.compare(before_dir, after_dir, opts)
     outcome.scenarios[#outcome.scenarios + 1] = entry
     texts[#texts + 1] = entry.text
     outcome.gate_tripped = outcome.gate_tripped or result.gate_tripped
+    outcome.different = outcome.different or result.results_failed
+    outcome.too_few = outcome.too_few or result.too_few_error
   end
   if opts.write ~= false then
     if opts.output then
@@ -747,7 +1188,13 @@ function compare.compare(before_dir, after_dir, opts)
       end
     end
   end
-  outcome.status = outcome.gate_tripped and 1 or 0
+  if outcome.different or outcome.gate_tripped then
+    outcome.status = 1
+  elseif outcome.too_few then
+    outcome.status = 2
+  else
+    outcome.status = 0
+  end
   return outcome
 end
 

@@ -5,7 +5,9 @@
 -- The profile table (core.prof: p:data(), prof.load):
 --   meta      scenario, params, version, lua_flavour, build_type, host, cpu,
 --             tsc_hz, start_time, wall_ns, total_ticks, bars,
---             results_digest, profiler, run
+--             results_digest, profiler, run, cpu_s and wall_s (the
+--             run's thread CPU and wall time, s), cpu_s_runs (every
+--             merged run's cpu_s, as text), ab_order (btlua ab's merge)
 --   functions { name, source, line, ncalls, primcalls, self_ns, cum_ns,
 --               callers = { [caller_index] = { ncalls, primcalls, self_ns,
 --               cum_ns } } }

@@ -739,7 +739,8 @@ function scenario.job_run(job_text, run_text)
   local prof
   if run.mode ~= "none" then prof = core.prof.new { mode = run.mode } end
   -- The profile covers the backtest only: data is ready before it starts.
-  local started = core.hrtime()
+  local load = scenario.load_average()
+  local started, cpu_started = core.hrtime(), core.thread_cpu_ns()
   if prof then prof:start() end
   -- The profiler is stopped even when the strategy raises (its hooks and
   -- timer belong to this pool thread, which runs the next job too).
@@ -753,20 +754,62 @@ function scenario.job_run(job_text, run_text)
   })
   if prof then prof:stop() end
   if not ok then error(results, 0) end
+  local cpu_ns = core.thread_cpu_ns() - cpu_started
   local wall_ns = core.hrtime() - started
   local bag = {}
   for name, bytes in pairs(results.files) do bag["results:" .. name] = bytes end
+  local digest = scenario.results_digest(results.files["results.json"])
   if prof then
     bag.btprof = prof:btprof {
       scenario = scn.name, run = run.index, bars = results.bars,
       params = plain_params(scn.params), strategy = results.strategy,
+      results_digest = digest, cpu_s = cpu_ns / 1e9, wall_s = wall_ns / 1e9,
     }
   end
   bag.meta = scenario.encode {
     mode = run.mode, run = run.index, wall_ns = wall_ns, bars = results.bars,
-    final_value = tostring(results.final_value),
+    final_value = tostring(results.final_value), cpu_ns = cpu_ns,
+    load = load,
   }
   return bag
+end
+
+-- The machine's 1-minute load average (Linux /proc/loadavg), or nil: a
+-- comparison warns when it moved between two blocks of runs.
+function scenario.load_average()
+  local file = io.open("/proc/loadavg", "rb")
+  if not file then return nil end
+  local text = file:read("*l")
+  file:close()
+  return tonumber(text and text:match("^(%S+)"))
+end
+
+-- The "digest" of a results.json text (written by the engine), or nil.
+function scenario.results_digest(json_text)
+  return json_text and json_text:match('\n  "digest": "([^"]*)"')
+end
+
+-- "%.6f" seconds as a JSON number (microseconds: finer is noise).
+local function seconds(ns)
+  return string.format("%.6f", ns / 1e9)
+end
+
+-- S_results.json with this scenario's run timings added before the final
+-- brace: cpu_s and wall_s of the first run, and every run's under "runs".
+-- The engine's part is identical in every run (job_finish checks); only
+-- these timings differ from run to run.
+local function with_timings(json_text, metas)
+  local runs = {}
+  for i, meta in ipairs(metas) do
+    local load = meta.load and string.format(', "load": %.2f', meta.load) or ""
+    runs[i] = string.format('\n    {"mode": "%s", "cpu_s": %s, "wall_s": %s%s}',
+      meta.mode, seconds(meta.cpu_ns or 0), seconds(meta.wall_ns or 0), load)
+  end
+  local body = json_text:match("^(.-)\n}\n?$")
+  if not body then return json_text end
+  return string.format('%s,\n  "cpu_s": %s,\n  "wall_s": %s,\n  "runs": [%s\n  ]\n}\n',
+    body, seconds(metas[1].cpu_ns or 0), seconds(metas[1].wall_ns or 0),
+    table.concat(runs, ","))
 end
 
 -- The profile outputs: file suffix (after S), the report, and the mode
@@ -810,6 +853,13 @@ local function profile_outputs(name, metas, bags, files)
   -- S.btprof: the primary profile with every primary run's timings in
   -- `runs`, and the other modes' samples/memory (btlua.profile.merge).
   local merged = profile.merge(profiles)
+  -- Every primary run's thread CPU time, in run order, as text (.btprof
+  -- metadata holds scalars): "0.231000 0.229000 ...", seconds.
+  local cpu_runs = {}
+  for _, meta in ipairs(metas) do
+    if meta.mode == primary then cpu_runs[#cpu_runs + 1] = seconds(meta.cpu_ns or 0) end
+  end
+  merged.meta.cpu_s_runs = table.concat(cpu_runs, " ")
   files[name .. ".btprof"] = core.prof.encode(merged)
 end
 
@@ -832,6 +882,10 @@ function scenario.job_finish(job_text, bags)
           metas[i].mode, results_name, metas[1].mode), 0)
       end
     end
+  end
+  local results_name = name .. "_results.json"
+  if files[results_name] then
+    files[results_name] = with_timings(files[results_name], metas)
   end
   if metas[1].mode ~= "none" then profile_outputs(name, metas, bags, files) end
   return { files = files, value = scenario.encode(metas) }

@@ -1,5 +1,6 @@
 -- btlua.stats: the statistics behind `btlua compare`: medians, quantiles,
--- distribution-free confidence intervals, the Mann-Whitney U test, Holm's
+-- distribution-free confidence intervals, the Mann-Whitney U test, the
+-- Wilcoxon signed-rank test of interleaved pairs, Holm's
 -- correction and a seeded PRNG that gives the same numbers on Lua 5.4 and
 -- LuaJIT (doubles only: no integer subtype, no bit operations).
 local stats = {}
@@ -203,6 +204,96 @@ function stats.ratio_ci(before, after, conf)
   local c = u_critical(#before, #after, (1 - conf) / 2)
   if c < 0 then return ratio end
   return ratio, exp(diffs[c + 1]), exp(diffs[#diffs - c])
+end
+
+-- P(W+ = w) for w = 0 .. n(n+1)/2 under H0 without ties: the signed-rank
+-- statistic's exact distribution, built rank by rank (probabilities, not
+-- counts, so no overflow). probabilities[w + 1] = P(W+ = w).
+local function signed_rank_distribution(n)
+  local dist = { 1 }
+  local top = 0
+  for rank = 1, n do
+    local next_dist = {}
+    for w = 0, top + rank do
+      next_dist[w + 1] = 0.5 * ((dist[w + 1] or 0) + (dist[w - rank + 1] or 0))
+    end
+    dist, top = next_dist, top + rank
+  end
+  return dist
+end
+
+local SIGNED_RANK_EXACT_MAX = 200
+
+-- P(W+ <= k) of n pairs (exact up to 200 pairs, else the normal
+-- approximation with continuity correction). k may be fractional (ties).
+local function signed_rank_cdf(n, k, dist)
+  if dist then
+    local total = 0
+    for w = 0, floor(k + 1e-9) do total = total + (dist[w + 1] or 0) end
+    return math.min(1, total)
+  end
+  local mean = n * (n + 1) / 4
+  local spread = sqrt(n * (n + 1) * (2 * n + 1) / 24)
+  return 1 - stats.normal_sf((k + 0.5 - mean) / spread)
+end
+
+-- The smallest two-sided p the signed-rank test can give with n pairs:
+-- all differences of one sign, 2 / 2^n.
+function stats.signed_rank_min_p(n)
+  if n < 1 then return 1 end
+  return math.min(1, 2 * 0.5 ^ n)
+end
+
+-- The fewest pairs with which the signed-rank test can reach p < alpha.
+function stats.signed_rank_min_pairs(alpha)
+  local n = 1
+  while stats.signed_rank_min_p(n) >= alpha do n = n + 1 end
+  return n
+end
+
+-- Wilcoxon signed-rank test of paired differences (after_i - before_i, or
+-- log ratios), with the Hodges-Lehmann estimate (median of the Walsh
+-- averages) and its confidence interval from the same distribution, so
+-- that the interval excludes 0 exactly when p < alpha (= 1 - conf).
+-- Returns { p, estimate, lo, hi, pairs, positive, method } (lo and hi nil
+-- when n is too small for conf); nil for no pairs.
+function stats.signed_rank(diffs, conf)
+  conf = conf or 0.95
+  local n = #diffs
+  if n == 0 then return nil end
+  local walsh = {}
+  for i = 1, n do
+    for j = i, n do walsh[#walsh + 1] = (diffs[i] + diffs[j]) / 2 end
+  end
+  table.sort(walsh)
+  local total = #walsh -- n(n+1)/2
+  -- W+ = the number of positive Walsh averages (zeros count one half):
+  -- without ties this is the sum of the ranks of the positive differences.
+  local positive = 0
+  for _, w in ipairs(walsh) do
+    if w > 0 then positive = positive + 1
+    elseif w == 0 then positive = positive + 0.5 end
+  end
+  local dist = n <= SIGNED_RANK_EXACT_MAX and signed_rank_distribution(n)
+  local low_tail = signed_rank_cdf(n, positive, dist)
+  local high_tail = 1 - signed_rank_cdf(n, math.ceil(positive) - 1, dist)
+  if positive ~= floor(positive) then
+    high_tail = 1 - signed_rank_cdf(n, floor(positive), dist)
+  end
+  local p = math.min(1, 2 * math.min(low_tail, high_tail))
+  local result = { p = p, estimate = stats.median(walsh), pairs = n,
+                   positive = positive,
+                   method = dist and "exact" or "normal" }
+  -- c: the largest count with P(W+ <= c) < (1 - conf) / 2; the interval
+  -- [walsh(c + 1), walsh(total - c)] then excludes 0 iff p < 1 - conf.
+  local tail, c = (1 - conf) / 2, -1
+  while c + 1 < total and signed_rank_cdf(n, c + 1, dist) < tail do
+    c = c + 1
+  end
+  if c >= 0 then
+    result.lo, result.hi = walsh[c + 1], walsh[total - c]
+  end
+  return result
 end
 
 -- Holm-Bonferroni adjusted p-values (same order as the input; nil stays
