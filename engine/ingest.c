@@ -234,18 +234,30 @@ static int table_rebuild(ingest *in) {
 }
 
 /* Index of the asset `symbol` (len bytes), created when new; -1 on OOM. */
+/* Is `symbol` (len bytes) the symbol of asset a? */
+static int symbol_is(const ingest *in, size_t a, const char *symbol,
+                     size_t len) {
+  const char *sym = in->assets[a].symbol;
+  return memcmp(sym, symbol, len) == 0 && sym[len] == '\0';
+}
+
 static long find_asset(ingest *in, const char *symbol, size_t len) {
   if (in->asset_count) {
-    const char *last = in->assets[in->last_asset].symbol;
-    if (strncmp(last, symbol, len) == 0 && last[len] == '\0')
+    /* Rows come in runs of one asset, or cycle through the assets in
+     * order (a long file, session by session). */
+    size_t next = in->last_asset + 1 == in->asset_count ? 0 : in->last_asset + 1;
+    if (symbol_is(in, in->last_asset, symbol, len))
       return (long)in->last_asset;
+    if (symbol_is(in, next, symbol, len)) {
+      in->last_asset = next;
+      return (long)next;
+    }
   }
   if (in->asset_count * 2 >= in->table_size && table_rebuild(in) != BT_OK)
     return -1;
   size_t slot = hash_symbol(symbol, len) & (in->table_size - 1);
   for (; in->table[slot]; slot = (slot + 1) & (in->table_size - 1)) {
-    const char *sym = in->assets[in->table[slot] - 1].symbol;
-    if (strncmp(sym, symbol, len) == 0 && sym[len] == '\0') {
+    if (symbol_is(in, in->table[slot] - 1, symbol, len)) {
       in->last_asset = in->table[slot] - 1;
       return (long)in->last_asset;
     }
@@ -296,6 +308,11 @@ typedef struct csv_file {
   long asset; /* the asset of a per-asset file; -1 for a long file */
   int time_kind; /* of the first row: 0 none yet, 1 epoch digits, 2 text */
   unsigned long time_line; /* the line that set time_kind */
+  /* The last timestamp text and its value: in a long file the assets of a
+   * session follow each other with the same text. */
+  char last_time[48];
+  size_t last_time_len; /* 0: none */
+  int64_t last_time_ns;
 } csv_file;
 
 /* One field of the current row: [start, end) of its text, inside the
@@ -388,6 +405,10 @@ static unsigned long line_of(const char *data, size_t offset) {
   return line;
 }
 
+/* The bytes that end an unquoted field: ',', '\n', '\r'. */
+static const unsigned char FIELD_END[256] = {['\n'] = 1, ['\r'] = 1,
+                                             [','] = 1};
+
 /* Scans one field starting at *pp; leaves *pp on the ',' / line end.
  * Handles quotes (counting newlines inside them into *line). Returns -1
  * for an unterminated quote. */
@@ -415,7 +436,7 @@ static int scan_field(const char **pp, const char *end, field *f,
     return 0;
   }
   f->start = p;
-  while (p < end && *p != ',' && *p != '\n' && *p != '\r') p++;
+  while (p < end && !FIELD_END[(unsigned char)*p]) p++;
   f->end = p;
   *pp = p;
   return 0;
@@ -571,6 +592,33 @@ static int store_row(ingest *in, const csv_file *file, unsigned long line,
 
 /* Parses the fields of a row into values; -1 = row rejected (skip mode),
  * else a status. */
+
+/* The time of field tf (line `line`): one format per file (epoch numbers
+ * mixed with date text mean a broken export, refused), then parsed. */
+static int read_time(ingest *in, csv_file *file, unsigned long line,
+                     const field *tf, int64_t *time) {
+  int kind = 1;
+  for (const char *c = tf->start; c < tf->end; c++)
+    if (!((*c >= '0' && *c <= '9') || (c == tf->start && *c == '-'))) kind = 2;
+  if (file->time_kind == 0) {
+    file->time_kind = kind;
+    file->time_line = line;
+  } else if (kind != file->time_kind) {
+    return bad_row(in, file->path, line, "timestamp",
+                   "%s, but line %lu has %s (one format per file)",
+                   kind == 1 ? "epoch number" : "date text", file->time_line,
+                   file->time_kind == 1 ? "an epoch number" : "date text");
+  }
+  if (bt_time_parse(tf->start, (size_t)(tf->end - tf->start), time) !=
+      BT_OK) {
+    char text[48];
+    quote_text(tf, text, sizeof text);
+    return bad_row(in, file->path, line, "timestamp",
+                   "not a date/time '%s'", text);
+  }
+  return BT_OK;
+}
+
 static int parse_row(ingest *in, csv_file *file, unsigned long line,
                      const row *r) {
   static const int NEEDED[] = {ROLE_TIME, ROLE_OPEN, ROLE_HIGH, ROLE_LOW,
@@ -596,26 +644,18 @@ static int parse_row(ingest *in, csv_file *file, unsigned long line,
       joined.end = date_time + date_len + 1 + clock_len;
     }
   }
-  /* One file, one timestamp format: epoch numbers mixed with date text
-   * mean a broken export (harden: mixed formats are refused). */
-  int kind = 1;
-  for (const char *c = tf->start; c < tf->end; c++)
-    if (!((*c >= '0' && *c <= '9') || (c == tf->start && *c == '-'))) kind = 2;
-  if (file->time_kind == 0) {
-    file->time_kind = kind;
-    file->time_line = line;
-  } else if (kind != file->time_kind) {
-    return bad_row(in, file->path, line, "timestamp",
-                   "%s, but line %lu has %s (one format per file)",
-                   kind == 1 ? "epoch number" : "date text", file->time_line,
-                   file->time_kind == 1 ? "an epoch number" : "date text");
-  }
-  if (bt_time_parse(tf->start, (size_t)(tf->end - tf->start), &time) !=
-      BT_OK) {
-    char text[48];
-    quote_text(tf, text, sizeof text);
-    return bad_row(in, file->path, line, "timestamp",
-                   "not a date/time '%s'", text);
+  size_t time_len = (size_t)(tf->end - tf->start);
+  if (time_len != 0 && time_len == file->last_time_len &&
+      memcmp(tf->start, file->last_time, time_len) == 0) {
+    time = file->last_time_ns; /* checked when it was first seen */
+  } else {
+    int rc = read_time(in, file, line, tf, &time);
+    if (rc != BT_OK) return rc;
+    if (time_len < sizeof file->last_time) {
+      memcpy(file->last_time, tf->start, time_len);
+      file->last_time_len = time_len;
+      file->last_time_ns = time;
+    }
   }
   bt_dec v[BT_FIELD_COUNT];
   int places = 0;

@@ -203,6 +203,54 @@ static void test_many_assets(void) {
   bt_store_close(s);
 }
 
+/* A long file session by session: the assets of a session share the
+ * timestamp text (read once), the symbols cycle (found without a lookup),
+ * and one session breaks the cycle and the format. */
+static void test_session_major(void) {
+  char csv[300], out[300];
+  snprintf(csv, sizeof csv, "%s/sessions.csv", dir);
+  snprintf(out, sizeof out, "%s/sessions.btb", dir);
+  FILE *f = fopen(csv, "w");
+  fputs("timestamp,symbol,open,high,low,close,volume\n"
+        "2024-01-02T09:30:00Z,AAA,1,2,1,2,10\n"
+        "2024-01-02T09:30:00Z,BBB,3,4,3,4,20\n"
+        "2024-01-02T09:30:00Z,CCC,5,6,5,6,30\n"
+        "2024-01-02T09:31:00Z,CCC,5.5,6,5,6,31\n"
+        "2024-01-02T09:31:00Z,AAA,1.5,2,1,2,11\n"
+        "2024-01-02T09:32:00Z,BBB,3.25,4,3,4,21\n", f);
+  fclose(f);
+  bt_ingest_options opts = {0};
+  bt_ingest_stats stats;
+  bt_err err = {0};
+  if (!ok(bt_ingest(csv, out, &opts, &stats, &err) == 0, "session-major")) {
+    diag("%s", err.msg);
+    return;
+  }
+  is_int(stats.sessions, 3, "session-major: 3 sessions");
+  bt_store *s;
+  bt_store_open(out, &s, &err);
+  is_str(bt_store_symbol(s, 2), "CCC", "session-major: third symbol");
+  is_int(bt_store_column(s, 2, BT_FIELD_OPEN)[1], 550000000,
+         "CCC's second open (out of the cycle)");
+  is_int(bt_store_column(s, 0, BT_FIELD_VOLUME)[1], 1100000000,
+         "AAA's second volume");
+  is_int(bt_store_column(s, 1, BT_FIELD_OPEN)[2], 325000000,
+         "BBB's third open");
+  is_int(bt_store_column(s, 1, BT_FIELD_OPEN)[1], BT_BAR_MISSING,
+         "BBB misses 09:31");
+  is_int(bt_store_sessions(s)[2] - bt_store_sessions(s)[0],
+         120 * INT64_C(1000000000), "sessions two minutes apart");
+  bt_store_close(s);
+  f = fopen(csv, "a");
+  fputs("1704188040,AAA,1,2,1,2,12\n", f);
+  fclose(f);
+  is_int(bt_ingest(csv, out, &opts, &stats, &err), BT_EINVAL,
+         "an epoch after date text: refused");
+  ok(strstr(err.msg, "sessions.csv:8: timestamp: epoch number, but line 2 "
+                     "has date text (one format per file)") != NULL,
+     "the message names line 8 and line 2: %s", err.msg);
+}
+
 int main(void) {
   snprintf(dir, sizeof dir, "%s/btlua-t_ingest.XXXXXX",
            access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
@@ -211,6 +259,7 @@ int main(void) {
   test_round_trip();
   test_mutations();
   test_many_assets();
+  test_session_major();
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   if (system(cmd) != 0) diag("could not remove %s", dir);
