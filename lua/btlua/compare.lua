@@ -1037,13 +1037,7 @@ end
 
 -- Loading a run's output directory ------------------------------------------
 
-local function read_file(path)
-  local file = io.open(path, "rb")
-  if not file then return nil end
-  local text = file:read("*a")
-  file:close()
-  return text
-end
+local read_file = require("btlua.util").read_file
 
 -- btlua.profile.load, or the core reader while that module is missing.
 function compare.load_profile(path)

@@ -116,13 +116,7 @@ end
 
 -- --- checking fields ---
 
-local function read_text(path)
-  local file = io.open(path, "rb")
-  if not file then return nil end
-  local text = file:read("*a")
-  file:close()
-  return text
-end
+local read_text = require("btlua.util").read_file
 
 -- The line of a file where a field is set ("capital =", ["end"] =), or nil.
 local function field_line(file, field)

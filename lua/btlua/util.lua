@@ -1,5 +1,5 @@
--- btlua.util: small helpers the command modules share: atomic file writes
--- and the argparse error convention (usage + message on stderr, exit 2).
+-- btlua.util: small helpers the command modules share: whole-file reads,
+-- atomic file writes and the argparse error convention (usage + message on stderr, exit 2).
 local util = {}
 
 util.EXIT_OK, util.EXIT_FAILED, util.EXIT_BAD_INPUT = 0, 1, 2
@@ -23,6 +23,15 @@ function util.write_atomically(path, text)
     return nil, rename_err
   end
   return true
+end
+
+-- The whole text of the file at path, or nil when it cannot be opened.
+function util.read_file(path)
+  local file = io.open(path, "rb")
+  if not file then return nil end
+  local text = file:read("*a")
+  file:close()
+  return text
 end
 
 -- Prints "btlua COMMAND: message" on stderr; returns exit status 2.

@@ -140,13 +140,7 @@ local function run_command(words, args, dir)
   return table.concat(parts, " ")
 end
 
-local function read_file(path)
-  local file = io.open(path, "rb")
-  if not file then return nil end
-  local text = file:read("*a")
-  file:close()
-  return text
-end
+local read_file = util.read_file
 
 -- The run of a process (with --repeat K, of the first profiler mode)
 -- with the least CPU time, and its index among that mode's runs.
