@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const unsigned char MAGIC[8] = {'B', 'T', 'P',  'R',
@@ -805,26 +806,30 @@ int bt_proffile_read(const char *path, bt_profile *pf, bt_err *err) {
   FILE *file = fopen(path, "rb");
   if (file == NULL)
     return bt_err_set(err, BT_EIO, "%s: cannot open profile", path);
-  size_t cap = 65536, len = 0;
-  unsigned char *data = (unsigned char *)malloc(cap);
-  size_t got;
-  while (data != NULL && (got = fread(data + len, 1, cap - len, file)) > 0) {
-    len += got;
-    if (len == cap) {
-      unsigned char *bigger = (unsigned char *)realloc(data, cap * 2);
-      if (bigger == NULL) {
-        free(data);
-        data = NULL;
-        break;
-      }
-      data = bigger;
-      cap *= 2;
-    }
+  /* Only regular files, of a bounded size: a device or a FIFO (/dev/zero)
+   * would otherwise be read until memory runs out. */
+  struct stat st;
+  if (fstat(fileno(file), &st) != 0 || !S_ISREG(st.st_mode)) {
+    fclose(file);
+    return bt_err_set(err, BT_EFORMAT, "%s: not a regular file", path);
   }
+  if ((uint64_t)st.st_size > BT_PROFFILE_MAX_BYTES) {
+    fclose(file);
+    return bt_err_set(err, BT_EFORMAT,
+                      "%s: %lld bytes, more than a .btprof file may hold "
+                      "(%llu)",
+                      path, (long long)st.st_size,
+                      (unsigned long long)BT_PROFFILE_MAX_BYTES);
+  }
+  size_t size = (size_t)st.st_size;
+  unsigned char *data = (unsigned char *)malloc(size ? size : 1);
+  if (data == NULL) {
+    fclose(file);
+    return bt_err_set(err, BT_ENOMEM, "%s: out of memory", path);
+  }
+  size_t len = fread(data, 1, size, file);
   int failed = ferror(file);
   fclose(file);
-  if (data == NULL)
-    return bt_err_set(err, BT_ENOMEM, "%s: out of memory", path);
   if (failed) {
     free(data);
     return bt_err_set(err, BT_EIO, "%s: read error", path);

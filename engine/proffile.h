@@ -21,6 +21,8 @@
 
 #define BT_PROFFILE_VERSION 1
 #define BT_PF_NONE UINT32_MAX /* "no function/zone" in indices */
+/* The largest file bt_proffile_read accepts (1 GiB); larger is refused. */
+#define BT_PROFFILE_MAX_BYTES (UINT64_C(1) << 30)
 
 /* meta value types */
 enum { BT_PF_TEXT = 's', BT_PF_INT = 'i', BT_PF_REAL = 'd', BT_PF_BOOL = 'b' };

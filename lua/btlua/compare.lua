@@ -1077,7 +1077,9 @@ end
 function compare.load_side(dir, scenario, opts)
   local loader = opts and opts.load_profile or default_loader
   local path = dir .. "/" .. scenario .. ".btprof"
-  local json_text = read_file(dir .. "/" .. scenario .. "_results.json")
+  local json_text, too_big = read_file(dir .. "/" .. scenario
+    .. "_results.json")
+  if too_big then return nil, too_big end
   local profile, err
   local probe = io.open(path, "rb")
   if probe then probe:close() end
@@ -1097,7 +1099,8 @@ function compare.load_side(dir, scenario, opts)
     end
     side.results = results
   end
-  side.fills = read_file(dir .. "/" .. scenario .. "_fills.csv")
+  side.fills, too_big = read_file(dir .. "/" .. scenario .. "_fills.csv")
+  if too_big then return nil, too_big end
   return side
 end
 

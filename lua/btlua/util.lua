@@ -25,13 +25,28 @@ function util.write_atomically(path, text)
   return true
 end
 
--- The whole text of the file at path, or nil when it cannot be opened.
-function util.read_file(path)
+util.READ_LIMIT = 256 * 1024 * 1024 -- bytes
+
+-- The whole text of the file at path; nil when it cannot be opened; nil
+-- and "PATH: more than N bytes" past limit (default util.READ_LIMIT), so a
+-- device such as /dev/zero is never read until memory runs out.
+function util.read_file(path, limit)
+  limit = limit or util.READ_LIMIT
   local file = io.open(path, "rb")
   if not file then return nil end
-  local text = file:read("*a")
+  local parts, total = {}, 0
+  while true do
+    local chunk = file:read(1048576)
+    if not chunk then break end
+    total = total + #chunk
+    if total > limit then
+      file:close()
+      return nil, string.format("%s: more than %d bytes", path, limit)
+    end
+    parts[#parts + 1] = chunk
+  end
   file:close()
-  return text
+  return table.concat(parts)
 end
 
 -- Prints "btlua COMMAND: message" on stderr; returns exit status 2.

@@ -218,6 +218,11 @@ btprof_case("flipped byte", function(b)
   return b:sub(1, at) .. string.char((b:byte(at + 1) + 128) % 256)
     .. b:sub(at + 2)
 end, nil)
+add { name = "btprof a device", args = { "export", "/dev/zero", "--format",
+  "folded", "-o", "{out}/p.folded" }, status = 2,
+  stderr = "btlua export: /dev/zero: not a regular file\n" }
+add { name = "btprof report of a device", args = { "report", "/dev/zero" },
+  status = 2, like = { "^btlua report: /dev/zero" } }
 -- Messages that depend on the profile's size are checked by pattern.
 for _, case in ipairs(cases) do
   if case.name == "btprof truncated" then
