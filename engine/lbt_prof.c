@@ -6,6 +6,7 @@
 #include "lbt_prof.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 
 #include "lbt_limits.h"
 #include "lbt_proffile.h"
+#include "profkey.h"
 
 #if LUA_VERSION_NUM < 502
 #define BT_HOOK_TAILCALL (-1) /* LuaJIT reports tail calls as calls */
@@ -54,7 +56,6 @@ static const char *const MODE_NAMES[] = {"none", "cycles", "sample", "memory",
                                          NULL};
 
 #define SAMPLE_MAX_DEPTH 256
-#define MEM_SAMPLE_BYTES 16384 /* bytes between allocation attributions */
 #define TIMELINE_MAX 4096      /* RSS points kept (decimated beyond) */
 
 /* ---- a u64 -> int32 hash map (open addressing; key 0 is empty) ------ */
@@ -139,6 +140,8 @@ static int grow(void **items, size_t *cap, size_t need, size_t size) {
 typedef struct fn_entry {
   uint64_t ncalls, primcalls;
   uint64_t self, cum; /* ticks */
+  uint64_t engine;    /* ticks of self spent in engine zones (C work such
+                         as the blotter under ctx:order) */
   uint64_t alloc_bytes;
   int active; /* open frames on any shadow stack */
   int hidden; /* the profiler's own stop() */
@@ -147,6 +150,8 @@ typedef struct fn_entry {
   int first_closure; /* its first closure's index in the funcs table */
   int name_tries;    /* > 0: no name yet; calls left to look for one */
   char *name, *source;
+  char *key;   /* profkey.h: built at p:data() */
+  int is_file; /* source is a file path */
   int line;
   const void *proto_source; /* identity of the prototype (with lines) */
   int proto_line, proto_last;
@@ -175,6 +180,8 @@ typedef struct frame {
   const void *ci; /* Lua 5.4: the CallInfo of the activation (its depth) */
   uint64_t begin; /* thread ticks */
   uint64_t child; /* thread ticks spent in callees */
+  uint64_t engine_mark;  /* bt_prof.engine_ticks at the call */
+  uint64_t engine_child; /* engine ticks inside callees */
 } frame;
 
 /* A shadow stack per lua_State (main thread or coroutine). Thread ticks =
@@ -204,6 +211,9 @@ typedef struct lbt_prof {
   int mode, zones, running, started, stopped;
   lua_State *L;  /* the thread hooked by start */
   int funcs_ref; /* registry table: index -> function (kept alive) */
+  int names_ref; /* registry list of {table, prefix} (p:names), or NOREF */
+  char *root;    /* prof.new{root=}: scenario directory for keys, or NULL */
+  char *package_path; /* package.path at p:start (module names in keys) */
   int meta_ref;  /* the last meta table given to data/btprof, or NOREF */
   uint64_t interval_ns;
   uint64_t start_unix_ns;
@@ -246,8 +256,8 @@ typedef struct lbt_prof {
   void *old_ud;
   int alloc_wrapped;
   int64_t lua_live, lua_peak;
-  uint64_t pending_bytes;
-  int mem_armed;
+  uint64_t outside_bytes; /* allocated with no profiled frame open */
+  int in_hook; /* the profiler's own allocations are charged to nobody */
   pthread_t rss_thread;
   int rss_on;
   pthread_mutex_t rss_lock;
@@ -290,6 +300,7 @@ static void describe(fn_entry *fn, const lua_Debug *ar) {
       name = "<anonymous>";
   }
   fn->name = dup_text(name);
+  fn->is_file = ar->source != NULL && ar->source[0] == '@';
   fn->source = dup_text(strcmp(ar->what, "C") == 0 ? "[C]" : source);
   fn->line = ar->linedefined > 0 ? ar->linedefined : 0;
 }
@@ -412,6 +423,10 @@ static void frame_close(lbt_prof *pr, thread_state *ts, uint64_t at) {
   uint64_t self = elapsed > fr->child ? elapsed - fr->child : 0;
   fn_entry *fn = &pr->fns[fr->fn];
   fn->self += self;
+  uint64_t engine = pr->bp->engine_ticks - fr->engine_mark;
+  uint64_t engine_self =
+      engine > fr->engine_child ? engine - fr->engine_child : 0;
+  fn->engine += engine_self < self ? engine_self : self;
   if (fr->node >= 0) pr->nodes[fr->node].self += self;
   if (--fn->active == 0) fn->cum += elapsed;
   if (fr->edge >= 0) {
@@ -419,7 +434,10 @@ static void frame_close(lbt_prof *pr, thread_state *ts, uint64_t at) {
     edge->self += self;
     if (--edge->active == 0) edge->cum += elapsed;
   }
-  if (ts->depth > 0) ts->frames[ts->depth - 1].child += elapsed;
+  if (ts->depth > 0) {
+    ts->frames[ts->depth - 1].child += elapsed;
+    ts->frames[ts->depth - 1].engine_child += engine;
+  }
 }
 
 static void close_all(lbt_prof *pr, thread_state *ts, uint64_t at) {
@@ -518,6 +536,8 @@ static int push_frame(lbt_prof *pr, thread_state *ts, int fn, const void *ci,
   fr->node = node;
   if (node >= 0) pr->nodes[node].calls++;
   fr->child = 0;
+  fr->engine_mark = pr->bp->engine_ticks;
+  fr->engine_child = 0;
   fr->begin = thread_ticks(ts, now);
   fn_entry *entry = &pr->fns[fn];
   entry->ncalls++;
@@ -651,11 +671,12 @@ static void on_return(lbt_prof *pr, thread_state *ts, lua_State *L,
 static void cycles_hook(lua_State *L, lua_Debug *ar) {
   uint64_t t_in = bt_prof_ticks();
   lbt_prof *pr = tls_prof;
-  if (pr == NULL || !pr->running || pr->mode != MODE_CYCLES) {
+  if (pr == NULL || !pr->running ||
+      (pr->mode != MODE_CYCLES && pr->mode != MODE_MEMORY)) {
     lua_sethook(L, NULL, 0, 0); /* a coroutine outliving the profiler */
     return;
   }
-  uint64_t now = t_in - pr->bp->excluded;
+  uint64_t now = bt_prof_pticks_at(pr->bp, t_in);
   /* The calibrated cost can exceed a short gap between two events: never
    * let profile time run backwards (forgive the excess). */
   if ((int64_t)(now - pr->last_now) < 0 && pr->events > 0) {
@@ -665,6 +686,7 @@ static void cycles_hook(lua_State *L, lua_Debug *ar) {
   pr->last_now = now;
   int is_call = ar->event == LUA_HOOKCALL || ar->event == BT_HOOK_TAILCALL;
   pr->slow = 0;
+  pr->in_hook = 1;
   thread_state *ts = thread_switch(pr, L, now, is_call);
   if (ts != NULL) {
     if (is_call)
@@ -673,6 +695,7 @@ static void cycles_hook(lua_State *L, lua_Debug *ar) {
       on_return(pr, ts, L, ar, now);
   }
   pr->events++;
+  pr->in_hook = 0;
   uint64_t cost = is_call ? pr->excl_call : pr->excl_ret;
   if (pr->slow) cost += bt_prof_ticks() - t_in;
   bt_prof_exclude(pr->bp, cost);
@@ -971,23 +994,29 @@ static void sampler_stop(lbt_prof *pr) {
 
 /* ---- memory --------------------------------------------------------- */
 
-static void mem_hook(lua_State *L, lua_Debug *ar) {
-  uint64_t t_in = bt_prof_ticks();
-  if (!lbt_limits_claim_hook(L)) lua_sethook(L, NULL, 0, 0);
-  lbt_prof *pr = tls_prof;
-  if (pr == NULL || pr->mode != MODE_MEMORY || !pr->running) return;
-  lua_getinfo(L, "f", ar);
-  int fn = fn_index(pr, L, ar);
-  lua_pop(L, 1);
-  if (fn >= 0) pr->fns[fn].alloc_bytes += pr->pending_bytes;
-  pr->pending_bytes = 0;
-  pr->mem_armed = 0;
-  bt_prof_exclude(pr->bp, bt_prof_ticks() - t_in);
+/* The function charged for an allocation on ts: its top frame. LuaJIT
+ * reports no return from a C function, so a C frame on top may have
+ * returned already: when the running function is Lua, the newest Lua
+ * frame is the one asking. (Reading the stack here is safe: the VM keeps
+ * it consistent for any allocation, as the collector walks it.) */
+static int alloc_owner(lbt_prof *pr, thread_state *ts) {
+  int fn = ts->frames[ts->depth - 1].fn;
+#if BT_LUAJIT_STACK
+  lua_Debug ar;
+  if (pr->fns[fn].is_c && lua_getstack(ts->L, 0, &ar) &&
+      lua_getinfo(ts->L, "S", &ar) && ar.what[0] != 'C') {
+    for (size_t k = ts->depth; k-- > 0;)
+      if (!pr->fns[ts->frames[k].fn].is_c) return ts->frames[k].fn;
+  }
+#else
+  (void)pr;
+#endif
+  return fn;
 }
 
 /* The counting allocator: forwards to the state's own, notes the bytes on
- * the zones, and every MEM_SAMPLE_BYTES arms a hook that charges them to
- * the running Lua function. */
+ * the zones, and charges every byte handed out to the function on top of
+ * the shadow stack (memory mode runs the call/return hooks). */
 static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   lbt_prof *pr = (lbt_prof *)ud;
   void *block = pr->old_alloc(pr->old_ud, ptr, osize, nsize);
@@ -998,11 +1027,12 @@ static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   bt_prof_mem_note(pr->bp, grown, shrunk);
   pr->lua_live += (int64_t)grown - (int64_t)shrunk;
   if (pr->lua_live > pr->lua_peak) pr->lua_peak = pr->lua_live;
-  pr->pending_bytes += grown;
-  if (pr->pending_bytes >= MEM_SAMPLE_BYTES && !pr->mem_armed && pr->running &&
-      !lbt_limits_claim_hook(pr->L)) {
-    pr->mem_armed = 1;
-    lua_sethook(pr->L, mem_hook, LUA_MASKCOUNT, 1);
+  if (grown > 0 && pr->running && !pr->in_hook) {
+    thread_state *ts = pr->cur;
+    if (ts != NULL && ts->depth > 0)
+      pr->fns[alloc_owner(pr, ts)].alloc_bytes += grown;
+    else
+      pr->outside_bytes += grown;
   }
   return block;
 }
@@ -1071,8 +1101,6 @@ static void memory_stop(lbt_prof *pr) {
     lua_setallocf(pr->L, pr->old_alloc, pr->old_ud);
     pr->alloc_wrapped = 0;
   }
-  if (pr->mem_armed) lua_sethook(pr->L, NULL, 0, 0);
-  pr->mem_armed = 0;
   rss_thread_stop(pr);
   rss_point_add(pr); /* the end point */
 }
@@ -1106,9 +1134,10 @@ static void prof_init(lbt_prof *pr, int mode, int zones) {
   pr->mode = mode;
   pr->zones = zones;
   pr->funcs_ref = LUA_NOREF;
+  pr->names_ref = LUA_NOREF;
   pr->meta_ref = LUA_NOREF;
   pr->interval_ns = 1000000;
-  if (mode == MODE_CYCLES) { /* calibrated before (pthread_once) */
+  if (mode == MODE_CYCLES || mode == MODE_MEMORY) { /* calibrated before */
     pr->excl_call = calib_call_ticks;
     pr->excl_ret = calib_ret_ticks;
   }
@@ -1121,7 +1150,10 @@ static void prof_release(lbt_prof *pr) {
   for (size_t i = 0; i < pr->nfns; i++) {
     free(pr->fns[i].name);
     free(pr->fns[i].source);
+    free(pr->fns[i].key);
   }
+  free(pr->root);
+  free(pr->package_path);
   free(pr->fns);
   free(pr->edges);
   free(pr->nodes);
@@ -1174,9 +1206,13 @@ static int opt_field_int(lua_State *L, int idx, const char *key, int def) {
   return value;
 }
 
-/* prof.new{ mode=, interval_ms=, zones= } -> Profiler */
+/* prof.new{ mode=, interval_ms=, zones=, root=, offcpu= } -> Profiler;
+ * root: the scenario's directory, for function keys of files outside
+ * package.path; offcpu = false keeps off-CPU time in every time */
 static int prof_new(lua_State *L) {
   int mode = MODE_CYCLES, zones = 1, interval_ms = 1;
+  const char *root = NULL;
+  int offcpu = 1;
   if (!lua_isnoneornil(L, 1)) {
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_getfield(L, 1, "mode");
@@ -1186,31 +1222,41 @@ static int prof_new(lua_State *L) {
     if (!lua_isnil(L, -1)) zones = lua_toboolean(L, -1);
     lua_pop(L, 1);
     interval_ms = opt_field_int(L, 1, "interval_ms", 1);
+    lua_getfield(L, 1, "offcpu");
+    if (!lua_isnil(L, -1)) offcpu = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "root");
+    root = luaL_optstring(L, -1, NULL);
+    lua_pop(L, 1); /* the string stays alive: the options table holds it */
     if (interval_ms < 1 || interval_ms > 60000)
       return luaL_error(L, "prof.new: interval_ms must be 1..60000, not %d",
                         interval_ms);
   }
-  if (mode == MODE_CYCLES) pthread_once(&calib_once, calibrate_hooks);
+  if (mode == MODE_CYCLES || mode == MODE_MEMORY)
+    pthread_once(&calib_once, calibrate_hooks);
   lbt_prof *pr = (lbt_prof *)lua_newuserdatauv(L, sizeof *pr, 0);
   prof_init(pr, mode, zones);
   pr->interval_ns = (uint64_t)interval_ms * 1000000u;
   luaL_setmetatable(L, BT_PROF_METATABLE);
-  if (pr->bp == NULL) return luaL_error(L, "prof.new: out of memory");
+  if (pr->bp != NULL) bt_prof_set_offcpu(pr->bp, offcpu);
+  if (root != NULL) pr->root = dup_text(root);
+  if (pr->bp == NULL || (root != NULL && pr->root == NULL))
+    return luaL_error(L, "prof.new: out of memory");
   lua_newtable(L);
   pr->funcs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   return 1;
 }
 
 static void stop_everything(lbt_prof *pr, uint64_t now) {
-  if (pr->mode == MODE_CYCLES) {
+  if (pr->mode == MODE_CYCLES || pr->mode == MODE_MEMORY) {
     lua_sethook(pr->L, NULL, 0, 0);
     if (pr->jit_was_on) jit_engine(pr->L, 1);
     close_everything(pr, now);
-  } else if (pr->mode == MODE_SAMPLE) {
-    sampler_stop(pr);
-  } else if (pr->mode == MODE_MEMORY) {
-    memory_stop(pr);
   }
+  if (pr->mode == MODE_SAMPLE)
+    sampler_stop(pr);
+  else if (pr->mode == MODE_MEMORY)
+    memory_stop(pr);
   pr->running = 0;
   bt_prof_run_end(pr->bp);
   if (tls_prof == pr) tls_prof = NULL;
@@ -1226,19 +1272,29 @@ static int prof_start(lua_State *L) {
     return luaL_error(L, "prof: another profiler is running on this thread");
   pr->started = 1;
   pr->L = target;
+  lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+  lua_getfield(L, -1, "package");
+  if (lua_type(L, -1) == LUA_TTABLE) {
+    lua_getfield(L, -1, "path");
+    if (lua_type(L, -1) == LUA_TSTRING)
+      pr->package_path = dup_text(lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 2);
   pr->start_unix_ns = (uint64_t)time(NULL) * 1000000000u;
   tls_prof = pr;
   pr->running = 1;
   bt_prof_run_begin(pr->bp);
-  if (pr->mode == MODE_CYCLES) {
+  if (pr->mode == MODE_MEMORY) memory_start(pr, target);
+  if (pr->mode == MODE_CYCLES || pr->mode == MODE_MEMORY) {
+    /* memory: the shadow stack says who asked for each byte */
     pr->jit_was_on = jit_is_on(target);
     jit_flush(target);
     jit_engine(target, 0);
     lua_sethook(target, cycles_hook, LUA_MASKCALL | LUA_MASKRET, 0);
-  } else if (pr->mode == MODE_SAMPLE)
+  } else if (pr->mode == MODE_SAMPLE) {
     sampler_start(pr, target);
-  else if (pr->mode == MODE_MEMORY)
-    memory_start(pr, target);
+  }
   return 0;
 }
 
@@ -1258,6 +1314,8 @@ static int prof_gc(lua_State *L) {
   if (pr->funcs_ref != LUA_NOREF)
     luaL_unref(L, LUA_REGISTRYINDEX, pr->funcs_ref);
   if (pr->meta_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, pr->meta_ref);
+  if (pr->names_ref != LUA_NOREF)
+    luaL_unref(L, LUA_REGISTRYINDEX, pr->names_ref);
   prof_release(pr);
   return 0;
 }
@@ -1278,6 +1336,26 @@ static int prof_zone_begin(lua_State *L) {
 static int prof_zone_end(lua_State *L) {
   lbt_prof *pr = check_prof(L, 1);
   bt_prof_zone_end(pr->bp, (bt_zone_id)zone_arg(L, 2));
+  return 0;
+}
+
+/* p:names(table, prefix): the functions in table's string fields are
+ * called prefix..field in function keys ("ctx:" gives "ctx:order"; ""
+ * names a strategy's handle_data). The table is kept until p is freed. */
+static int prof_names(lua_State *L) {
+  lbt_prof *pr = check_prof(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  luaL_checkstring(L, 3);
+  if (pr->names_ref == LUA_NOREF) {
+    lua_newtable(L);
+    pr->names_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, pr->names_ref);
+  int next = (int)lua_rawlen(L, -1) + 1;
+  lua_pushvalue(L, 2);
+  lua_rawseti(L, -2, next);
+  lua_pushvalue(L, 3);
+  lua_rawseti(L, -2, next + 1);
   return 0;
 }
 
@@ -1349,6 +1427,11 @@ static void push_meta(lua_State *L, lbt_prof *pr, int user_meta) {
   strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
   set_str(L, "start_time", text);
   set_int(L, "wall_ns", pr->started ? bt_prof_run_wall_ns(pr->bp) : 0);
+  set_int(L, "cpu_ns", pr->started ? bt_prof_run_cpu_ns(pr->bp) : 0);
+  set_int(L, "offcpu_ns", bt_prof_offcpu_ns(pr->bp));
+  set_int(L, "profile_ns",
+          pr->started ? to_ns(bt_prof_run_profile_ticks(pr->bp)) : 0);
+  set_str(L, "time_clock", pr->bp->offcpu_on ? "tsc-oncpu" : "tsc-wall");
   set_int(L, "total_ticks", pr->started ? bt_prof_run_ticks(pr->bp) : 0);
   set_str(L, "profiler", MODE_NAMES[pr->mode]);
   set_int(L, "run", 1);
@@ -1424,6 +1507,219 @@ static void resolve_names(lua_State *L, lbt_prof *pr) {
   lua_settop(L, top);
 }
 
+
+/* ---- function keys -------------------------------------------------- */
+
+/* Of two names for one function, the shorter wins, then the smaller: the
+ * choice does not depend on table traversal order (string hash seeds). */
+static int better_name(const char *candidate, const char *current) {
+  size_t a = strlen(candidate), b = strlen(current);
+  return a != b ? a < b : strcmp(candidate, current) < 0;
+}
+
+/* names[f] = prefix..field for every function field f of the table at tbl
+ * (absolute index), unless names has a better name for f already. */
+static void names_from(lua_State *L, int tbl, const char *prefix, int names) {
+  lua_pushnil(L);
+  while (lua_next(L, tbl)) {
+    if (lua_type(L, -2) == LUA_TSTRING && lua_isfunction(L, -1)) {
+      lua_pushfstring(L, "%s%s", prefix, lua_tostring(L, -2));
+      lua_pushvalue(L, -2);
+      lua_rawget(L, names); /* key value name current */
+      const char *current = lua_tostring(L, -1);
+      int take = current == NULL || better_name(lua_tostring(L, -2), current);
+      lua_pop(L, 1);
+      if (take) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, names); /* names[value] = name */
+      } else {
+        lua_pop(L, 1);
+      }
+    }
+    lua_pop(L, 1);
+  }
+}
+
+/* names_from for the tables held in the module table at tbl, one level
+ * down: "btlua.core.sim.new". */
+static void names_in_fields(lua_State *L, int tbl, const char *module,
+                            int names) {
+  lua_pushnil(L);
+  while (lua_next(L, tbl)) {
+    if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE) {
+      lua_pushfstring(L, "%s.%s.", module, lua_tostring(L, -2));
+      names_from(L, lua_gettop(L) - 1, lua_tostring(L, -1), names);
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+}
+
+/* names_from for a p:names table at tbl and its methods: a metatable's
+ * __index table, or an __index function ("prefix__index") and the tables
+ * among its upvalues (the sim's data object keeps its methods there). */
+static void names_given(lua_State *L, int tbl, const char *prefix, int names) {
+  names_from(L, tbl, prefix, names);
+  if (!lua_getmetatable(L, tbl)) return;
+  lua_getfield(L, -1, "__index");
+  int index = lua_gettop(L);
+  if (lua_type(L, index) == LUA_TTABLE) {
+    names_from(L, index, prefix, names);
+  } else if (lua_isfunction(L, index)) {
+    lua_pushfstring(L, "%s__index", prefix);
+    lua_pushvalue(L, index);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, names);
+    lua_pop(L, 1);
+    for (int n = 1; lua_getupvalue(L, index, n) != NULL; n++) {
+      if (lua_type(L, -1) == LUA_TTABLE)
+        names_from(L, lua_gettop(L), prefix, names);
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 2);
+}
+
+/* Qualified names of the functions the run could reach by name, in a new
+ * table on the stack: p:names tables ("ctx:order"), loaded modules
+ * ("string.rep", "print" for _G) and the methods of btlua's userdata
+ * types ("sim:run" from metatable "btlua.Sim"). p:names wins. */
+static void push_known_names(lua_State *L, lbt_prof *pr) {
+  lua_newtable(L);
+  int modules = lua_gettop(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+  int loaded = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_type(L, loaded) == LUA_TTABLE && lua_next(L, loaded)) {
+    if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE) {
+      const char *module = lua_tostring(L, -2);
+      int is_global = strcmp(module, "_G") == 0;
+      lua_pushfstring(L, "%s.", module);
+      names_from(L, lua_gettop(L) - 1, is_global ? "" : lua_tostring(L, -1),
+                 modules);
+      lua_pop(L, 1);
+      if (!is_global) names_in_fields(L, lua_gettop(L), module, modules);
+    }
+    lua_pop(L, 1);
+  }
+  lua_settop(L, modules);
+  lua_pushnil(L);
+  while (lua_next(L, LUA_REGISTRYINDEX)) {
+    const char *type = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+    if (strncmp(type, "btlua.", 6) == 0 && lua_type(L, -1) == LUA_TTABLE) {
+      const char *last = strrchr(type, '.') + 1;
+      char prefix[64];
+      size_t n = 0;
+      for (; last[n] && n + 2 < sizeof prefix; n++)
+        prefix[n] = (char)(last[n] >= 'A' && last[n] <= 'Z' ? last[n] + 32
+                                                            : last[n]);
+      prefix[n + 1] = '\0';
+      prefix[n] = '.'; /* metamethods: "history.__index" */
+      names_from(L, lua_gettop(L), prefix, modules);
+      lua_getfield(L, -1, "__index");
+      prefix[n] = ':'; /* methods: "sim:run" */
+      if (lua_type(L, -1) == LUA_TTABLE)
+        names_from(L, lua_gettop(L), prefix, modules);
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  if (pr->names_ref == LUA_NOREF) return;
+  lua_newtable(L);
+  int given = lua_gettop(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, pr->names_ref);
+  for (int i = 1; i <= (int)lua_rawlen(L, -1); i += 2) {
+    lua_rawgeti(L, -1, i);
+    lua_rawgeti(L, -2, i + 1);
+    names_given(L, lua_gettop(L) - 1, lua_tostring(L, -1), given);
+    lua_pop(L, 2);
+  }
+  lua_pop(L, 1);
+  lua_pushnil(L); /* the given names over the modules' */
+  while (lua_next(L, given)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, modules);
+  }
+  lua_settop(L, modules);
+}
+
+/* The name a key uses for fn: its qualified name when known (a Lua
+ * function drops the module part its location already says), else the
+ * call-site name, else "<anonymous>" / "main chunk" / "?". */
+static const char *key_name(const fn_entry *fn, const char *qualified,
+                            const char *location) {
+  if (qualified != NULL && fn->is_c) return qualified;
+  if (qualified != NULL) {
+    size_t len = strlen(location);
+    if (strncmp(qualified, location, len) == 0 && qualified[len] == '.')
+      return qualified + len + 1;
+    return qualified;
+  }
+  return fn->name ? fn->name : "?";
+}
+
+static int by_key_then_line(const void *a, const void *b, void *fns_arg) {
+  const fn_entry *fns = (const fn_entry *)fns_arg;
+  const fn_entry *x = &fns[*(const int *)a], *y = &fns[*(const int *)b];
+  int order = strcmp(x->key, y->key);
+  if (order != 0) return order;
+  if (x->line != y->line) return x->line < y->line ? -1 : 1;
+  return *(const int *)a - *(const int *)b;
+}
+
+/* Functions of one key in one profile (two anonymous functions of a file)
+ * are told apart by order of definition: "name#2". */
+static void number_duplicates(lbt_prof *pr) {
+  int *order = (int *)malloc((pr->nfns + 1) * sizeof *order);
+  if (order == NULL) return;
+  for (size_t i = 0; i < pr->nfns; i++) order[i] = (int)i;
+  qsort_r(order, pr->nfns, sizeof *order, by_key_then_line, pr->fns);
+  for (size_t i = 1, run = 1; i < pr->nfns; i++) {
+    fn_entry *fn = &pr->fns[order[i]];
+    run = strcmp(fn->key, pr->fns[order[i - 1]].key) == 0 ? run + 1 : 1;
+    if (run < 2) continue;
+    char *numbered = (char *)malloc(strlen(fn->key) + 16);
+    if (numbered == NULL) continue;
+    sprintf(numbered, "%s#%zu", fn->key, run);
+    free(fn->key);
+    fn->key = numbered;
+  }
+  free(order);
+}
+
+/* Builds every function's key (profkey.h), once, at the first p:data(). */
+static void build_keys(lua_State *L, lbt_prof *pr) {
+  int missing = 0; /* functions first seen since the last build */
+  for (size_t i = 0; i < pr->nfns; i++) missing |= pr->fns[i].key == NULL;
+  if (!missing) return;
+  int top = lua_gettop(L);
+  push_known_names(L, pr);
+  int names = lua_gettop(L);
+  const char *path = pr->package_path;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, pr->funcs_ref);
+  int funcs = lua_gettop(L);
+  for (size_t i = 0; i < pr->nfns; i++) {
+    fn_entry *fn = &pr->fns[i];
+    char location[PATH_MAX];
+    if (fn->is_c || !fn->is_file)
+      snprintf(location, sizeof location, "%s", fn->source ? fn->source : "?");
+    else
+      bt_profkey_location(fn->source, path, pr->root, location,
+                          sizeof location);
+    lua_rawgeti(L, funcs, fn->first_closure);
+    lua_rawget(L, names);
+    const char *qualified = lua_tostring(L, -1);
+    free(fn->key);
+    fn->key = bt_profkey_make(location, key_name(fn, qualified, location), 1);
+    lua_pop(L, 1);
+    if (fn->key == NULL) fn->key = dup_text("?");
+  }
+  lua_settop(L, top);
+  number_duplicates(pr);
+}
+
 /* Function indices in the table: hidden entries dropped, 1-based. */
 static int *visible_index(lbt_prof *pr) {
   int *remap = (int *)malloc((pr->nfns + 1) * sizeof *remap);
@@ -1442,11 +1738,13 @@ static void push_functions(lua_State *L, lbt_prof *pr, const int *remap) {
     lua_newtable(L);
     set_str(L, "name", fn->name ? fn->name : "?");
     set_str(L, "source", fn->source ? fn->source : "?");
+    set_str(L, "key", fn->key ? fn->key : "?");
     set_int(L, "line", (uint64_t)fn->line);
     set_int(L, "ncalls", fn->ncalls);
     set_int(L, "primcalls", fn->primcalls);
     set_int(L, "self_ns", to_ns(fn->self));
     set_int(L, "cum_ns", to_ns(fn->cum));
+    set_int(L, "zone_ns", to_ns(fn->engine));
     if (pr->mode == MODE_MEMORY) set_int(L, "alloc_bytes", fn->alloc_bytes);
     lua_newtable(L);
     lua_setfield(L, -2, "callers");
@@ -1506,6 +1804,7 @@ static void push_memory(lua_State *L, lbt_prof *pr, const int *remap) {
   set_int(L, "alloc_bytes", mem->alloc_bytes);
   set_int(L, "free_bytes", mem->free_bytes);
   set_int(L, "peak_lua_bytes", (uint64_t)pr->lua_peak);
+  set_int(L, "outside_bytes", pr->outside_bytes);
   lua_newtable(L);
   for (int z = 0; z < BT_ZONE_COUNT; z++)
     set_int(L, bt_prof_zone_name((bt_zone_id)z), pr->bp->zone[z].alloc_bytes);
@@ -1585,16 +1884,15 @@ static void push_tree(lua_State *L, lbt_prof *pr, const int *remap) {
   free(index);
 }
 
-/* runs[1]: this run's totals keyed by zone name and "source:line(name)". */
-/* { ["source:line(name)"] = ns }: self (cum = 0) or cumulative time of
- * each visible function; entries sharing a label add up. */
+/* { [key] = ns }: self (cum = 0) or cumulative time of each visible
+ * function; entries sharing a key add up. */
 static void push_run_functions(lua_State *L, lbt_prof *pr, const int *remap,
                                int cum) {
   lua_newtable(L);
   for (size_t i = 0; i < pr->nfns; i++) {
     const fn_entry *fn = &pr->fns[i];
     if (!remap[i]) continue;
-    lua_pushfstring(L, "%s:%d(%s)", fn->source, fn->line, fn->name);
+    lua_pushstring(L, fn->key ? fn->key : "?");
     lua_pushvalue(L, -1);
     lua_rawget(L, -3);
     lua_Integer before = lua_isnil(L, -1) ? 0 : lua_tointeger(L, -1);
@@ -1608,6 +1906,7 @@ static void push_runs(lua_State *L, lbt_prof *pr, const int *remap) {
   lua_newtable(L);
   lua_newtable(L);
   set_int(L, "wall_ns", pr->started ? bt_prof_run_wall_ns(pr->bp) : 0);
+  set_int(L, "cpu_ns", pr->started ? bt_prof_run_cpu_ns(pr->bp) : 0);
   set_int(L, "total_ticks", pr->started ? bt_prof_run_ticks(pr->bp) : 0);
   lua_newtable(L);
   for (int z = 0; z < BT_ZONE_COUNT; z++)
@@ -1640,6 +1939,7 @@ static int prof_data(lua_State *L) {
     user_meta = 2;
   }
   resolve_names(L, pr);
+  build_keys(L, pr);
   int *remap = visible_index(pr);
   if (remap == NULL) return luaL_error(L, "prof: out of memory");
   lua_newtable(L);
@@ -1683,12 +1983,14 @@ static int prof_tostring(lua_State *L) {
   return 1;
 }
 
-/* prof._spin_ns(n) -> ns actually spent (>= n; more if preempted). */
+/* prof._spin_ns(n) -> the thread CPU ns the n ns of wall-clock spinning
+ * took (n on a quiet machine, less when preempted): the truth the
+ * profile's on-CPU times are checked against. */
 static int prof_spin_ns(lua_State *L) {
   lua_Number ns = luaL_checknumber(L, 1);
-  uint64_t t0 = bt_prof_now_ns();
+  uint64_t cpu0 = bt_prof_thread_cpu_ns();
   bt_prof_spin_ns(ns > 0 ? (uint64_t)ns : 0);
-  lua_pushinteger(L, (lua_Integer)(bt_prof_now_ns() - t0));
+  lua_pushinteger(L, (lua_Integer)(bt_prof_thread_cpu_ns() - cpu0));
   return 1;
 }
 
@@ -1704,6 +2006,7 @@ static const luaL_Reg prof_methods[] = {
     {"btprof", prof_btprof},
     {"zone_begin", prof_zone_begin},
     {"zone_end", prof_zone_end},
+    {"names", prof_names},
     {"mode", prof_mode},
     {"running", prof_running},
     {NULL, NULL},

@@ -7,7 +7,7 @@ local lib = require "testlib"
 local fx = require "compare_fixtures"
 local compare = require "btlua.compare"
 
-local HANDLE_DATA = "lua/btlua/strategies/mean_reversion.lua:30(handle_data)"
+local HANDLE_DATA = "btlua.strategies.mean_reversion:handle_data"
 
 local function lines_of(text)
   local lines = {}
@@ -145,8 +145,8 @@ local _, warning = find_line(lines, "> **Warning: these timings")
 t.is(warning, "> **Warning: these timings are not comparable:** the runs "
   .. "differ in host (ci-1 before, laptop after); build type (Release before, "
   .. "Debug after).", "host and build type differences are flagged")
-_, warning = find_line(lines, "| `[C]:-1(current)` |")
-t.is(warning, "| `[C]:-1(current)` | 24.560 ms | 51.241 ms | +108.63% | "
+_, warning = find_line(lines, "| `[C]:data:current` |")
+t.is(warning, "| `[C]:data:current` | 24.560 ms | 51.241 ms | +108.63% | "
   .. "+26.681 ms (+13.66% of total) | n/a |",
   "single runs: raw changes above the floor are listed, untested")
 
@@ -347,7 +347,7 @@ t.ok(repeated.scenarios[1].result.cum_missing == nil and #cum_rows > 0,
   "repeated runs: cumulative times per run are compared")
 local handle_data_row
 for _, row in ipairs(cum_rows) do
-  if tostring(row.name):find("(handle_data)", 1, true) then
+  if row.name == "btlua.strategies.mean_reversion:handle_data" then
     handle_data_row = row
   end
 end

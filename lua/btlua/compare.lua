@@ -30,13 +30,12 @@ local function sorted_keys(map)
   return keys
 end
 
--- "source:line(name)", the key of a function in profile.runs[i].functions.
--- C functions have no line: the profiler writes -1 (a .btprof stores 0).
+-- The key of a function in profile.runs[i].functions: its identity, as
+-- the profiler built it ("btlua.strategies.mean_reversion:handle_data",
+-- "[C]:string.rep"; see engine/profkey.h). Never rebuilt here.
 function compare.function_key(entry)
-  local line = entry.line or 0
-  if entry.source == "[C]" and line <= 0 then line = -1 end
-  return string.format("%s:%s(%s)", tostring(entry.source), fmt.int(line),
-    tostring(entry.name))
+  return entry.key or error("profile function without a key: "
+    .. tostring(entry.name), 0)
 end
 
 -- Per-run samples of one profile: { runs = n, wall = {ns...},
