@@ -242,8 +242,10 @@ typedef struct lbt_prof {
   timer_t timer;
   int timer_on;
   int jit_sampler; /* LuaJIT: this profiler owns luaJIT_profile_start */
+  int jit_sampled; /* it did (jit_sampler is cleared at stop) */
   sigset_t jit_old_mask; /* its thread's signal mask before it */
   volatile sig_atomic_t pending, pending_zone, missed;
+  volatile sig_atomic_t tick_zone; /* LuaJIT: the zone at its last tick */
   uint64_t zone_samples[BT_ZONE_COUNT];
   sample_entry *samples;
   size_t nsamples, cap_samples;
@@ -870,6 +872,7 @@ static void sample_signal(int sig, siginfo_t *info, void *context) {
   int zone = bt_prof_zone_current(pr->bp);
   if (zone >= 0 && zone != BT_ZONE_STRATEGY) {
     pr->zone_samples[zone] += 1u + (unsigned)overrun;
+    pr->sample_total += 1u + (unsigned)overrun;
     return;
   }
   if (pr->pending) {
@@ -883,17 +886,51 @@ static void sample_signal(int sig, siginfo_t *info, void *context) {
   lua_sethook(pr->L, sample_hook, LUA_MASKCOUNT, 1);
 }
 
+static pthread_mutex_t jit_profiler_lock = PTHREAD_MUTEX_INITIALIZER;
+static lbt_prof *jit_profiler_owner; /* LuaJIT has one sampler per process */
+
 #if LUA_VERSION_NUM < 502
+/* LuaJIT delivers a sample at the VM's next safe point, in Lua code: a tick
+ * that fell in the engine (C, the bar loop) would be charged to the next
+ * Lua function. So its SIGPROF handler is chained behind one that notes
+ * the zone at the tick; a tick in an engine zone counts for that zone. */
+static struct sigaction jit_tick_next; /* LuaJIT's own handler */
+
+static void jit_tick(int sig, siginfo_t *info, void *context) {
+  lbt_prof *pr = jit_profiler_owner;
+  if (pr != NULL) pr->tick_zone = bt_prof_zone_current(pr->bp);
+  if (jit_tick_next.sa_flags & SA_SIGINFO)
+    jit_tick_next.sa_sigaction(sig, info, context);
+  else if (jit_tick_next.sa_handler != SIG_IGN &&
+           jit_tick_next.sa_handler != SIG_DFL)
+    jit_tick_next.sa_handler(sig);
+}
+
+/* Puts jit_tick in front of the handler luaJIT_profile_start installed
+ * (luaJIT_profile_stop restores the one before it, removing both). */
+static void jit_tick_install(void) {
+  struct sigaction action;
+  if (sigaction(SIGPROF, NULL, &jit_tick_next) != 0) return;
+  memset(&action, 0, sizeof action);
+  action.sa_sigaction = jit_tick;
+  action.sa_flags = SA_SIGINFO | SA_RESTART;
+  action.sa_mask = jit_tick_next.sa_mask;
+  sigaction(SIGPROF, &action, NULL);
+}
+
 static void jit_sample_cb(void *data, lua_State *L, int samples, int vmstate) {
   lbt_prof *pr = (lbt_prof *)data;
   (void)vmstate;
   if (!pr->running) return;
-  sample_stack(pr, L, bt_prof_zone_current(pr->bp), (uint64_t)samples);
+  int zone = pr->tick_zone;
+  if (zone >= 0 && zone != BT_ZONE_STRATEGY) {
+    pr->zone_samples[zone] += (uint64_t)samples;
+    pr->sample_total += (uint64_t)samples;
+    return;
+  }
+  sample_stack(pr, L, zone, (uint64_t)samples);
 }
 #endif
-
-static pthread_mutex_t jit_profiler_lock = PTHREAD_MUTEX_INITIALIZER;
-static lbt_prof *jit_profiler_owner; /* LuaJIT has one sampler per process */
 
 /* The portable sampler's signal: a real-time signal of its own, never
  * SIGPROF, which belongs to LuaJIT's sampler when one runs (its handler
@@ -949,6 +986,7 @@ static int sampler_start(lbt_prof *pr, lua_State *L) {
      * handler changes the owner's state: the host blocks SIGPROF in every
      * thread (main.c) and only the owner's thread unblocks it. */
     pr->jit_sampler = 1;
+    pr->jit_sampled = 1;
     signal(SIGPROF, SIG_IGN);
     sigset_t prof_set;
     sigemptyset(&prof_set);
@@ -957,7 +995,9 @@ static int sampler_start(lbt_prof *pr, lua_State *L) {
     char mode[32];
     unsigned ms = (unsigned)(pr->interval_ns / 1000000u);
     snprintf(mode, sizeof mode, "i%u", ms ? ms : 1u);
+    pr->tick_zone = -1;
     luaJIT_profile_start(L, mode, jit_sample_cb, pr);
+    jit_tick_install();
     return 0;
   }
 #else
@@ -1440,6 +1480,15 @@ static void push_meta(lua_State *L, lbt_prof *pr, int user_meta) {
   set_int(L, "hook_call_ticks", pr->excl_call);
   set_int(L, "hook_return_ticks", pr->excl_ret);
   set_int(L, "zone_mismatch", (uint64_t)pr->bp->mismatch);
+  if (pr->mode == MODE_SAMPLE) { /* what the sampler really did */
+    uint64_t cpu = pr->started ? bt_prof_run_cpu_ns(pr->bp) : 0;
+    set_int(L, "samples", pr->sample_total);
+    set_num(L, "sample_rate_hz",
+            cpu ? (double)pr->sample_total / ((double)cpu / 1e9) : 0.0);
+    set_str(L, "sample_timer", pr->jit_sampler || pr->jit_sampled
+                                   ? "LuaJIT profiler (ITIMER_PROF)"
+                                   : "thread CPU-time timer");
+  }
   lua_newtable(L);
   lua_setfield(L, -2, "params");
   if (user_meta) { /* the caller's fields win */

@@ -330,8 +330,30 @@ do
   t.ok(in_busy > 0 or jit_build, "busy() seen as a leaf (" .. in_busy .. " of " .. total .. ")")
   t.is(data.sample_interval_ns, 1000000, "interval recorded")
   t.is(data.meta.profiler, "sample", "meta.profiler")
+  t.is(data.meta.samples, total, "meta.samples: the samples really taken")
+  t.ok(data.meta.sample_rate_hz > 0, "their rate per CPU-second is recorded")
+  t.is(data.meta.sample_timer, jit_build and "LuaJIT profiler (ITIMER_PROF)"
+    or "thread CPU-time timer", "and the timer that took them")
   local back = prof.load(p:btprof())
   t.is(#back.samples, #data.samples, "samples survive the round trip")
+end
+
+-- sample: engine time while C code runs goes to the zone that ran (LuaJIT
+-- delivers its samples later, in Lua code: the zone is noted at the tick).
+do
+  local p = prof.new { mode = "sample", interval_ms = 1 }
+  p:start()
+  p:zone_begin("fills")
+  prof._spin_ns(6e7)
+  p:zone_end("fills")
+  p:stop()
+  local in_fills, with_stack = 0, 0
+  for _, s in ipairs(p:data().samples) do
+    if #s.stack == 0 and s.zone == "fills" then in_fills = in_fills + s.count end
+    if #s.stack > 0 then with_stack = with_stack + s.count end
+  end
+  t.ok(in_fills > 0 and with_stack <= 2, ("C time in a zone is the zone's: "
+    .. "%d samples in fills, %d on Lua stacks"):format(in_fills, with_stack))
 end
 
 -- memory --------------------------------------------------------------------

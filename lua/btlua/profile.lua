@@ -188,6 +188,14 @@ local function sample_table(p, out, top)
   out[#out + 1] = format("Ordered by: inclusive samples (top %d of %d "
     .. "functions; %d samples every %.3f ms)", math.min(top, #order), #order,
     total, interval / 1e6)
+  local meta = p.meta or {}
+  if meta.sample_rate_hz then -- what the sampler really did
+    out[#out + 1] = format("Sampler: %s, asked every %.3f ms; took %d "
+      .. "samples, %.0f per CPU-second (%.3f ms apart)",
+      tostring(meta.sample_timer), interval / 1e6, meta.samples or total,
+      meta.sample_rate_hz, meta.sample_rate_hz > 0
+        and 1e3 / meta.sample_rate_hz or 0)
+  end
   out[#out + 1] = ""
   out[#out + 1] = format("%10s %7s %10s %7s %s", "self", "self%", "total",
     "total%", "filename:lineno(function)")
