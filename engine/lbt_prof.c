@@ -1607,9 +1607,22 @@ static void names_in_fields(lua_State *L, int tbl, const char *module,
 
 /* names_from for a p:names table at tbl and its methods: a metatable's
  * __index table, or an __index function ("prefix__index") and the tables
- * among its upvalues (the sim's data object keeps its methods there). */
-static void names_given(lua_State *L, int tbl, const char *prefix, int names) {
+ * among its upvalues (the sim's data object keeps its methods there); at
+ * depth 0 also the tables in its fields, one level down. */
+static void names_given(lua_State *L, int tbl, const char *prefix, int names,
+                        int depth) {
   names_from(L, tbl, prefix, names);
+  if (depth == 0) { /* tables in its fields: "ctx:portfolio.__index" */
+    lua_pushnil(L);
+    while (lua_next(L, tbl)) {
+      if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE) {
+        lua_pushfstring(L, "%s%s.", prefix, lua_tostring(L, -2));
+        names_given(L, lua_gettop(L) - 1, lua_tostring(L, -1), names, 1);
+        lua_pop(L, 1);
+      }
+      lua_pop(L, 1);
+    }
+  }
   if (!lua_getmetatable(L, tbl)) return;
   lua_getfield(L, -1, "__index");
   int index = lua_gettop(L);
@@ -1681,7 +1694,7 @@ static void push_known_names(lua_State *L, lbt_prof *pr) {
   for (int i = 1; i <= (int)lua_rawlen(L, -1); i += 2) {
     lua_rawgeti(L, -1, i);
     lua_rawgeti(L, -2, i + 1);
-    names_given(L, lua_gettop(L) - 1, lua_tostring(L, -1), given);
+    names_given(L, lua_gettop(L) - 1, lua_tostring(L, -1), given, 0);
     lua_pop(L, 2);
   }
   lua_pop(L, 1);
@@ -1956,6 +1969,8 @@ static void push_runs(lua_State *L, lbt_prof *pr, const int *remap) {
   lua_newtable(L);
   set_int(L, "wall_ns", pr->started ? bt_prof_run_wall_ns(pr->bp) : 0);
   set_int(L, "cpu_ns", pr->started ? bt_prof_run_cpu_ns(pr->bp) : 0);
+  set_int(L, "profile_ns",
+          pr->started ? to_ns(bt_prof_run_profile_ticks(pr->bp)) : 0);
   set_int(L, "total_ticks", pr->started ? bt_prof_run_ticks(pr->bp) : 0);
   lua_newtable(L);
   for (int z = 0; z < BT_ZONE_COUNT; z++)

@@ -282,6 +282,7 @@ static void runs_from(lua_State *L, int idx, bt_profile *pf) {
       run->wall_ns = field_u64(L, r, "wall_ns");
       run->total_ticks = field_u64(L, r, "total_ticks");
       run->cpu_ns = field_u64(L, r, "cpu_ns");
+      run->profile_ns = field_u64(L, r, "profile_ns");
       lua_getfield(L, r, "zones");
       run->zones = pairs_from(L, -1, &run->nzones);
       lua_getfield(L, r, "functions");
@@ -491,6 +492,7 @@ static void push_profile(lua_State *L, const bt_profile *pf) {
     set_int(L, "wall_ns", r->wall_ns);
     set_int(L, "total_ticks", r->total_ticks);
     if (r->cpu_ns) set_int(L, "cpu_ns", r->cpu_ns);
+    if (r->profile_ns) set_int(L, "profile_ns", r->profile_ns);
     push_pairs(L, r->zones, r->nzones);
     lua_setfield(L, -2, "zones");
     push_pairs(L, r->functions, r->nfunctions);

@@ -303,13 +303,17 @@ static int encode_keys(buf *b, strtab *t, const bt_profile *pf) {
   return 1;
 }
 
-/* RCPU: each run's thread CPU ns, in the order of RUNS. */
+/* RCPU: each run's thread CPU ns and on-CPU profile ns, in the order of
+ * RUNS. */
 static int encode_runs_cpu(buf *b, const bt_profile *pf) {
   int any = 0;
   for (size_t i = 0; i < pf->nruns; i++) any |= pf->runs[i].cpu_ns > 0;
   if (!any) return 0;
   put_u32(b, (uint32_t)pf->nruns);
-  for (size_t i = 0; i < pf->nruns; i++) put_u64(b, pf->runs[i].cpu_ns);
+  for (size_t i = 0; i < pf->nruns; i++) {
+    put_u64(b, pf->runs[i].cpu_ns);
+    put_u64(b, pf->runs[i].profile_ns);
+  }
   return 1;
 }
 
@@ -668,15 +672,17 @@ static void read_keys(reader *r, bt_profile *pf) {
   }
 }
 
-/* After RUNS: one CPU time per run. */
+/* After RUNS: CPU and profile time per run. */
 static void read_runs_cpu(reader *r, bt_profile *pf) {
   uint32_t count = get_u32(r);
   if (count != pf->nruns) {
     r->bad = 1;
     return;
   }
-  for (uint32_t i = 0; i < count && !r->bad; i++)
+  for (uint32_t i = 0; i < count && !r->bad; i++) {
     pf->runs[i].cpu_ns = get_u64(r);
+    pf->runs[i].profile_ns = get_u64(r);
+  }
 }
 
 /* Function indices must point into the function table. */

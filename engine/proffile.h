@@ -93,7 +93,9 @@ typedef struct bt_pf_node {
 
 typedef struct bt_pf_run {
   uint64_t wall_ns, total_ticks;
-  uint64_t cpu_ns; /* the thread's CPU time (section RCPU; else 0) */
+  uint64_t cpu_ns;     /* the thread's CPU time (section RCPU; else 0) */
+  uint64_t profile_ns; /* the run in on-CPU profile time, profiler cost
+                          removed (RCPU; else 0) */
   bt_pf_pair *zones; /* zone name -> incl ns */
   size_t nzones;
   bt_pf_pair *functions; /* function key -> self ns */

@@ -19,8 +19,9 @@ local function parse(words)
     .. "N times and compare against a baseline run directory.")
   p:argument("base_dir", "The baseline: an earlier run's output directory.")
   p:option("--repeat", "Runs per scenario.", "10")
-  p:option("--fail-on-regression", "Fail when wall time regressed "
-    .. "significantly by more than PCT percent.", "5"):argname("PCT")
+  p:option("--fail-on-regression", "Fail when the run time (CPU time) "
+    .. "regressed significantly by more than PCT percent.", "5")
+    :argname("PCT")
   p:option("--alpha", "Family-wise significance level.", "0.05")
   p:option("--scenario", "Scenario to run (daily, hourly, minute, all).",
     "all")

@@ -51,6 +51,7 @@ static void build(bt_profile *pf) {
   pf->runs = calloc(1, sizeof *pf->runs);
   pf->runs[0].wall_ns = 12345;
   pf->runs[0].cpu_ns = 1500;
+  pf->runs[0].profile_ns = 1400;
   pf->runs[0].nzones = 1;
   pf->runs[0].zones = calloc(1, sizeof(bt_pf_pair));
   pf->runs[0].zones[0] = (bt_pf_pair){text("strategy"), 2000};
@@ -106,6 +107,7 @@ int main(void) {
   is_str(back.funcs[1].key, "a.lua:g", "function key (section FKEY)");
   is_int((long long)back.funcs[1].zone_ns, 30, "zone ns (section FKEY)");
   is_int((long long)back.runs[0].cpu_ns, 1500, "run cpu ns (section RCPU)");
+  is_int((long long)back.runs[0].profile_ns, 1400, "run profile ns (RCPU)");
   is_int((long long)back.edges[1].ncalls, 6, "edge calls");
   is_int((long long)back.zones[0].count, 43200, "zone count");
   is_int((long long)back.memory.timeline[1].rss, 4096, "timeline");

@@ -57,7 +57,8 @@ function compare.samples(profile)
     runs = { run }
   end
   local out = { runs = #runs, wall = {}, cycles = {}, zones = {}, self = {},
-                cum = {} }
+                cum = {}, cpu = {}, has_cpu = true, oncpu = {},
+                has_oncpu = true }
   local function collect(into, i, values)
     for key, value in pairs(values or {}) do
       into[key] = into[key] or {}
@@ -66,6 +67,12 @@ function compare.samples(profile)
   end
   for i, run in ipairs(runs) do
     out.wall[i] = run.wall_ns or 0
+    out.cpu[i] = run.cpu_ns or 0
+    out.oncpu[i] = run.profile_ns or 0
+    if not (run.cpu_ns and run.cpu_ns > 0) then out.has_cpu = false end
+    if not (run.profile_ns and run.profile_ns > 0) then
+      out.has_oncpu = false
+    end
     out.cycles[i] = run.total_ticks or 0
     collect(out.zones, i, run.zones)
     collect(out.self, i, run.functions)
@@ -238,10 +245,29 @@ function compare.compare_sides(before, after, opts)
     noise_floor = option(opts, "noise_floor"), top = option(opts, "top"),
     runs = { bs.runs, as.runs },
   }
+  -- The verdict's clock (overall[1]): when both sides recorded it for
+  -- every run, the run's on-CPU time with the profiler's own cost removed
+  -- (neither machine load nor hook cost reads as a code change), else the
+  -- run thread's CPU time, else wall time.
+  local verdict_series = { bs.wall, as.wall }
+  result.clock = "wall time"
   result.overall = {
     make_row("overall", "wall time", bs.wall, as.wall, conf),
     make_row("overall", "total cycles", bs.cycles, as.cycles, conf),
   }
+  -- (One clock row besides wall and cycles: every row tested costs the
+  -- family power.)
+  if bs.has_oncpu and as.has_oncpu then
+    result.clock = "on-CPU time"
+    verdict_series = { bs.oncpu, as.oncpu }
+  elseif bs.has_cpu and as.has_cpu then
+    result.clock = "cpu time"
+    verdict_series = { bs.cpu, as.cpu }
+  end
+  if result.clock ~= "wall time" then
+    table.insert(result.overall, 1, make_row("overall", result.clock,
+      verdict_series[1], verdict_series[2], conf))
+  end
   local total = result.overall[1].before_median
   result.floor_ns = total * result.noise_floor / 100
   result.zones = group_rows("zone", bs.zones, as.zones, bs.runs, as.runs, conf)
@@ -269,7 +295,7 @@ function compare.compare_sides(before, after, opts)
   result.min_p = smallest_p(bs.runs, as.runs)
   if wall.tested and wall.before_median > 0 and wall.after_median > 0 then
     result.ratio, result.ratio_lo, result.ratio_hi =
-      stats.ratio_ci(bs.wall, as.wall, conf)
+      stats.ratio_ci(verdict_series[1], verdict_series[2], conf)
   end
   if not wall.tested then
     result.timing_verdict = "not tested"
@@ -412,10 +438,10 @@ local function verdict_lines(result, out)
   local detail
   if verdict == "not tested" then
     detail = "no significance can be claimed with one run per side (use "
-      .. "`btlua run --repeat 10`); the raw change in wall time is "
-      .. change .. "."
+      .. "`btlua run --repeat 10`); the raw change in " .. result.clock
+      .. " is " .. change .. "."
   else
-    detail = string.format("wall time %s (%s%s, %s runs).",
+    detail = string.format("%s %s (%s%s, %s runs).", result.clock,
       wall.significant and change or "~ " .. change, ci_text(result),
       fmt.p_eq(wall.p_adj), runs_text(result))
   end
@@ -733,6 +759,7 @@ function compare.compare(before_dir, after_dir, opts)
     outcome.scenarios[#outcome.scenarios + 1] = entry
     texts[#texts + 1] = entry.text
     outcome.gate_tripped = outcome.gate_tripped or result.gate_tripped
+    if result.gate_tripped then outcome.gate_clock = result.clock end
   end
   if opts.write ~= false then
     if opts.output then

@@ -206,6 +206,14 @@ function instructions.run(chosen, args, words)
       .. "which was not found (install the Debian package valgrind)\n")
     return util.EXIT_BAD_INPUT
   end
+  local exe = core.runner.realpath("/proc/self/exe")
+  local asan = os.execute("ldd " .. quote(exe) .. " 2>/dev/null | grep -q "
+    .. "libasan")
+  if asan == true or asan == 0 then -- Lua 5.4 | LuaJIT
+    io.stderr:write("btlua run: --profiler instructions cannot run an ASan "
+      .. "build under valgrind (build without -DBTLUA_SANITIZE=ON)\n")
+    return util.EXIT_BAD_INPUT
+  end
   local ok, err = core.runner.check_dir(args.output_dir)
   if not ok then return util.fail("run", err) end
   for _, entry in ipairs(chosen) do

@@ -24,7 +24,8 @@
 --             sample_interval_ns
 --   tree      (cycles) calling contexts, parents first: { parent = index
 --             (0: a root), fn = function index, calls, self_ns }
---   runs      { wall_ns, cpu_ns, total_ticks, zones = {name = incl_ns},
+--   runs      { wall_ns, cpu_ns, profile_ns, total_ticks,
+--               zones = {name = incl_ns},
 --               functions = {[key] = self_ns} } per repeat
 --
 -- Stacks for folded/flame/speedscope: a `sample` profile folds its samples

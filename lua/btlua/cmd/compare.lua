@@ -17,7 +17,8 @@ local function parser()
   p:option("--output", "Write one markdown file here instead.")
   p:option("--output-dir", "Where profile_comparison_S.md go "
     .. "(default: AFTER_DIR).")
-  p:option("--fail-on-regression", "Exit 1 when wall time regressed "
+  p:option("--fail-on-regression", "Exit 1 when the run time (CPU time "
+    .. "when both sides recorded it, else wall time) regressed "
     .. "significantly by more than PCT percent."):argname("PCT")
   p:option("--alpha", "Family-wise significance level.", "0.05")
   p:option("--noise-floor", "Changes below PCT percent of total wall time "
@@ -42,8 +43,8 @@ local function summary_line(entry)
   local result = entry.result
   local wall = result.overall[1]
   local change = wall.delta_pct and fmt.pct(wall.delta_pct) or "n/a"
-  local line = string.format("%s: %s, wall time %s", entry.name,
-    result.verdict, change)
+  local line = string.format("%s: %s, %s %s", entry.name,
+    result.verdict, result.clock or "wall time", change)
   if wall.p_adj then line = line .. " (" .. fmt.p_eq(wall.p_adj) .. ")" end
   if entry.path then line = line .. " -> " .. entry.path end
   return line
@@ -82,8 +83,8 @@ return function(words, opts)
     io.stderr:write("btlua compare: skipped ", name, "\n")
   end
   if outcome.gate_tripped then
-    io.stderr:write(string.format("btlua compare: wall time regressed "
-      .. "significantly by more than %s%%\n",
+    io.stderr:write(string.format("btlua compare: %s regressed "
+      .. "significantly by more than %s%%\n", outcome.gate_clock or "wall time",
       fmt.value(options.fail_on_regression)))
     return EXIT_GATE
   end
