@@ -1,7 +1,9 @@
 /* lbt_prof.c: btlua.core.prof: Lua function profiling by call/return hooks
- * (shadow stack per coroutine, keyed by function identity), statistical
- * sampling (timer signal + one-shot hook, luaJIT_profile on LuaJIT), a
- * counting lua_Alloc with an RSS timeline, and the Lua API (lbt_prof.h). */
+ * (shadow stack per coroutine, keyed by function identity; the totals,
+ * edges and calling-context tree are the core collector's, profcol.c),
+ * statistical sampling (timer signal + one-shot hook, luaJIT_profile on
+ * LuaJIT), a counting lua_Alloc with an RSS timeline, function keys
+ * (profkey.c builds them) and the Lua API (lbt_prof.h). */
 #define _GNU_SOURCE
 #include "lbt_prof.h"
 
@@ -18,6 +20,7 @@
 
 #include "lbt_limits.h"
 #include "lbt_proffile.h"
+#include "profcol.h"
 #include "profkey.h"
 
 #if LUA_VERSION_NUM < 502
@@ -58,92 +61,13 @@ static const char *const MODE_NAMES[] = {"none", "cycles", "sample", "memory",
 #define SAMPLE_MAX_DEPTH 256
 #define TIMELINE_MAX 4096      /* RSS points kept (decimated beyond) */
 
-/* ---- a u64 -> int32 hash map (open addressing; key 0 is empty) ------ */
-
-typedef struct u64map {
-  uint64_t *keys;
-  int32_t *vals;
-  size_t cap, count; /* cap: power of two */
-} u64map;
-
-static uint64_t mix64(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  return x;
-}
-
-static int32_t map_get(const u64map *m, uint64_t key) {
-  if (m->cap == 0) return -1;
-  size_t mask = m->cap - 1;
-  for (size_t i = mix64(key) & mask;; i = (i + 1) & mask) {
-    if (m->keys[i] == key) return m->vals[i];
-    if (m->keys[i] == 0) return -1;
-  }
-}
-
-static int map_put(u64map *m, uint64_t key, int32_t val);
-
-static int map_grow(u64map *m) {
-  u64map bigger = {0};
-  bigger.cap = m->cap ? m->cap * 2 : 64;
-  bigger.keys = (uint64_t *)calloc(bigger.cap, sizeof *bigger.keys);
-  bigger.vals = (int32_t *)calloc(bigger.cap, sizeof *bigger.vals);
-  if (bigger.keys == NULL || bigger.vals == NULL) {
-    free(bigger.keys);
-    free(bigger.vals);
-    return -1;
-  }
-  for (size_t i = 0; i < m->cap; i++)
-    if (m->keys[i] != 0) map_put(&bigger, m->keys[i], m->vals[i]);
-  free(m->keys);
-  free(m->vals);
-  *m = bigger;
-  return 0;
-}
-
-static int map_put(u64map *m, uint64_t key, int32_t val) {
-  if ((m->count + 1) * 2 > m->cap && map_grow(m) != 0) return -1;
-  size_t mask = m->cap - 1;
-  size_t i = mix64(key) & mask;
-  while (m->keys[i] != 0 && m->keys[i] != key)
-    i = (i + 1) & mask;
-  if (m->keys[i] == 0) m->count++;
-  m->keys[i] = key;
-  m->vals[i] = val;
-  return 0;
-}
-
-static void map_free(u64map *m) {
-  free(m->keys);
-  free(m->vals);
-  memset(m, 0, sizeof *m);
-}
-
-/* Grows a malloc'd array to hold at least `need` items. */
-static int grow(void **items, size_t *cap, size_t need, size_t size) {
-  if (need <= *cap) return 0;
-  size_t next = *cap ? *cap * 2 : 16;
-  while (next < need)
-    next *= 2;
-  void *bigger = realloc(*items, next * size);
-  if (bigger == NULL) return -1;
-  *items = bigger;
-  *cap = next;
-  return 0;
-}
-
 /* ---- profile state -------------------------------------------------- */
 
-/* One function (one prototype for Lua functions, one lua_CFunction for C
- * functions). Ticks are profile ticks (hook cost excluded). */
+/* What the binding knows of a function (one prototype for Lua functions,
+ * one lua_CFunction for C functions): its names and identity. Its totals
+ * are the collector's (pr->col.fns, same index; profile ticks, hook cost
+ * excluded). */
 typedef struct fn_entry {
-  uint64_t ncalls, primcalls;
-  uint64_t self, cum; /* ticks */
-  uint64_t engine;    /* ticks of self spent in engine zones (C work such
-                         as the blotter under ctx:order) */
-  uint64_t alloc_bytes;
-  int active; /* open frames on any shadow stack */
   int hidden; /* the profiler's own stop() */
   int is_c;
   int named;         /* the name came from a call site or a module field */
@@ -157,40 +81,12 @@ typedef struct fn_entry {
   int proto_line, proto_last;
 } fn_entry;
 
-/* One caller -> callee pair, counted like cProfile's subentries. */
-typedef struct edge_entry {
-  int caller, callee;
-  uint64_t ncalls, primcalls, self, cum;
-  int active;
-} edge_entry;
-
-/* One calling context: a function reached by one path from a root (a
- * node of the calling-context tree), for exact stacks in cycles mode. */
-typedef struct path_node {
-  int parent, fn; /* parent -1: a root */
-  uint64_t calls;
-  uint64_t self; /* ticks */
-} path_node;
-
-#define PATH_NODES_MAX 1000000 /* beyond: time goes to the parent path */
-
-typedef struct frame {
-  int fn, edge;   /* edge -1: called from outside what is profiled */
-  int node;       /* path_node, or -1 */
-  const void *ci; /* Lua 5.4: the CallInfo of the activation (its depth) */
-  uint64_t begin; /* thread ticks */
-  uint64_t child; /* thread ticks spent in callees */
-  uint64_t engine_mark;  /* bt_prof.engine_ticks at the call */
-  uint64_t engine_child; /* engine ticks inside callees */
-} frame;
-
 /* A shadow stack per lua_State (main thread or coroutine). Thread ticks =
  * profile ticks - paused, where paused sums the spans the coroutine was
  * suspended, so a frame that yields is not charged for the wait. */
 typedef struct thread_state {
   lua_State *L;
-  frame *frames;
-  size_t depth, cap;
+  bt_profcol_stack stack; /* frame tags: Lua 5.4's CallInfo */
   uint64_t paused, paused_at, seg_start;
   int chained;
 } thread_state;
@@ -220,11 +116,8 @@ typedef struct lbt_prof {
   /* functions and edges */
   fn_entry *fns;
   size_t nfns, cap_fns;
-  u64map by_pointer, by_proto, edge_map, thread_map, node_map;
-  path_node *nodes;
-  size_t nnodes, cap_nodes;
-  edge_entry *edges;
-  size_t nedges, cap_edges;
+  bt_profcol col; /* function totals, edges, calling contexts */
+  bt_profcol_map by_pointer, by_proto, thread_map;
   thread_state *threads;
   size_t nthreads, cap_threads;
   int *chain; /* thread indices: who resumed whom */
@@ -251,7 +144,7 @@ typedef struct lbt_prof {
   size_t nsamples, cap_samples;
   int32_t *stack_pool;
   size_t npool, cap_pool;
-  u64map sample_map;
+  bt_profcol_map sample_map;
   uint64_t sample_total;
   /* memory */
   lua_Alloc old_alloc;
@@ -313,7 +206,7 @@ static void describe(fn_entry *fn, const lua_Debug *ar) {
 static int fn_index_named(lbt_prof *pr, lua_State *L, lua_Debug *ar,
                           int may_name) {
   const void *ptr = lua_topointer(L, -1);
-  int32_t idx = map_get(&pr->by_pointer, (uint64_t)(uintptr_t)ptr);
+  int32_t idx = bt_profcol_map_get(&pr->by_pointer, (uint64_t)(uintptr_t)ptr);
   if (idx >= 0) return idx;
   lua_getinfo(L, may_name ? "Snu" : "Su", ar);
   if (!may_name) ar->name = NULL;
@@ -327,10 +220,10 @@ static int fn_index_named(lbt_prof *pr, lua_State *L, lua_Debug *ar,
   else if (is_c)
     proto = (uint64_t)(uintptr_t)ptr; /* LuaJIT builtins: one object each */
   else
-    proto = mix64((uint64_t)(uintptr_t)ar->source ^
+    proto = bt_profcol_mix64((uint64_t)(uintptr_t)ar->source ^
                   ((uint64_t)(unsigned)ar->linedefined << 40) ^
                   ((uint64_t)(unsigned)ar->lastlinedefined << 20));
-  idx = map_get(&pr->by_proto, proto);
+  idx = bt_profcol_map_get(&pr->by_proto, proto);
   if (idx >= 0) {
     fn_entry *same = &pr->fns[idx];
     if (!is_c && (same->proto_source != ar->source ||
@@ -340,7 +233,9 @@ static int fn_index_named(lbt_prof *pr, lua_State *L, lua_Debug *ar,
   }
   pr->slow = 1;
   if (idx < 0) {
-    if (grow((void **)&pr->fns, &pr->cap_fns, pr->nfns + 1, sizeof(fn_entry)))
+    if (bt_profcol_grow((void **)&pr->fns, &pr->cap_fns, pr->nfns + 1,
+                        sizeof(fn_entry)) ||
+        bt_profcol_fn_new(&pr->col) != (int)pr->nfns)
       return -1;
     idx = (int32_t)pr->nfns++;
     fn_entry *fn = &pr->fns[idx];
@@ -351,9 +246,9 @@ static int fn_index_named(lbt_prof *pr, lua_State *L, lua_Debug *ar,
     fn->proto_line = ar->linedefined;
     fn->proto_last = ar->lastlinedefined;
     fn->hidden = cfn == prof_stop;
-    if (map_get(&pr->by_proto, proto) < 0) map_put(&pr->by_proto, proto, idx);
+    if (bt_profcol_map_get(&pr->by_proto, proto) < 0) bt_profcol_map_put(&pr->by_proto, proto, idx);
   }
-  map_put(&pr->by_pointer, (uint64_t)(uintptr_t)ptr, idx);
+  bt_profcol_map_put(&pr->by_pointer, (uint64_t)(uintptr_t)ptr, idx);
   lua_rawgeti(L, LUA_REGISTRYINDEX, pr->funcs_ref);
   lua_pushvalue(L, -2);
   int slot = (int)lua_rawlen(L, -2) + 1;
@@ -377,40 +272,6 @@ static int fn_at_level(lbt_prof *pr, lua_State *L, int level) {
   return idx;
 }
 
-static int edge_index(lbt_prof *pr, int caller, int callee) {
-  uint64_t key =
-      ((uint64_t)(uint32_t)(caller + 1) << 32) | (uint32_t)(callee + 1);
-  int32_t idx = map_get(&pr->edge_map, key);
-  if (idx >= 0) return idx;
-  if (grow((void **)&pr->edges, &pr->cap_edges, pr->nedges + 1,
-           sizeof(edge_entry)))
-    return -1;
-  idx = (int32_t)pr->nedges++;
-  edge_entry *edge = &pr->edges[idx];
-  memset(edge, 0, sizeof *edge);
-  edge->caller = caller;
-  edge->callee = callee;
-  if (map_put(&pr->edge_map, key, idx) != 0) return -1;
-  return idx;
-}
-
-/* The node of fn called in context `parent`; the parent itself when the
- * tree is full (or -1 on ENOMEM). */
-static int node_index(lbt_prof *pr, int parent, int fn) {
-  uint64_t key = ((uint64_t)(uint32_t)(parent + 1) << 32) | (uint32_t)(fn + 1);
-  int32_t idx = map_get(&pr->node_map, key);
-  if (idx >= 0) return idx;
-  if (pr->nnodes >= PATH_NODES_MAX) return parent;
-  if (grow((void **)&pr->nodes, &pr->cap_nodes, pr->nnodes + 1,
-           sizeof(path_node)))
-    return parent;
-  idx = (int32_t)pr->nnodes;
-  if (map_put(&pr->node_map, key, idx) != 0) return parent;
-  pr->nnodes++;
-  pr->nodes[idx] = (path_node){parent, fn, 0, 0};
-  return idx;
-}
-
 /* ---- shadow stacks -------------------------------------------------- */
 
 static uint64_t thread_ticks(const thread_state *ts, uint64_t now) {
@@ -419,45 +280,25 @@ static uint64_t thread_ticks(const thread_state *ts, uint64_t now) {
 
 /* Closes the top frame of ts at thread time `at`. */
 static void frame_close(lbt_prof *pr, thread_state *ts, uint64_t at) {
-  frame *fr = &ts->frames[--ts->depth];
-  int64_t delta = (int64_t)(at - fr->begin);
-  uint64_t elapsed = delta > 0 ? (uint64_t)delta : 0;
-  uint64_t self = elapsed > fr->child ? elapsed - fr->child : 0;
-  fn_entry *fn = &pr->fns[fr->fn];
-  fn->self += self;
-  uint64_t engine = pr->bp->engine_ticks - fr->engine_mark;
-  uint64_t engine_self =
-      engine > fr->engine_child ? engine - fr->engine_child : 0;
-  fn->engine += engine_self < self ? engine_self : self;
-  if (fr->node >= 0) pr->nodes[fr->node].self += self;
-  if (--fn->active == 0) fn->cum += elapsed;
-  if (fr->edge >= 0) {
-    edge_entry *edge = &pr->edges[fr->edge];
-    edge->self += self;
-    if (--edge->active == 0) edge->cum += elapsed;
-  }
-  if (ts->depth > 0) {
-    ts->frames[ts->depth - 1].child += elapsed;
-    ts->frames[ts->depth - 1].engine_child += engine;
-  }
+  bt_profcol_pop(&pr->col, &ts->stack, at, pr->bp->engine_ticks);
 }
 
 static void close_all(lbt_prof *pr, thread_state *ts, uint64_t at) {
-  while (ts->depth > 0)
+  while (ts->stack.depth > 0)
     frame_close(pr, ts, at);
 }
 
 static thread_state *thread_find(lbt_prof *pr, lua_State *L) {
-  int32_t idx = map_get(&pr->thread_map, (uint64_t)(uintptr_t)L);
+  int32_t idx = bt_profcol_map_get(&pr->thread_map, (uint64_t)(uintptr_t)L);
   if (idx >= 0) return &pr->threads[idx];
-  if (grow((void **)&pr->threads, &pr->cap_threads, pr->nthreads + 1,
+  if (bt_profcol_grow((void **)&pr->threads, &pr->cap_threads, pr->nthreads + 1,
            sizeof(thread_state)))
     return NULL;
   idx = (int32_t)pr->nthreads++;
   thread_state *ts = &pr->threads[idx];
   memset(ts, 0, sizeof *ts);
   ts->L = L;
-  if (map_put(&pr->thread_map, (uint64_t)(uintptr_t)L, idx) != 0) return NULL;
+  if (bt_profcol_map_put(&pr->thread_map, (uint64_t)(uintptr_t)L, idx) != 0) return NULL;
   pr->cur = NULL; /* threads may have moved */
   return ts;
 }
@@ -474,8 +315,8 @@ static void chain_pop(lbt_prof *pr, uint64_t now) {
     close_all(pr, ts, thread_ticks(ts, now));
   if (pr->nchain > 0) {
     thread_state *resumer = &pr->threads[pr->chain[pr->nchain - 1]];
-    if (resumer->depth > 0)
-      resumer->frames[resumer->depth - 1].child += now - ts->seg_start;
+    if (resumer->stack.depth > 0)
+      resumer->stack.frames[resumer->stack.depth - 1].child += now - ts->seg_start;
   }
 }
 
@@ -493,15 +334,15 @@ static thread_state *thread_switch(lbt_prof *pr, lua_State *L, uint64_t now,
     while (pr->nchain > 0 && pr->chain[pr->nchain - 1] != idx)
       chain_pop(pr, now);
   } else {
-    if (grow((void **)&pr->chain, &pr->cap_chain, pr->nchain + 1, sizeof(int)))
+    if (bt_profcol_grow((void **)&pr->chain, &pr->cap_chain, pr->nchain + 1, sizeof(int)))
       return NULL;
     lua_Debug ar;
-    if (ts->depth > 0 && is_call && !lua_getstack(L, 1, &ar)) {
+    if (ts->stack.depth > 0 && is_call && !lua_getstack(L, 1, &ar)) {
       /* A fresh coroutine at an address a dead one used: drop the dead
        * one's frames where it stopped. */
       close_all(pr, ts, thread_ticks(ts, ts->paused_at));
     }
-    if (ts->depth == 0)
+    if (ts->stack.depth == 0)
       ts->paused = 0; /* nothing open: start the thread clock afresh */
     else if (ts->paused_at != 0)
       ts->paused += now - ts->paused_at; /* it was suspended until now */
@@ -514,42 +355,18 @@ static thread_state *thread_switch(lbt_prof *pr, lua_State *L, uint64_t now,
   return ts;
 }
 
+/* A new frame of fn on ts; a coroutine's first frame is called by its
+ * resumer's top frame. */
 static int push_frame(lbt_prof *pr, thread_state *ts, int fn, const void *ci,
                       uint64_t now) {
-  int caller = -1, parent = -1;
-  if (ts->depth > 0) {
-    caller = ts->frames[ts->depth - 1].fn;
-    parent = ts->frames[ts->depth - 1].node;
-  } else if (pr->nchain > 1) {
+  const bt_profcol_frame *outer = NULL;
+  if (ts->stack.depth == 0 && pr->nchain > 1) {
     thread_state *resumer = &pr->threads[pr->chain[pr->nchain - 2]];
-    if (resumer->depth > 0) {
-      caller = resumer->frames[resumer->depth - 1].fn;
-      parent = resumer->frames[resumer->depth - 1].node;
-    }
+    if (resumer->stack.depth > 0)
+      outer = &resumer->stack.frames[resumer->stack.depth - 1];
   }
-  int edge = caller >= 0 ? edge_index(pr, caller, fn) : -1;
-  int node = node_index(pr, parent, fn);
-  if (grow((void **)&ts->frames, &ts->cap, ts->depth + 1, sizeof(frame)))
-    return -1;
-  frame *fr = &ts->frames[ts->depth++];
-  fr->fn = fn;
-  fr->ci = ci;
-  fr->edge = edge;
-  fr->node = node;
-  if (node >= 0) pr->nodes[node].calls++;
-  fr->child = 0;
-  fr->engine_mark = pr->bp->engine_ticks;
-  fr->engine_child = 0;
-  fr->begin = thread_ticks(ts, now);
-  fn_entry *entry = &pr->fns[fn];
-  entry->ncalls++;
-  if (entry->active++ == 0) entry->primcalls++;
-  if (edge >= 0) {
-    edge_entry *e = &pr->edges[edge];
-    e->ncalls++;
-    if (e->active++ == 0) e->primcalls++;
-  }
-  return 0;
+  return bt_profcol_push(&pr->col, &ts->stack, outer, fn, ci,
+                         thread_ticks(ts, now), pr->bp->engine_ticks);
 }
 
 #if !BT_LUAJIT_STACK
@@ -557,9 +374,9 @@ static int push_frame(lbt_prof *pr, thread_state *ts, int fn, const void *ci,
  * nothing when no frame has it (an activation older than the profile). */
 static void close_from_ci(lbt_prof *pr, thread_state *ts, const void *ci,
                           uint64_t at) {
-  for (size_t k = ts->depth; k-- > 0;) {
-    if (ts->frames[k].ci == ci) {
-      while (ts->depth > k)
+  for (size_t k = ts->stack.depth; k-- > 0;) {
+    if (ts->stack.frames[k].tag == ci) {
+      while (ts->stack.depth > k)
         frame_close(pr, ts, at);
       return;
     }
@@ -571,8 +388,8 @@ static void close_from_ci(lbt_prof *pr, thread_state *ts, const void *ci,
 /* Closes frames above the newest frame of function fn; returns its depth
  * index or -1 when fn is not on the stack. */
 static long find_frame(const thread_state *ts, int fn) {
-  for (size_t k = ts->depth; k-- > 0;)
-    if (ts->frames[k].fn == fn) return (long)k;
+  for (size_t k = ts->stack.depth; k-- > 0;)
+    if (ts->stack.frames[k].fn == fn) return (long)k;
   return -1;
 }
 #endif
@@ -597,14 +414,14 @@ static void name_again(fn_entry *fn, lua_State *L, lua_Debug *ar, int tail) {
  * before a call, frames above the real caller are closed. */
 static int reconcile(lbt_prof *pr, thread_state *ts, lua_State *L,
                      uint64_t at) {
-  if (ts->depth == 0) return 0;
+  if (ts->stack.depth == 0) return 0;
   int parent = fn_at_level(pr, L, 1);
-  if (parent < 0 || ts->frames[ts->depth - 1].fn == parent) return 0;
+  if (parent < 0 || ts->stack.frames[ts->stack.depth - 1].fn == parent) return 0;
   long k = find_frame(ts, parent);
   if (k < 0) return 0;
   int replaced = 0;
-  while ((long)ts->depth > k + 1) {
-    replaced |= !pr->fns[ts->frames[ts->depth - 1].fn].is_c;
+  while ((long)ts->stack.depth > k + 1) {
+    replaced |= !pr->fns[ts->stack.frames[ts->stack.depth - 1].fn].is_c;
     frame_close(pr, ts, at);
   }
   return replaced;
@@ -625,7 +442,7 @@ static void on_call(lbt_prof *pr, thread_state *ts, lua_State *L, lua_Debug *ar,
   const void *ci = (const void *)ar->i_ci;
   /* A CallInfo in use again (not by a tail call): frames from it up died
    * in an error caught by a C-level lua_pcall. */
-  if (!tail && ts->depth > 0 && ts->frames[ts->depth - 1].ci == ci)
+  if (!tail && ts->stack.depth > 0 && ts->stack.frames[ts->stack.depth - 1].tag == ci)
     close_from_ci(pr, ts, ci, at);
 #endif
   lua_getinfo(L, "f", ar);
@@ -635,7 +452,7 @@ static void on_call(lbt_prof *pr, thread_state *ts, lua_State *L, lua_Debug *ar,
   if (pr->fns[fn].name_tries > 0) name_again(&pr->fns[fn], L, ar, replaced);
   /* A tail call ends the calling frame: the callee is shown as called by
    * the frame below (as on LuaJIT, which cannot tell tail calls apart). */
-  if (tail && ts->depth > 0 && ts->frames[ts->depth - 1].ci == ci)
+  if (tail && ts->stack.depth > 0 && ts->stack.frames[ts->stack.depth - 1].tag == ci)
     frame_close(pr, ts, at); /* the frame the tail call replaced */
   push_frame(pr, ts, fn, ci, now);
 }
@@ -648,10 +465,10 @@ static void on_return(lbt_prof *pr, thread_state *ts, lua_State *L,
                       lua_Debug *ar, uint64_t now) {
 #if !BT_LUAJIT_STACK
   (void)L;
-  if (ts->depth == 0) return;
+  if (ts->stack.depth == 0) return;
   const void *ci = (const void *)ar->i_ci;
   uint64_t at = thread_ticks(ts, now);
-  if (ts->frames[ts->depth - 1].ci == ci) {
+  if (ts->stack.frames[ts->stack.depth - 1].tag == ci) {
     frame_close(pr, ts, at);
     return;
   }
@@ -659,13 +476,13 @@ static void on_return(lbt_prof *pr, thread_state *ts, lua_State *L,
 #else
   lua_getinfo(L, "f", ar);
   int32_t fn =
-      map_get(&pr->by_pointer, (uint64_t)(uintptr_t)lua_topointer(L, -1));
+      bt_profcol_map_get(&pr->by_pointer, (uint64_t)(uintptr_t)lua_topointer(L, -1));
   lua_pop(L, 1);
   if (fn < 0) return;
   long k = find_frame(ts, fn);
   if (k < 0) return;
   uint64_t at = thread_ticks(ts, now);
-  while ((long)ts->depth > k)
+  while ((long)ts->stack.depth > k)
     frame_close(pr, ts, at);
 #endif
 }
@@ -768,14 +585,15 @@ static void calibrate_hooks(void) {
     probe.running = 1;
     tls_prof = &probe;
     time_calls(L, &probe, 1); /* registrations out of the timed run */
-    for (size_t i = 0; i < probe.nfns; i++)
-      probe.fns[i].self = 0;
+    for (size_t i = 0; i < probe.col.nfns; i++)
+      probe.col.fns[i].self = 0;
     t = time_calls(L, &probe, n);
     tls_prof = saved;
     if (t < hooked) {
       hooked = t;
-      for (size_t i = 0; i < probe.nfns; i++)
-        if (probe.fns[i].ncalls == (uint64_t)n + 1) leaf = probe.fns[i].self;
+      for (size_t i = 0; i < probe.col.nfns; i++)
+        if (probe.col.fns[i].ncalls == (uint64_t)n + 1)
+          leaf = probe.col.fns[i].self;
     }
     luaL_unref(L, LUA_REGISTRYINDEX, probe.funcs_ref);
     prof_release(&probe);
@@ -794,7 +612,7 @@ static void calibrate_hooks(void) {
 static uint64_t hash_stack(const int32_t *stack, size_t depth, int zone) {
   uint64_t h = 1469598103934665603ULL ^ (uint64_t)(zone + 2);
   for (size_t i = 0; i < depth; i++)
-    h = mix64(h ^ (uint64_t)stack[i]) + i;
+    h = bt_profcol_mix64(h ^ (uint64_t)stack[i]) + i;
   return h ? h : 1;
 }
 
@@ -803,7 +621,7 @@ static void sample_add(lbt_prof *pr, const int32_t *stack, size_t depth,
                        int zone, uint64_t count) {
   uint64_t h = hash_stack(stack, depth, zone);
   for (;; h = h + 1 ? h + 1 : 1) {
-    int32_t idx = map_get(&pr->sample_map, h);
+    int32_t idx = bt_profcol_map_get(&pr->sample_map, h);
     if (idx < 0) break;
     sample_entry *s = &pr->samples[idx];
     if (s->depth == depth && s->zone == zone &&
@@ -813,9 +631,9 @@ static void sample_add(lbt_prof *pr, const int32_t *stack, size_t depth,
       return;
     }
   }
-  if (grow((void **)&pr->samples, &pr->cap_samples, pr->nsamples + 1,
+  if (bt_profcol_grow((void **)&pr->samples, &pr->cap_samples, pr->nsamples + 1,
            sizeof(sample_entry)) ||
-      grow((void **)&pr->stack_pool, &pr->cap_pool, pr->npool + depth + 1,
+      bt_profcol_grow((void **)&pr->stack_pool, &pr->cap_pool, pr->npool + depth + 1,
            sizeof(int32_t)))
     return;
   sample_entry *s = &pr->samples[pr->nsamples];
@@ -826,7 +644,7 @@ static void sample_add(lbt_prof *pr, const int32_t *stack, size_t depth,
   s->depth = depth;
   if (depth) memcpy(&pr->stack_pool[pr->npool], stack, depth * sizeof *stack);
   pr->npool += depth;
-  map_put(&pr->sample_map, h, (int32_t)pr->nsamples++);
+  bt_profcol_map_put(&pr->sample_map, h, (int32_t)pr->nsamples++);
   pr->sample_total += count;
 }
 
@@ -1040,13 +858,13 @@ static void sampler_stop(lbt_prof *pr) {
  * frame is the one asking. (Reading the stack here is safe: the VM keeps
  * it consistent for any allocation, as the collector walks it.) */
 static int alloc_owner(lbt_prof *pr, thread_state *ts) {
-  int fn = ts->frames[ts->depth - 1].fn;
+  int fn = ts->stack.frames[ts->stack.depth - 1].fn;
 #if BT_LUAJIT_STACK
   lua_Debug ar;
   if (pr->fns[fn].is_c && lua_getstack(ts->L, 0, &ar) &&
       lua_getinfo(ts->L, "S", &ar) && ar.what[0] != 'C') {
-    for (size_t k = ts->depth; k-- > 0;)
-      if (!pr->fns[ts->frames[k].fn].is_c) return ts->frames[k].fn;
+    for (size_t k = ts->stack.depth; k-- > 0;)
+      if (!pr->fns[ts->stack.frames[k].fn].is_c) return ts->stack.frames[k].fn;
   }
 #else
   (void)pr;
@@ -1069,8 +887,8 @@ static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   if (pr->lua_live > pr->lua_peak) pr->lua_peak = pr->lua_live;
   if (grown > 0 && pr->running && !pr->in_hook) {
     thread_state *ts = pr->cur;
-    if (ts != NULL && ts->depth > 0)
-      pr->fns[alloc_owner(pr, ts)].alloc_bytes += grown;
+    if (ts != NULL && ts->stack.depth > 0)
+      pr->col.fns[alloc_owner(pr, ts)].alloc_bytes += grown;
     else
       pr->outside_bytes += grown;
   }
@@ -1089,7 +907,7 @@ static void rss_point_add(lbt_prof *pr) {
     pr->ntimeline = TIMELINE_MAX / 2;
     pr->rss_every_ns *= 2;
   }
-  if (grow((void **)&pr->timeline, &pr->cap_timeline, pr->ntimeline + 1,
+  if (bt_profcol_grow((void **)&pr->timeline, &pr->cap_timeline, pr->ntimeline + 1,
            sizeof(rss_point)) == 0)
     pr->timeline[pr->ntimeline++] = (rss_point){t, rss};
 }
@@ -1171,6 +989,7 @@ void lbt_prof_abandon(void) {
 
 static void prof_init(lbt_prof *pr, int mode, int zones) {
   memset(pr, 0, sizeof *pr);
+  bt_profcol_init(&pr->col);
   pr->mode = mode;
   pr->zones = zones;
   pr->funcs_ref = LUA_NOREF;
@@ -1195,21 +1014,18 @@ static void prof_release(lbt_prof *pr) {
   free(pr->root);
   free(pr->package_path);
   free(pr->fns);
-  free(pr->edges);
-  free(pr->nodes);
-  map_free(&pr->node_map);
+  bt_profcol_free(&pr->col);
   for (size_t i = 0; i < pr->nthreads; i++)
-    free(pr->threads[i].frames);
+    bt_profcol_stack_free(&pr->threads[i].stack);
   free(pr->threads);
   free(pr->chain);
   free(pr->samples);
   free(pr->stack_pool);
   free(pr->timeline);
-  map_free(&pr->by_pointer);
-  map_free(&pr->by_proto);
-  map_free(&pr->edge_map);
-  map_free(&pr->thread_map);
-  map_free(&pr->sample_map);
+  bt_profcol_map_free(&pr->by_pointer);
+  bt_profcol_map_free(&pr->by_proto);
+  bt_profcol_map_free(&pr->thread_map);
+  bt_profcol_map_free(&pr->sample_map);
   bt_prof_free(pr->bp);
   pthread_mutex_destroy(&pr->rss_lock);
   pthread_cond_destroy(&pr->rss_wake);
@@ -1796,24 +1612,25 @@ static void push_functions(lua_State *L, lbt_prof *pr, const int *remap) {
   lua_newtable(L);
   for (size_t i = 0; i < pr->nfns; i++) {
     const fn_entry *fn = &pr->fns[i];
+    const bt_profcol_fn *total = &pr->col.fns[i];
     if (!remap[i]) continue;
     lua_newtable(L);
     set_str(L, "name", fn->name ? fn->name : "?");
     set_str(L, "source", fn->source ? fn->source : "?");
     set_str(L, "key", fn->key ? fn->key : "?");
     set_int(L, "line", (uint64_t)fn->line);
-    set_int(L, "ncalls", fn->ncalls);
-    set_int(L, "primcalls", fn->primcalls);
-    set_int(L, "self_ns", to_ns(fn->self));
-    set_int(L, "cum_ns", to_ns(fn->cum));
-    set_int(L, "zone_ns", to_ns(fn->engine));
-    if (pr->mode == MODE_MEMORY) set_int(L, "alloc_bytes", fn->alloc_bytes);
+    set_int(L, "ncalls", total->ncalls);
+    set_int(L, "primcalls", total->primcalls);
+    set_int(L, "self_ns", to_ns(total->self));
+    set_int(L, "cum_ns", to_ns(total->cum));
+    set_int(L, "zone_ns", to_ns(total->engine));
+    if (pr->mode == MODE_MEMORY) set_int(L, "alloc_bytes", total->alloc_bytes);
     lua_newtable(L);
     lua_setfield(L, -2, "callers");
     lua_rawseti(L, -2, remap[i]);
   }
-  for (size_t i = 0; i < pr->nedges; i++) {
-    const edge_entry *e = &pr->edges[i];
+  for (size_t i = 0; i < pr->col.nedges; i++) {
+    const bt_profcol_edge *e = &pr->col.edges[i];
     if (!remap[e->caller] || !remap[e->callee]) continue;
     lua_rawgeti(L, -1, remap[e->callee]);
     lua_getfield(L, -1, "callers");
@@ -1873,8 +1690,8 @@ static void push_memory(lua_State *L, lbt_prof *pr, const int *remap) {
   lua_setfield(L, -2, "by_zone");
   lua_newtable(L);
   for (size_t i = 0; i < pr->nfns; i++) {
-    if (!remap[i] || pr->fns[i].alloc_bytes == 0) continue;
-    lua_pushinteger(L, (lua_Integer)pr->fns[i].alloc_bytes);
+    if (!remap[i] || pr->col.fns[i].alloc_bytes == 0) continue;
+    lua_pushinteger(L, (lua_Integer)pr->col.fns[i].alloc_bytes);
     lua_rawseti(L, -2, remap[i]);
   }
   lua_setfield(L, -2, "by_function");
@@ -1924,12 +1741,12 @@ static void push_samples(lua_State *L, lbt_prof *pr, const int *remap) {
  * (0 for a root), fn = function index, calls, self_ns }. A hidden
  * function's node is folded into its parent. */
 static void push_tree(lua_State *L, lbt_prof *pr, const int *remap) {
-  int *index = (int *)malloc(pr->nnodes * sizeof *index);
-  lua_createtable(L, (int)pr->nnodes, 0);
+  int *index = (int *)malloc(pr->col.nnodes * sizeof *index);
+  lua_createtable(L, (int)pr->col.nnodes, 0);
   if (index == NULL) return;
   int next = 0;
-  for (size_t i = 0; i < pr->nnodes; i++) {
-    const path_node *node = &pr->nodes[i];
+  for (size_t i = 0; i < pr->col.nnodes; i++) {
+    const bt_profcol_node *node = &pr->col.nodes[i];
     int parent = node->parent >= 0 ? index[node->parent] : 0;
     if (!remap[node->fn]) {
       index[i] = parent;
@@ -1959,7 +1776,9 @@ static void push_run_functions(lua_State *L, lbt_prof *pr, const int *remap,
     lua_rawget(L, -3);
     lua_Integer before = lua_isnil(L, -1) ? 0 : lua_tointeger(L, -1);
     lua_pop(L, 1);
-    lua_pushinteger(L, before + (lua_Integer)to_ns(cum ? fn->cum : fn->self));
+    const bt_profcol_fn *total = &pr->col.fns[i];
+    lua_pushinteger(L, before + (lua_Integer)to_ns(cum ? total->cum
+                                                       : total->self));
     lua_rawset(L, -3);
   }
 }
@@ -2019,7 +1838,7 @@ static int prof_data(lua_State *L) {
   }
   push_samples(L, pr, remap);
   lua_setfield(L, -2, "samples");
-  if (pr->nnodes > 0) {
+  if (pr->col.nnodes > 0) {
     push_tree(L, pr, remap);
     lua_setfield(L, -2, "tree");
   }
