@@ -1,6 +1,7 @@
 /* lbt_prof.c: btlua.core.prof: Lua function profiling by call/return hooks
  * (shadow stack per coroutine, keyed by function identity; the totals,
- * edges and calling-context tree are the core collector's, profcol.c),
+ * edges, calling-context tree and folded samples are the core
+ * collector's, profcol.c),
  * statistical sampling (timer signal + one-shot hook, luaJIT_profile on
  * LuaJIT), a counting lua_Alloc with an RSS timeline, function keys
  * (profkey.c builds them) and the Lua API (lbt_prof.h). */
@@ -91,13 +92,6 @@ typedef struct thread_state {
   int chained;
 } thread_state;
 
-typedef struct sample_entry {
-  uint64_t hash;
-  int zone; /* -1 none */
-  uint64_t count;
-  size_t first, depth; /* into stack_pool, root..leaf */
-} sample_entry;
-
 typedef struct rss_point {
   uint64_t t_ns, rss;
 } rss_point;
@@ -140,12 +134,6 @@ typedef struct lbt_prof {
   volatile sig_atomic_t pending, pending_zone, missed;
   volatile sig_atomic_t tick_zone; /* LuaJIT: the zone at its last tick */
   uint64_t zone_samples[BT_ZONE_COUNT];
-  sample_entry *samples;
-  size_t nsamples, cap_samples;
-  int32_t *stack_pool;
-  size_t npool, cap_pool;
-  bt_profcol_map sample_map;
-  uint64_t sample_total;
   /* memory */
   lua_Alloc old_alloc;
   void *old_ud;
@@ -609,45 +597,6 @@ static void calibrate_hooks(void) {
 
 /* ---- sampling ------------------------------------------------------- */
 
-static uint64_t hash_stack(const int32_t *stack, size_t depth, int zone) {
-  uint64_t h = 1469598103934665603ULL ^ (uint64_t)(zone + 2);
-  for (size_t i = 0; i < depth; i++)
-    h = bt_profcol_mix64(h ^ (uint64_t)stack[i]) + i;
-  return h ? h : 1;
-}
-
-/* Adds `count` samples of the stack (root..leaf) in zone. */
-static void sample_add(lbt_prof *pr, const int32_t *stack, size_t depth,
-                       int zone, uint64_t count) {
-  uint64_t h = hash_stack(stack, depth, zone);
-  for (;; h = h + 1 ? h + 1 : 1) {
-    int32_t idx = bt_profcol_map_get(&pr->sample_map, h);
-    if (idx < 0) break;
-    sample_entry *s = &pr->samples[idx];
-    if (s->depth == depth && s->zone == zone &&
-        memcmp(&pr->stack_pool[s->first], stack, depth * sizeof *stack) == 0) {
-      s->count += count;
-      pr->sample_total += count;
-      return;
-    }
-  }
-  if (bt_profcol_grow((void **)&pr->samples, &pr->cap_samples, pr->nsamples + 1,
-           sizeof(sample_entry)) ||
-      bt_profcol_grow((void **)&pr->stack_pool, &pr->cap_pool, pr->npool + depth + 1,
-           sizeof(int32_t)))
-    return;
-  sample_entry *s = &pr->samples[pr->nsamples];
-  s->hash = h;
-  s->zone = zone;
-  s->count = count;
-  s->first = pr->npool;
-  s->depth = depth;
-  if (depth) memcpy(&pr->stack_pool[pr->npool], stack, depth * sizeof *stack);
-  pr->npool += depth;
-  bt_profcol_map_put(&pr->sample_map, h, (int32_t)pr->nsamples++);
-  pr->sample_total += count;
-}
-
 /* Records the Lua stack of L as one sample of weight `count`. */
 static void sample_stack(lbt_prof *pr, lua_State *L, int zone, uint64_t count) {
   int32_t leaf_first[SAMPLE_MAX_DEPTH], stack[SAMPLE_MAX_DEPTH];
@@ -659,7 +608,7 @@ static void sample_stack(lbt_prof *pr, lua_State *L, int zone, uint64_t count) {
   }
   for (size_t i = 0; i < depth; i++)
     stack[i] = leaf_first[depth - 1 - i];
-  sample_add(pr, stack, depth, zone, count);
+  bt_profcol_sample_add(&pr->col, stack, depth, zone, count);
 }
 
 static void sample_hook(lua_State *L, lua_Debug *ar) {
@@ -690,7 +639,7 @@ static void sample_signal(int sig, siginfo_t *info, void *context) {
   int zone = bt_prof_zone_current(pr->bp);
   if (zone >= 0 && zone != BT_ZONE_STRATEGY) {
     pr->zone_samples[zone] += 1u + (unsigned)overrun;
-    pr->sample_total += 1u + (unsigned)overrun;
+    pr->col.sample_total += 1u + (unsigned)overrun;
     return;
   }
   if (pr->pending) {
@@ -743,7 +692,7 @@ static void jit_sample_cb(void *data, lua_State *L, int samples, int vmstate) {
   int zone = pr->tick_zone;
   if (zone >= 0 && zone != BT_ZONE_STRATEGY) {
     pr->zone_samples[zone] += (uint64_t)samples;
-    pr->sample_total += (uint64_t)samples;
+    pr->col.sample_total += (uint64_t)samples;
     return;
   }
   sample_stack(pr, L, zone, (uint64_t)samples);
@@ -1019,13 +968,10 @@ static void prof_release(lbt_prof *pr) {
     bt_profcol_stack_free(&pr->threads[i].stack);
   free(pr->threads);
   free(pr->chain);
-  free(pr->samples);
-  free(pr->stack_pool);
   free(pr->timeline);
   bt_profcol_map_free(&pr->by_pointer);
   bt_profcol_map_free(&pr->by_proto);
   bt_profcol_map_free(&pr->thread_map);
-  bt_profcol_map_free(&pr->sample_map);
   bt_prof_free(pr->bp);
   pthread_mutex_destroy(&pr->rss_lock);
   pthread_cond_destroy(&pr->rss_wake);
@@ -1298,9 +1244,9 @@ static void push_meta(lua_State *L, lbt_prof *pr, int user_meta) {
   set_int(L, "zone_mismatch", (uint64_t)pr->bp->mismatch);
   if (pr->mode == MODE_SAMPLE) { /* what the sampler really did */
     uint64_t cpu = pr->started ? bt_prof_run_cpu_ns(pr->bp) : 0;
-    set_int(L, "samples", pr->sample_total);
+    set_int(L, "samples", pr->col.sample_total);
     set_num(L, "sample_rate_hz",
-            cpu ? (double)pr->sample_total / ((double)cpu / 1e9) : 0.0);
+            cpu ? (double)pr->col.sample_total / ((double)cpu / 1e9) : 0.0);
     set_str(L, "sample_timer", pr->jit_sampler || pr->jit_sampled
                                    ? "LuaJIT profiler (ITIMER_PROF)"
                                    : "thread CPU-time timer");
@@ -1709,13 +1655,13 @@ static void push_memory(lua_State *L, lbt_prof *pr, const int *remap) {
 static void push_samples(lua_State *L, lbt_prof *pr, const int *remap) {
   lua_newtable(L);
   int n = 0;
-  for (size_t i = 0; i < pr->nsamples; i++) {
-    const sample_entry *s = &pr->samples[i];
+  for (size_t i = 0; i < pr->col.nsamples; i++) {
+    const bt_profcol_sample *s = &pr->col.samples[i];
     lua_newtable(L);
     lua_newtable(L);
     int depth = 0;
     for (size_t k = 0; k < s->depth; k++) {
-      int fn = pr->stack_pool[s->first + k];
+      int fn = pr->col.stack_pool[s->first + k];
       if (!remap[fn]) continue;
       lua_pushinteger(L, remap[fn]);
       lua_rawseti(L, -2, ++depth);

@@ -80,6 +80,9 @@ void bt_profcol_free(bt_profcol *c) {
   free(c->nodes);
   bt_profcol_map_free(&c->edge_map);
   bt_profcol_map_free(&c->node_map);
+  free(c->samples);
+  free(c->stack_pool);
+  bt_profcol_map_free(&c->sample_map);
   memset(c, 0, sizeof *c);
 }
 
@@ -184,4 +187,38 @@ void bt_profcol_pop(bt_profcol *c, bt_profcol_stack *stack, uint64_t at,
     stack->frames[stack->depth - 1].child += elapsed;
     stack->frames[stack->depth - 1].engine_child += in_engine;
   }
+}
+
+static uint64_t hash_stack(const int32_t *stack, size_t depth, int zone) {
+  uint64_t h = 1469598103934665603ULL ^ (uint64_t)(zone + 2);
+  for (size_t i = 0; i < depth; i++)
+    h = bt_profcol_mix64(h ^ (uint64_t)stack[i]) + i;
+  return h ? h : 1;
+}
+
+void bt_profcol_sample_add(bt_profcol *c, const int32_t *stack, size_t depth,
+                           int zone, uint64_t count) {
+  c->sample_total += count;
+  uint64_t h = hash_stack(stack, depth, zone);
+  for (;; h = h + 1 ? h + 1 : 1) { /* probe past hash collisions */
+    int32_t idx = bt_profcol_map_get(&c->sample_map, h);
+    if (idx < 0) break;
+    bt_profcol_sample *s = &c->samples[idx];
+    if (s->depth == depth && s->zone == zone &&
+        memcmp(&c->stack_pool[s->first], stack, depth * sizeof *stack) == 0) {
+      s->count += count;
+      return;
+    }
+  }
+  if (bt_profcol_grow((void **)&c->samples, &c->cap_samples, c->nsamples + 1,
+                      sizeof(bt_profcol_sample)) ||
+      bt_profcol_grow((void **)&c->stack_pool, &c->cap_pool,
+                      c->npool + depth + 1, sizeof(int32_t)))
+    return;
+  bt_profcol_sample *s = &c->samples[c->nsamples];
+  *s = (bt_profcol_sample){h, zone, count, c->npool, depth};
+  if (depth) memcpy(&c->stack_pool[c->npool], stack, depth * sizeof *stack);
+  if (bt_profcol_map_put(&c->sample_map, h, (int32_t)c->nsamples) != 0) return;
+  c->npool += depth;
+  c->nsamples++;
 }

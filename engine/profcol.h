@@ -67,6 +67,15 @@ typedef struct bt_profcol_stack {
   size_t depth, cap;
 } bt_profcol_stack;
 
+/* Samples of one stack (function indices root..leaf, at first..first+depth
+ * of the stack pool) in one engine zone (-1: none). */
+typedef struct bt_profcol_sample {
+  uint64_t hash;
+  int zone;
+  uint64_t count;
+  size_t first, depth;
+} bt_profcol_sample;
+
 #define BT_PROFCOL_NODES_MAX 1000000 /* beyond: time goes to the parent */
 
 typedef struct bt_profcol {
@@ -77,6 +86,12 @@ typedef struct bt_profcol {
   bt_profcol_node *nodes;
   size_t nnodes, cap_nodes, max_nodes;
   bt_profcol_map edge_map, node_map;
+  bt_profcol_sample *samples; /* distinct (stack, zone) pairs */
+  size_t nsamples, cap_samples;
+  int32_t *stack_pool;
+  size_t npool, cap_pool;
+  bt_profcol_map sample_map;
+  uint64_t sample_total; /* every sample counted, with or without a stack */
 } bt_profcol;
 
 void bt_profcol_init(bt_profcol *c); /* empty; max_nodes NODES_MAX */
@@ -100,5 +115,11 @@ int bt_profcol_push(bt_profcol *c, bt_profcol_stack *stack,
  * caller's callee time. The stack must not be empty. */
 void bt_profcol_pop(bt_profcol *c, bt_profcol_stack *stack, uint64_t at,
                     uint64_t engine);
+
+/* Adds `count` samples of `stack` (depth function indices, root..leaf) in
+ * zone (-1: none); equal (stack, zone) pairs share one entry. Samples
+ * dropped for lack of memory still count in sample_total. */
+void bt_profcol_sample_add(bt_profcol *c, const int32_t *stack, size_t depth,
+                           int zone, uint64_t count);
 
 #endif

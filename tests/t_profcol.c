@@ -1,7 +1,7 @@
 /* t_profcol.c: the collector on call sequences with given times: exact
  * function totals (cProfile's recursion rule), edges, the calling-context
  * tree, a coroutine's frames under its resumer, engine ticks inside self
- * time, a full tree. */
+ * time, a full tree; folded samples. */
 #include "profcol.h"
 #include "tap.h"
 
@@ -111,6 +111,25 @@ static void test_full_tree(void) {
   bt_profcol_free(&c);
 }
 
+static void test_samples(void) {
+  bt_profcol c;
+  bt_profcol_init(&c);
+  int32_t ab[] = {A, B}, a[] = {A};
+  bt_profcol_sample_add(&c, ab, 2, -1, 2);
+  bt_profcol_sample_add(&c, ab, 2, 3, 1); /* same stack, in zone 3 */
+  bt_profcol_sample_add(&c, a, 1, -1, 1);
+  bt_profcol_sample_add(&c, ab, 2, -1, 5);
+  bt_profcol_sample_add(&c, NULL, 0, 2, 4); /* engine only */
+  is_int((long long)c.nsamples, 4, "four distinct (stack, zone) pairs");
+  ok(c.samples[0].count == 7 && c.samples[0].depth == 2 &&
+         c.stack_pool[c.samples[0].first + 1] == B,
+     "A;B outside zones: 2 + 5 samples, leaf B");
+  ok(c.samples[1].zone == 3 && c.samples[1].count == 1, "A;B in zone 3: 1");
+  ok(c.samples[3].depth == 0 && c.samples[3].count == 4, "no stack, zone 2: 4");
+  is_int((long long)c.sample_total, 13, "13 samples in all");
+  bt_profcol_free(&c);
+}
+
 static void test_map(void) {
   bt_profcol_map m = {0};
   int all = 1;
@@ -127,6 +146,7 @@ int main(void) {
   test_recursion();
   test_outer_and_engine();
   test_full_tree();
+  test_samples();
   test_map();
   return done_testing();
 }
