@@ -1,11 +1,15 @@
 /* lbt_prof.c: btlua.core.prof: Lua function profiling by call/return hooks
- * (shadow stack per coroutine, keyed by function identity), statistical
- * sampling (timer signal + one-shot hook, luaJIT_profile on LuaJIT), a
- * counting lua_Alloc with an RSS timeline, and the Lua API (lbt_prof.h). */
+ * (shadow stack per coroutine, keyed by function identity; the totals,
+ * edges, calling-context tree and folded samples are the core
+ * collector's, profcol.c),
+ * statistical sampling (timer signal + one-shot hook, luaJIT_profile on
+ * LuaJIT), a counting lua_Alloc with an RSS timeline, function keys
+ * (profkey.c builds them) and the Lua API (lbt_prof.h). */
 #define _GNU_SOURCE
 #include "lbt_prof.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -17,6 +21,8 @@
 
 #include "lbt_limits.h"
 #include "lbt_proffile.h"
+#include "profcol.h"
+#include "profkey.h"
 
 #if LUA_VERSION_NUM < 502
 #define BT_HOOK_TAILCALL (-1) /* LuaJIT reports tail calls as calls */
@@ -54,146 +60,37 @@ static const char *const MODE_NAMES[] = {"none", "cycles", "sample", "memory",
                                          NULL};
 
 #define SAMPLE_MAX_DEPTH 256
-#define MEM_SAMPLE_BYTES 16384 /* bytes between allocation attributions */
 #define TIMELINE_MAX 4096      /* RSS points kept (decimated beyond) */
-
-/* ---- a u64 -> int32 hash map (open addressing; key 0 is empty) ------ */
-
-typedef struct u64map {
-  uint64_t *keys;
-  int32_t *vals;
-  size_t cap, count; /* cap: power of two */
-} u64map;
-
-static uint64_t mix64(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  return x;
-}
-
-static int32_t map_get(const u64map *m, uint64_t key) {
-  if (m->cap == 0) return -1;
-  size_t mask = m->cap - 1;
-  for (size_t i = mix64(key) & mask;; i = (i + 1) & mask) {
-    if (m->keys[i] == key) return m->vals[i];
-    if (m->keys[i] == 0) return -1;
-  }
-}
-
-static int map_put(u64map *m, uint64_t key, int32_t val);
-
-static int map_grow(u64map *m) {
-  u64map bigger = {0};
-  bigger.cap = m->cap ? m->cap * 2 : 64;
-  bigger.keys = (uint64_t *)calloc(bigger.cap, sizeof *bigger.keys);
-  bigger.vals = (int32_t *)calloc(bigger.cap, sizeof *bigger.vals);
-  if (bigger.keys == NULL || bigger.vals == NULL) {
-    free(bigger.keys);
-    free(bigger.vals);
-    return -1;
-  }
-  for (size_t i = 0; i < m->cap; i++)
-    if (m->keys[i] != 0) map_put(&bigger, m->keys[i], m->vals[i]);
-  free(m->keys);
-  free(m->vals);
-  *m = bigger;
-  return 0;
-}
-
-static int map_put(u64map *m, uint64_t key, int32_t val) {
-  if ((m->count + 1) * 2 > m->cap && map_grow(m) != 0) return -1;
-  size_t mask = m->cap - 1;
-  size_t i = mix64(key) & mask;
-  while (m->keys[i] != 0 && m->keys[i] != key)
-    i = (i + 1) & mask;
-  if (m->keys[i] == 0) m->count++;
-  m->keys[i] = key;
-  m->vals[i] = val;
-  return 0;
-}
-
-static void map_free(u64map *m) {
-  free(m->keys);
-  free(m->vals);
-  memset(m, 0, sizeof *m);
-}
-
-/* Grows a malloc'd array to hold at least `need` items. */
-static int grow(void **items, size_t *cap, size_t need, size_t size) {
-  if (need <= *cap) return 0;
-  size_t next = *cap ? *cap * 2 : 16;
-  while (next < need)
-    next *= 2;
-  void *bigger = realloc(*items, next * size);
-  if (bigger == NULL) return -1;
-  *items = bigger;
-  *cap = next;
-  return 0;
-}
 
 /* ---- profile state -------------------------------------------------- */
 
-/* One function (one prototype for Lua functions, one lua_CFunction for C
- * functions). Ticks are profile ticks (hook cost excluded). */
+/* What the binding knows of a function (one prototype for Lua functions,
+ * one lua_CFunction for C functions): its names and identity. Its totals
+ * are the collector's (pr->col.fns, same index; profile ticks, hook cost
+ * excluded). */
 typedef struct fn_entry {
-  uint64_t ncalls, primcalls;
-  uint64_t self, cum; /* ticks */
-  uint64_t alloc_bytes;
-  int active; /* open frames on any shadow stack */
   int hidden; /* the profiler's own stop() */
   int is_c;
   int named;         /* the name came from a call site or a module field */
   int first_closure; /* its first closure's index in the funcs table */
   int name_tries;    /* > 0: no name yet; calls left to look for one */
   char *name, *source;
+  char *key;   /* profkey.h: built at p:data() */
+  int is_file; /* source is a file path */
   int line;
   const void *proto_source; /* identity of the prototype (with lines) */
   int proto_line, proto_last;
 } fn_entry;
-
-/* One caller -> callee pair, counted like cProfile's subentries. */
-typedef struct edge_entry {
-  int caller, callee;
-  uint64_t ncalls, primcalls, self, cum;
-  int active;
-} edge_entry;
-
-/* One calling context: a function reached by one path from a root (a
- * node of the calling-context tree), for exact stacks in cycles mode. */
-typedef struct path_node {
-  int parent, fn; /* parent -1: a root */
-  uint64_t calls;
-  uint64_t self; /* ticks */
-} path_node;
-
-#define PATH_NODES_MAX 1000000 /* beyond: time goes to the parent path */
-
-typedef struct frame {
-  int fn, edge;   /* edge -1: called from outside what is profiled */
-  int node;       /* path_node, or -1 */
-  const void *ci; /* Lua 5.4: the CallInfo of the activation (its depth) */
-  uint64_t begin; /* thread ticks */
-  uint64_t child; /* thread ticks spent in callees */
-} frame;
 
 /* A shadow stack per lua_State (main thread or coroutine). Thread ticks =
  * profile ticks - paused, where paused sums the spans the coroutine was
  * suspended, so a frame that yields is not charged for the wait. */
 typedef struct thread_state {
   lua_State *L;
-  frame *frames;
-  size_t depth, cap;
+  bt_profcol_stack stack; /* frame tags: Lua 5.4's CallInfo */
   uint64_t paused, paused_at, seg_start;
   int chained;
 } thread_state;
-
-typedef struct sample_entry {
-  uint64_t hash;
-  int zone; /* -1 none */
-  uint64_t count;
-  size_t first, depth; /* into stack_pool, root..leaf */
-} sample_entry;
 
 typedef struct rss_point {
   uint64_t t_ns, rss;
@@ -204,17 +101,17 @@ typedef struct lbt_prof {
   int mode, zones, running, started, stopped;
   lua_State *L;  /* the thread hooked by start */
   int funcs_ref; /* registry table: index -> function (kept alive) */
+  int names_ref; /* registry list of {table, prefix} (p:names), or NOREF */
+  char *root;    /* prof.new{root=}: scenario directory for keys, or NULL */
+  char *package_path; /* package.path at p:start (module names in keys) */
   int meta_ref;  /* the last meta table given to data/btprof, or NOREF */
   uint64_t interval_ns;
   uint64_t start_unix_ns;
   /* functions and edges */
   fn_entry *fns;
   size_t nfns, cap_fns;
-  u64map by_pointer, by_proto, edge_map, thread_map, node_map;
-  path_node *nodes;
-  size_t nnodes, cap_nodes;
-  edge_entry *edges;
-  size_t nedges, cap_edges;
+  bt_profcol col; /* function totals, edges, calling contexts */
+  bt_profcol_map by_pointer, by_proto, thread_map;
   thread_state *threads;
   size_t nthreads, cap_threads;
   int *chain; /* thread indices: who resumed whom */
@@ -232,22 +129,18 @@ typedef struct lbt_prof {
   timer_t timer;
   int timer_on;
   int jit_sampler; /* LuaJIT: this profiler owns luaJIT_profile_start */
+  int jit_sampled; /* it did (jit_sampler is cleared at stop) */
   sigset_t jit_old_mask; /* its thread's signal mask before it */
   volatile sig_atomic_t pending, pending_zone, missed;
+  volatile sig_atomic_t tick_zone; /* LuaJIT: the zone at its last tick */
   uint64_t zone_samples[BT_ZONE_COUNT];
-  sample_entry *samples;
-  size_t nsamples, cap_samples;
-  int32_t *stack_pool;
-  size_t npool, cap_pool;
-  u64map sample_map;
-  uint64_t sample_total;
   /* memory */
   lua_Alloc old_alloc;
   void *old_ud;
   int alloc_wrapped;
   int64_t lua_live, lua_peak;
-  uint64_t pending_bytes;
-  int mem_armed;
+  uint64_t outside_bytes; /* allocated with no profiled frame open */
+  int in_hook; /* the profiler's own allocations are charged to nobody */
   pthread_t rss_thread;
   int rss_on;
   pthread_mutex_t rss_lock;
@@ -290,6 +183,7 @@ static void describe(fn_entry *fn, const lua_Debug *ar) {
       name = "<anonymous>";
   }
   fn->name = dup_text(name);
+  fn->is_file = ar->source != NULL && ar->source[0] == '@';
   fn->source = dup_text(strcmp(ar->what, "C") == 0 ? "[C]" : source);
   fn->line = ar->linedefined > 0 ? ar->linedefined : 0;
 }
@@ -300,7 +194,7 @@ static void describe(fn_entry *fn, const lua_Debug *ar) {
 static int fn_index_named(lbt_prof *pr, lua_State *L, lua_Debug *ar,
                           int may_name) {
   const void *ptr = lua_topointer(L, -1);
-  int32_t idx = map_get(&pr->by_pointer, (uint64_t)(uintptr_t)ptr);
+  int32_t idx = bt_profcol_map_get(&pr->by_pointer, (uint64_t)(uintptr_t)ptr);
   if (idx >= 0) return idx;
   lua_getinfo(L, may_name ? "Snu" : "Su", ar);
   if (!may_name) ar->name = NULL;
@@ -314,10 +208,10 @@ static int fn_index_named(lbt_prof *pr, lua_State *L, lua_Debug *ar,
   else if (is_c)
     proto = (uint64_t)(uintptr_t)ptr; /* LuaJIT builtins: one object each */
   else
-    proto = mix64((uint64_t)(uintptr_t)ar->source ^
+    proto = bt_profcol_mix64((uint64_t)(uintptr_t)ar->source ^
                   ((uint64_t)(unsigned)ar->linedefined << 40) ^
                   ((uint64_t)(unsigned)ar->lastlinedefined << 20));
-  idx = map_get(&pr->by_proto, proto);
+  idx = bt_profcol_map_get(&pr->by_proto, proto);
   if (idx >= 0) {
     fn_entry *same = &pr->fns[idx];
     if (!is_c && (same->proto_source != ar->source ||
@@ -327,7 +221,9 @@ static int fn_index_named(lbt_prof *pr, lua_State *L, lua_Debug *ar,
   }
   pr->slow = 1;
   if (idx < 0) {
-    if (grow((void **)&pr->fns, &pr->cap_fns, pr->nfns + 1, sizeof(fn_entry)))
+    if (bt_profcol_grow((void **)&pr->fns, &pr->cap_fns, pr->nfns + 1,
+                        sizeof(fn_entry)) ||
+        bt_profcol_fn_new(&pr->col) != (int)pr->nfns)
       return -1;
     idx = (int32_t)pr->nfns++;
     fn_entry *fn = &pr->fns[idx];
@@ -338,9 +234,9 @@ static int fn_index_named(lbt_prof *pr, lua_State *L, lua_Debug *ar,
     fn->proto_line = ar->linedefined;
     fn->proto_last = ar->lastlinedefined;
     fn->hidden = cfn == prof_stop;
-    if (map_get(&pr->by_proto, proto) < 0) map_put(&pr->by_proto, proto, idx);
+    if (bt_profcol_map_get(&pr->by_proto, proto) < 0) bt_profcol_map_put(&pr->by_proto, proto, idx);
   }
-  map_put(&pr->by_pointer, (uint64_t)(uintptr_t)ptr, idx);
+  bt_profcol_map_put(&pr->by_pointer, (uint64_t)(uintptr_t)ptr, idx);
   lua_rawgeti(L, LUA_REGISTRYINDEX, pr->funcs_ref);
   lua_pushvalue(L, -2);
   int slot = (int)lua_rawlen(L, -2) + 1;
@@ -364,40 +260,6 @@ static int fn_at_level(lbt_prof *pr, lua_State *L, int level) {
   return idx;
 }
 
-static int edge_index(lbt_prof *pr, int caller, int callee) {
-  uint64_t key =
-      ((uint64_t)(uint32_t)(caller + 1) << 32) | (uint32_t)(callee + 1);
-  int32_t idx = map_get(&pr->edge_map, key);
-  if (idx >= 0) return idx;
-  if (grow((void **)&pr->edges, &pr->cap_edges, pr->nedges + 1,
-           sizeof(edge_entry)))
-    return -1;
-  idx = (int32_t)pr->nedges++;
-  edge_entry *edge = &pr->edges[idx];
-  memset(edge, 0, sizeof *edge);
-  edge->caller = caller;
-  edge->callee = callee;
-  if (map_put(&pr->edge_map, key, idx) != 0) return -1;
-  return idx;
-}
-
-/* The node of fn called in context `parent`; the parent itself when the
- * tree is full (or -1 on ENOMEM). */
-static int node_index(lbt_prof *pr, int parent, int fn) {
-  uint64_t key = ((uint64_t)(uint32_t)(parent + 1) << 32) | (uint32_t)(fn + 1);
-  int32_t idx = map_get(&pr->node_map, key);
-  if (idx >= 0) return idx;
-  if (pr->nnodes >= PATH_NODES_MAX) return parent;
-  if (grow((void **)&pr->nodes, &pr->cap_nodes, pr->nnodes + 1,
-           sizeof(path_node)))
-    return parent;
-  idx = (int32_t)pr->nnodes;
-  if (map_put(&pr->node_map, key, idx) != 0) return parent;
-  pr->nnodes++;
-  pr->nodes[idx] = (path_node){parent, fn, 0, 0};
-  return idx;
-}
-
 /* ---- shadow stacks -------------------------------------------------- */
 
 static uint64_t thread_ticks(const thread_state *ts, uint64_t now) {
@@ -406,38 +268,25 @@ static uint64_t thread_ticks(const thread_state *ts, uint64_t now) {
 
 /* Closes the top frame of ts at thread time `at`. */
 static void frame_close(lbt_prof *pr, thread_state *ts, uint64_t at) {
-  frame *fr = &ts->frames[--ts->depth];
-  int64_t delta = (int64_t)(at - fr->begin);
-  uint64_t elapsed = delta > 0 ? (uint64_t)delta : 0;
-  uint64_t self = elapsed > fr->child ? elapsed - fr->child : 0;
-  fn_entry *fn = &pr->fns[fr->fn];
-  fn->self += self;
-  if (fr->node >= 0) pr->nodes[fr->node].self += self;
-  if (--fn->active == 0) fn->cum += elapsed;
-  if (fr->edge >= 0) {
-    edge_entry *edge = &pr->edges[fr->edge];
-    edge->self += self;
-    if (--edge->active == 0) edge->cum += elapsed;
-  }
-  if (ts->depth > 0) ts->frames[ts->depth - 1].child += elapsed;
+  bt_profcol_pop(&pr->col, &ts->stack, at, pr->bp->engine_ticks);
 }
 
 static void close_all(lbt_prof *pr, thread_state *ts, uint64_t at) {
-  while (ts->depth > 0)
+  while (ts->stack.depth > 0)
     frame_close(pr, ts, at);
 }
 
 static thread_state *thread_find(lbt_prof *pr, lua_State *L) {
-  int32_t idx = map_get(&pr->thread_map, (uint64_t)(uintptr_t)L);
+  int32_t idx = bt_profcol_map_get(&pr->thread_map, (uint64_t)(uintptr_t)L);
   if (idx >= 0) return &pr->threads[idx];
-  if (grow((void **)&pr->threads, &pr->cap_threads, pr->nthreads + 1,
+  if (bt_profcol_grow((void **)&pr->threads, &pr->cap_threads, pr->nthreads + 1,
            sizeof(thread_state)))
     return NULL;
   idx = (int32_t)pr->nthreads++;
   thread_state *ts = &pr->threads[idx];
   memset(ts, 0, sizeof *ts);
   ts->L = L;
-  if (map_put(&pr->thread_map, (uint64_t)(uintptr_t)L, idx) != 0) return NULL;
+  if (bt_profcol_map_put(&pr->thread_map, (uint64_t)(uintptr_t)L, idx) != 0) return NULL;
   pr->cur = NULL; /* threads may have moved */
   return ts;
 }
@@ -454,8 +303,8 @@ static void chain_pop(lbt_prof *pr, uint64_t now) {
     close_all(pr, ts, thread_ticks(ts, now));
   if (pr->nchain > 0) {
     thread_state *resumer = &pr->threads[pr->chain[pr->nchain - 1]];
-    if (resumer->depth > 0)
-      resumer->frames[resumer->depth - 1].child += now - ts->seg_start;
+    if (resumer->stack.depth > 0)
+      resumer->stack.frames[resumer->stack.depth - 1].child += now - ts->seg_start;
   }
 }
 
@@ -473,15 +322,15 @@ static thread_state *thread_switch(lbt_prof *pr, lua_State *L, uint64_t now,
     while (pr->nchain > 0 && pr->chain[pr->nchain - 1] != idx)
       chain_pop(pr, now);
   } else {
-    if (grow((void **)&pr->chain, &pr->cap_chain, pr->nchain + 1, sizeof(int)))
+    if (bt_profcol_grow((void **)&pr->chain, &pr->cap_chain, pr->nchain + 1, sizeof(int)))
       return NULL;
     lua_Debug ar;
-    if (ts->depth > 0 && is_call && !lua_getstack(L, 1, &ar)) {
+    if (ts->stack.depth > 0 && is_call && !lua_getstack(L, 1, &ar)) {
       /* A fresh coroutine at an address a dead one used: drop the dead
        * one's frames where it stopped. */
       close_all(pr, ts, thread_ticks(ts, ts->paused_at));
     }
-    if (ts->depth == 0)
+    if (ts->stack.depth == 0)
       ts->paused = 0; /* nothing open: start the thread clock afresh */
     else if (ts->paused_at != 0)
       ts->paused += now - ts->paused_at; /* it was suspended until now */
@@ -494,40 +343,18 @@ static thread_state *thread_switch(lbt_prof *pr, lua_State *L, uint64_t now,
   return ts;
 }
 
+/* A new frame of fn on ts; a coroutine's first frame is called by its
+ * resumer's top frame. */
 static int push_frame(lbt_prof *pr, thread_state *ts, int fn, const void *ci,
                       uint64_t now) {
-  int caller = -1, parent = -1;
-  if (ts->depth > 0) {
-    caller = ts->frames[ts->depth - 1].fn;
-    parent = ts->frames[ts->depth - 1].node;
-  } else if (pr->nchain > 1) {
+  const bt_profcol_frame *outer = NULL;
+  if (ts->stack.depth == 0 && pr->nchain > 1) {
     thread_state *resumer = &pr->threads[pr->chain[pr->nchain - 2]];
-    if (resumer->depth > 0) {
-      caller = resumer->frames[resumer->depth - 1].fn;
-      parent = resumer->frames[resumer->depth - 1].node;
-    }
+    if (resumer->stack.depth > 0)
+      outer = &resumer->stack.frames[resumer->stack.depth - 1];
   }
-  int edge = caller >= 0 ? edge_index(pr, caller, fn) : -1;
-  int node = node_index(pr, parent, fn);
-  if (grow((void **)&ts->frames, &ts->cap, ts->depth + 1, sizeof(frame)))
-    return -1;
-  frame *fr = &ts->frames[ts->depth++];
-  fr->fn = fn;
-  fr->ci = ci;
-  fr->edge = edge;
-  fr->node = node;
-  if (node >= 0) pr->nodes[node].calls++;
-  fr->child = 0;
-  fr->begin = thread_ticks(ts, now);
-  fn_entry *entry = &pr->fns[fn];
-  entry->ncalls++;
-  if (entry->active++ == 0) entry->primcalls++;
-  if (edge >= 0) {
-    edge_entry *e = &pr->edges[edge];
-    e->ncalls++;
-    if (e->active++ == 0) e->primcalls++;
-  }
-  return 0;
+  return bt_profcol_push(&pr->col, &ts->stack, outer, fn, ci,
+                         thread_ticks(ts, now), pr->bp->engine_ticks);
 }
 
 #if !BT_LUAJIT_STACK
@@ -535,9 +362,9 @@ static int push_frame(lbt_prof *pr, thread_state *ts, int fn, const void *ci,
  * nothing when no frame has it (an activation older than the profile). */
 static void close_from_ci(lbt_prof *pr, thread_state *ts, const void *ci,
                           uint64_t at) {
-  for (size_t k = ts->depth; k-- > 0;) {
-    if (ts->frames[k].ci == ci) {
-      while (ts->depth > k)
+  for (size_t k = ts->stack.depth; k-- > 0;) {
+    if (ts->stack.frames[k].tag == ci) {
+      while (ts->stack.depth > k)
         frame_close(pr, ts, at);
       return;
     }
@@ -549,8 +376,8 @@ static void close_from_ci(lbt_prof *pr, thread_state *ts, const void *ci,
 /* Closes frames above the newest frame of function fn; returns its depth
  * index or -1 when fn is not on the stack. */
 static long find_frame(const thread_state *ts, int fn) {
-  for (size_t k = ts->depth; k-- > 0;)
-    if (ts->frames[k].fn == fn) return (long)k;
+  for (size_t k = ts->stack.depth; k-- > 0;)
+    if (ts->stack.frames[k].fn == fn) return (long)k;
   return -1;
 }
 #endif
@@ -575,14 +402,14 @@ static void name_again(fn_entry *fn, lua_State *L, lua_Debug *ar, int tail) {
  * before a call, frames above the real caller are closed. */
 static int reconcile(lbt_prof *pr, thread_state *ts, lua_State *L,
                      uint64_t at) {
-  if (ts->depth == 0) return 0;
+  if (ts->stack.depth == 0) return 0;
   int parent = fn_at_level(pr, L, 1);
-  if (parent < 0 || ts->frames[ts->depth - 1].fn == parent) return 0;
+  if (parent < 0 || ts->stack.frames[ts->stack.depth - 1].fn == parent) return 0;
   long k = find_frame(ts, parent);
   if (k < 0) return 0;
   int replaced = 0;
-  while ((long)ts->depth > k + 1) {
-    replaced |= !pr->fns[ts->frames[ts->depth - 1].fn].is_c;
+  while ((long)ts->stack.depth > k + 1) {
+    replaced |= !pr->fns[ts->stack.frames[ts->stack.depth - 1].fn].is_c;
     frame_close(pr, ts, at);
   }
   return replaced;
@@ -603,7 +430,7 @@ static void on_call(lbt_prof *pr, thread_state *ts, lua_State *L, lua_Debug *ar,
   const void *ci = (const void *)ar->i_ci;
   /* A CallInfo in use again (not by a tail call): frames from it up died
    * in an error caught by a C-level lua_pcall. */
-  if (!tail && ts->depth > 0 && ts->frames[ts->depth - 1].ci == ci)
+  if (!tail && ts->stack.depth > 0 && ts->stack.frames[ts->stack.depth - 1].tag == ci)
     close_from_ci(pr, ts, ci, at);
 #endif
   lua_getinfo(L, "f", ar);
@@ -613,7 +440,7 @@ static void on_call(lbt_prof *pr, thread_state *ts, lua_State *L, lua_Debug *ar,
   if (pr->fns[fn].name_tries > 0) name_again(&pr->fns[fn], L, ar, replaced);
   /* A tail call ends the calling frame: the callee is shown as called by
    * the frame below (as on LuaJIT, which cannot tell tail calls apart). */
-  if (tail && ts->depth > 0 && ts->frames[ts->depth - 1].ci == ci)
+  if (tail && ts->stack.depth > 0 && ts->stack.frames[ts->stack.depth - 1].tag == ci)
     frame_close(pr, ts, at); /* the frame the tail call replaced */
   push_frame(pr, ts, fn, ci, now);
 }
@@ -626,10 +453,10 @@ static void on_return(lbt_prof *pr, thread_state *ts, lua_State *L,
                       lua_Debug *ar, uint64_t now) {
 #if !BT_LUAJIT_STACK
   (void)L;
-  if (ts->depth == 0) return;
+  if (ts->stack.depth == 0) return;
   const void *ci = (const void *)ar->i_ci;
   uint64_t at = thread_ticks(ts, now);
-  if (ts->frames[ts->depth - 1].ci == ci) {
+  if (ts->stack.frames[ts->stack.depth - 1].tag == ci) {
     frame_close(pr, ts, at);
     return;
   }
@@ -637,13 +464,13 @@ static void on_return(lbt_prof *pr, thread_state *ts, lua_State *L,
 #else
   lua_getinfo(L, "f", ar);
   int32_t fn =
-      map_get(&pr->by_pointer, (uint64_t)(uintptr_t)lua_topointer(L, -1));
+      bt_profcol_map_get(&pr->by_pointer, (uint64_t)(uintptr_t)lua_topointer(L, -1));
   lua_pop(L, 1);
   if (fn < 0) return;
   long k = find_frame(ts, fn);
   if (k < 0) return;
   uint64_t at = thread_ticks(ts, now);
-  while ((long)ts->depth > k)
+  while ((long)ts->stack.depth > k)
     frame_close(pr, ts, at);
 #endif
 }
@@ -651,11 +478,12 @@ static void on_return(lbt_prof *pr, thread_state *ts, lua_State *L,
 static void cycles_hook(lua_State *L, lua_Debug *ar) {
   uint64_t t_in = bt_prof_ticks();
   lbt_prof *pr = tls_prof;
-  if (pr == NULL || !pr->running || pr->mode != MODE_CYCLES) {
+  if (pr == NULL || !pr->running ||
+      (pr->mode != MODE_CYCLES && pr->mode != MODE_MEMORY)) {
     lua_sethook(L, NULL, 0, 0); /* a coroutine outliving the profiler */
     return;
   }
-  uint64_t now = t_in - pr->bp->excluded;
+  uint64_t now = bt_prof_pticks_at(pr->bp, t_in);
   /* The calibrated cost can exceed a short gap between two events: never
    * let profile time run backwards (forgive the excess). */
   if ((int64_t)(now - pr->last_now) < 0 && pr->events > 0) {
@@ -665,6 +493,7 @@ static void cycles_hook(lua_State *L, lua_Debug *ar) {
   pr->last_now = now;
   int is_call = ar->event == LUA_HOOKCALL || ar->event == BT_HOOK_TAILCALL;
   pr->slow = 0;
+  pr->in_hook = 1;
   thread_state *ts = thread_switch(pr, L, now, is_call);
   if (ts != NULL) {
     if (is_call)
@@ -673,6 +502,7 @@ static void cycles_hook(lua_State *L, lua_Debug *ar) {
       on_return(pr, ts, L, ar, now);
   }
   pr->events++;
+  pr->in_hook = 0;
   uint64_t cost = is_call ? pr->excl_call : pr->excl_ret;
   if (pr->slow) cost += bt_prof_ticks() - t_in;
   bt_prof_exclude(pr->bp, cost);
@@ -743,14 +573,15 @@ static void calibrate_hooks(void) {
     probe.running = 1;
     tls_prof = &probe;
     time_calls(L, &probe, 1); /* registrations out of the timed run */
-    for (size_t i = 0; i < probe.nfns; i++)
-      probe.fns[i].self = 0;
+    for (size_t i = 0; i < probe.col.nfns; i++)
+      probe.col.fns[i].self = 0;
     t = time_calls(L, &probe, n);
     tls_prof = saved;
     if (t < hooked) {
       hooked = t;
-      for (size_t i = 0; i < probe.nfns; i++)
-        if (probe.fns[i].ncalls == (uint64_t)n + 1) leaf = probe.fns[i].self;
+      for (size_t i = 0; i < probe.col.nfns; i++)
+        if (probe.col.fns[i].ncalls == (uint64_t)n + 1)
+          leaf = probe.col.fns[i].self;
     }
     luaL_unref(L, LUA_REGISTRYINDEX, probe.funcs_ref);
     prof_release(&probe);
@@ -766,45 +597,6 @@ static void calibrate_hooks(void) {
 
 /* ---- sampling ------------------------------------------------------- */
 
-static uint64_t hash_stack(const int32_t *stack, size_t depth, int zone) {
-  uint64_t h = 1469598103934665603ULL ^ (uint64_t)(zone + 2);
-  for (size_t i = 0; i < depth; i++)
-    h = mix64(h ^ (uint64_t)stack[i]) + i;
-  return h ? h : 1;
-}
-
-/* Adds `count` samples of the stack (root..leaf) in zone. */
-static void sample_add(lbt_prof *pr, const int32_t *stack, size_t depth,
-                       int zone, uint64_t count) {
-  uint64_t h = hash_stack(stack, depth, zone);
-  for (;; h = h + 1 ? h + 1 : 1) {
-    int32_t idx = map_get(&pr->sample_map, h);
-    if (idx < 0) break;
-    sample_entry *s = &pr->samples[idx];
-    if (s->depth == depth && s->zone == zone &&
-        memcmp(&pr->stack_pool[s->first], stack, depth * sizeof *stack) == 0) {
-      s->count += count;
-      pr->sample_total += count;
-      return;
-    }
-  }
-  if (grow((void **)&pr->samples, &pr->cap_samples, pr->nsamples + 1,
-           sizeof(sample_entry)) ||
-      grow((void **)&pr->stack_pool, &pr->cap_pool, pr->npool + depth + 1,
-           sizeof(int32_t)))
-    return;
-  sample_entry *s = &pr->samples[pr->nsamples];
-  s->hash = h;
-  s->zone = zone;
-  s->count = count;
-  s->first = pr->npool;
-  s->depth = depth;
-  if (depth) memcpy(&pr->stack_pool[pr->npool], stack, depth * sizeof *stack);
-  pr->npool += depth;
-  map_put(&pr->sample_map, h, (int32_t)pr->nsamples++);
-  pr->sample_total += count;
-}
-
 /* Records the Lua stack of L as one sample of weight `count`. */
 static void sample_stack(lbt_prof *pr, lua_State *L, int zone, uint64_t count) {
   int32_t leaf_first[SAMPLE_MAX_DEPTH], stack[SAMPLE_MAX_DEPTH];
@@ -816,7 +608,7 @@ static void sample_stack(lbt_prof *pr, lua_State *L, int zone, uint64_t count) {
   }
   for (size_t i = 0; i < depth; i++)
     stack[i] = leaf_first[depth - 1 - i];
-  sample_add(pr, stack, depth, zone, count);
+  bt_profcol_sample_add(&pr->col, stack, depth, zone, count);
 }
 
 static void sample_hook(lua_State *L, lua_Debug *ar) {
@@ -847,6 +639,7 @@ static void sample_signal(int sig, siginfo_t *info, void *context) {
   int zone = bt_prof_zone_current(pr->bp);
   if (zone >= 0 && zone != BT_ZONE_STRATEGY) {
     pr->zone_samples[zone] += 1u + (unsigned)overrun;
+    pr->col.sample_total += 1u + (unsigned)overrun;
     return;
   }
   if (pr->pending) {
@@ -860,17 +653,51 @@ static void sample_signal(int sig, siginfo_t *info, void *context) {
   lua_sethook(pr->L, sample_hook, LUA_MASKCOUNT, 1);
 }
 
+static pthread_mutex_t jit_profiler_lock = PTHREAD_MUTEX_INITIALIZER;
+static lbt_prof *jit_profiler_owner; /* LuaJIT has one sampler per process */
+
 #if LUA_VERSION_NUM < 502
+/* LuaJIT delivers a sample at the VM's next safe point, in Lua code: a tick
+ * that fell in the engine (C, the bar loop) would be charged to the next
+ * Lua function. So its SIGPROF handler is chained behind one that notes
+ * the zone at the tick; a tick in an engine zone counts for that zone. */
+static struct sigaction jit_tick_next; /* LuaJIT's own handler */
+
+static void jit_tick(int sig, siginfo_t *info, void *context) {
+  lbt_prof *pr = jit_profiler_owner;
+  if (pr != NULL) pr->tick_zone = bt_prof_zone_current(pr->bp);
+  if (jit_tick_next.sa_flags & SA_SIGINFO)
+    jit_tick_next.sa_sigaction(sig, info, context);
+  else if (jit_tick_next.sa_handler != SIG_IGN &&
+           jit_tick_next.sa_handler != SIG_DFL)
+    jit_tick_next.sa_handler(sig);
+}
+
+/* Puts jit_tick in front of the handler luaJIT_profile_start installed
+ * (luaJIT_profile_stop restores the one before it, removing both). */
+static void jit_tick_install(void) {
+  struct sigaction action;
+  if (sigaction(SIGPROF, NULL, &jit_tick_next) != 0) return;
+  memset(&action, 0, sizeof action);
+  action.sa_sigaction = jit_tick;
+  action.sa_flags = SA_SIGINFO | SA_RESTART;
+  action.sa_mask = jit_tick_next.sa_mask;
+  sigaction(SIGPROF, &action, NULL);
+}
+
 static void jit_sample_cb(void *data, lua_State *L, int samples, int vmstate) {
   lbt_prof *pr = (lbt_prof *)data;
   (void)vmstate;
   if (!pr->running) return;
-  sample_stack(pr, L, bt_prof_zone_current(pr->bp), (uint64_t)samples);
+  int zone = pr->tick_zone;
+  if (zone >= 0 && zone != BT_ZONE_STRATEGY) {
+    pr->zone_samples[zone] += (uint64_t)samples;
+    pr->col.sample_total += (uint64_t)samples;
+    return;
+  }
+  sample_stack(pr, L, zone, (uint64_t)samples);
 }
 #endif
-
-static pthread_mutex_t jit_profiler_lock = PTHREAD_MUTEX_INITIALIZER;
-static lbt_prof *jit_profiler_owner; /* LuaJIT has one sampler per process */
 
 /* The portable sampler's signal: a real-time signal of its own, never
  * SIGPROF, which belongs to LuaJIT's sampler when one runs (its handler
@@ -926,6 +753,7 @@ static int sampler_start(lbt_prof *pr, lua_State *L) {
      * handler changes the owner's state: the host blocks SIGPROF in every
      * thread (main.c) and only the owner's thread unblocks it. */
     pr->jit_sampler = 1;
+    pr->jit_sampled = 1;
     signal(SIGPROF, SIG_IGN);
     sigset_t prof_set;
     sigemptyset(&prof_set);
@@ -934,7 +762,9 @@ static int sampler_start(lbt_prof *pr, lua_State *L) {
     char mode[32];
     unsigned ms = (unsigned)(pr->interval_ns / 1000000u);
     snprintf(mode, sizeof mode, "i%u", ms ? ms : 1u);
+    pr->tick_zone = -1;
     luaJIT_profile_start(L, mode, jit_sample_cb, pr);
+    jit_tick_install();
     return 0;
   }
 #else
@@ -971,23 +801,29 @@ static void sampler_stop(lbt_prof *pr) {
 
 /* ---- memory --------------------------------------------------------- */
 
-static void mem_hook(lua_State *L, lua_Debug *ar) {
-  uint64_t t_in = bt_prof_ticks();
-  if (!lbt_limits_claim_hook(L)) lua_sethook(L, NULL, 0, 0);
-  lbt_prof *pr = tls_prof;
-  if (pr == NULL || pr->mode != MODE_MEMORY || !pr->running) return;
-  lua_getinfo(L, "f", ar);
-  int fn = fn_index(pr, L, ar);
-  lua_pop(L, 1);
-  if (fn >= 0) pr->fns[fn].alloc_bytes += pr->pending_bytes;
-  pr->pending_bytes = 0;
-  pr->mem_armed = 0;
-  bt_prof_exclude(pr->bp, bt_prof_ticks() - t_in);
+/* The function charged for an allocation on ts: its top frame. LuaJIT
+ * reports no return from a C function, so a C frame on top may have
+ * returned already: when the running function is Lua, the newest Lua
+ * frame is the one asking. (Reading the stack here is safe: the VM keeps
+ * it consistent for any allocation, as the collector walks it.) */
+static int alloc_owner(lbt_prof *pr, thread_state *ts) {
+  int fn = ts->stack.frames[ts->stack.depth - 1].fn;
+#if BT_LUAJIT_STACK
+  lua_Debug ar;
+  if (pr->fns[fn].is_c && lua_getstack(ts->L, 0, &ar) &&
+      lua_getinfo(ts->L, "S", &ar) && ar.what[0] != 'C') {
+    for (size_t k = ts->stack.depth; k-- > 0;)
+      if (!pr->fns[ts->stack.frames[k].fn].is_c) return ts->stack.frames[k].fn;
+  }
+#else
+  (void)pr;
+#endif
+  return fn;
 }
 
 /* The counting allocator: forwards to the state's own, notes the bytes on
- * the zones, and every MEM_SAMPLE_BYTES arms a hook that charges them to
- * the running Lua function. */
+ * the zones, and charges every byte handed out to the function on top of
+ * the shadow stack (memory mode runs the call/return hooks). */
 static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   lbt_prof *pr = (lbt_prof *)ud;
   void *block = pr->old_alloc(pr->old_ud, ptr, osize, nsize);
@@ -998,11 +834,12 @@ static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   bt_prof_mem_note(pr->bp, grown, shrunk);
   pr->lua_live += (int64_t)grown - (int64_t)shrunk;
   if (pr->lua_live > pr->lua_peak) pr->lua_peak = pr->lua_live;
-  pr->pending_bytes += grown;
-  if (pr->pending_bytes >= MEM_SAMPLE_BYTES && !pr->mem_armed && pr->running &&
-      !lbt_limits_claim_hook(pr->L)) {
-    pr->mem_armed = 1;
-    lua_sethook(pr->L, mem_hook, LUA_MASKCOUNT, 1);
+  if (grown > 0 && pr->running && !pr->in_hook) {
+    thread_state *ts = pr->cur;
+    if (ts != NULL && ts->stack.depth > 0)
+      pr->col.fns[alloc_owner(pr, ts)].alloc_bytes += grown;
+    else
+      pr->outside_bytes += grown;
   }
   return block;
 }
@@ -1019,7 +856,7 @@ static void rss_point_add(lbt_prof *pr) {
     pr->ntimeline = TIMELINE_MAX / 2;
     pr->rss_every_ns *= 2;
   }
-  if (grow((void **)&pr->timeline, &pr->cap_timeline, pr->ntimeline + 1,
+  if (bt_profcol_grow((void **)&pr->timeline, &pr->cap_timeline, pr->ntimeline + 1,
            sizeof(rss_point)) == 0)
     pr->timeline[pr->ntimeline++] = (rss_point){t, rss};
 }
@@ -1071,8 +908,6 @@ static void memory_stop(lbt_prof *pr) {
     lua_setallocf(pr->L, pr->old_alloc, pr->old_ud);
     pr->alloc_wrapped = 0;
   }
-  if (pr->mem_armed) lua_sethook(pr->L, NULL, 0, 0);
-  pr->mem_armed = 0;
   rss_thread_stop(pr);
   rss_point_add(pr); /* the end point */
 }
@@ -1103,12 +938,14 @@ void lbt_prof_abandon(void) {
 
 static void prof_init(lbt_prof *pr, int mode, int zones) {
   memset(pr, 0, sizeof *pr);
+  bt_profcol_init(&pr->col);
   pr->mode = mode;
   pr->zones = zones;
   pr->funcs_ref = LUA_NOREF;
+  pr->names_ref = LUA_NOREF;
   pr->meta_ref = LUA_NOREF;
   pr->interval_ns = 1000000;
-  if (mode == MODE_CYCLES) { /* calibrated before (pthread_once) */
+  if (mode == MODE_CYCLES || mode == MODE_MEMORY) { /* calibrated before */
     pr->excl_call = calib_call_ticks;
     pr->excl_ret = calib_ret_ticks;
   }
@@ -1121,23 +958,20 @@ static void prof_release(lbt_prof *pr) {
   for (size_t i = 0; i < pr->nfns; i++) {
     free(pr->fns[i].name);
     free(pr->fns[i].source);
+    free(pr->fns[i].key);
   }
+  free(pr->root);
+  free(pr->package_path);
   free(pr->fns);
-  free(pr->edges);
-  free(pr->nodes);
-  map_free(&pr->node_map);
+  bt_profcol_free(&pr->col);
   for (size_t i = 0; i < pr->nthreads; i++)
-    free(pr->threads[i].frames);
+    bt_profcol_stack_free(&pr->threads[i].stack);
   free(pr->threads);
   free(pr->chain);
-  free(pr->samples);
-  free(pr->stack_pool);
   free(pr->timeline);
-  map_free(&pr->by_pointer);
-  map_free(&pr->by_proto);
-  map_free(&pr->edge_map);
-  map_free(&pr->thread_map);
-  map_free(&pr->sample_map);
+  bt_profcol_map_free(&pr->by_pointer);
+  bt_profcol_map_free(&pr->by_proto);
+  bt_profcol_map_free(&pr->thread_map);
   bt_prof_free(pr->bp);
   pthread_mutex_destroy(&pr->rss_lock);
   pthread_cond_destroy(&pr->rss_wake);
@@ -1174,9 +1008,13 @@ static int opt_field_int(lua_State *L, int idx, const char *key, int def) {
   return value;
 }
 
-/* prof.new{ mode=, interval_ms=, zones= } -> Profiler */
+/* prof.new{ mode=, interval_ms=, zones=, root=, offcpu= } -> Profiler;
+ * root: the scenario's directory, for function keys of files outside
+ * package.path; offcpu = false keeps off-CPU time in every time */
 static int prof_new(lua_State *L) {
   int mode = MODE_CYCLES, zones = 1, interval_ms = 1;
+  const char *root = NULL;
+  int offcpu = 1;
   if (!lua_isnoneornil(L, 1)) {
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_getfield(L, 1, "mode");
@@ -1186,31 +1024,41 @@ static int prof_new(lua_State *L) {
     if (!lua_isnil(L, -1)) zones = lua_toboolean(L, -1);
     lua_pop(L, 1);
     interval_ms = opt_field_int(L, 1, "interval_ms", 1);
+    lua_getfield(L, 1, "offcpu");
+    if (!lua_isnil(L, -1)) offcpu = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "root");
+    root = luaL_optstring(L, -1, NULL);
+    lua_pop(L, 1); /* the string stays alive: the options table holds it */
     if (interval_ms < 1 || interval_ms > 60000)
       return luaL_error(L, "prof.new: interval_ms must be 1..60000, not %d",
                         interval_ms);
   }
-  if (mode == MODE_CYCLES) pthread_once(&calib_once, calibrate_hooks);
+  if (mode == MODE_CYCLES || mode == MODE_MEMORY)
+    pthread_once(&calib_once, calibrate_hooks);
   lbt_prof *pr = (lbt_prof *)lua_newuserdatauv(L, sizeof *pr, 0);
   prof_init(pr, mode, zones);
   pr->interval_ns = (uint64_t)interval_ms * 1000000u;
   luaL_setmetatable(L, BT_PROF_METATABLE);
-  if (pr->bp == NULL) return luaL_error(L, "prof.new: out of memory");
+  if (pr->bp != NULL) bt_prof_set_offcpu(pr->bp, offcpu);
+  if (root != NULL) pr->root = dup_text(root);
+  if (pr->bp == NULL || (root != NULL && pr->root == NULL))
+    return luaL_error(L, "prof.new: out of memory");
   lua_newtable(L);
   pr->funcs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   return 1;
 }
 
 static void stop_everything(lbt_prof *pr, uint64_t now) {
-  if (pr->mode == MODE_CYCLES) {
+  if (pr->mode == MODE_CYCLES || pr->mode == MODE_MEMORY) {
     lua_sethook(pr->L, NULL, 0, 0);
     if (pr->jit_was_on) jit_engine(pr->L, 1);
     close_everything(pr, now);
-  } else if (pr->mode == MODE_SAMPLE) {
-    sampler_stop(pr);
-  } else if (pr->mode == MODE_MEMORY) {
-    memory_stop(pr);
   }
+  if (pr->mode == MODE_SAMPLE)
+    sampler_stop(pr);
+  else if (pr->mode == MODE_MEMORY)
+    memory_stop(pr);
   pr->running = 0;
   bt_prof_run_end(pr->bp);
   if (tls_prof == pr) tls_prof = NULL;
@@ -1226,19 +1074,29 @@ static int prof_start(lua_State *L) {
     return luaL_error(L, "prof: another profiler is running on this thread");
   pr->started = 1;
   pr->L = target;
+  lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+  lua_getfield(L, -1, "package");
+  if (lua_type(L, -1) == LUA_TTABLE) {
+    lua_getfield(L, -1, "path");
+    if (lua_type(L, -1) == LUA_TSTRING)
+      pr->package_path = dup_text(lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 2);
   pr->start_unix_ns = (uint64_t)time(NULL) * 1000000000u;
   tls_prof = pr;
   pr->running = 1;
   bt_prof_run_begin(pr->bp);
-  if (pr->mode == MODE_CYCLES) {
+  if (pr->mode == MODE_MEMORY) memory_start(pr, target);
+  if (pr->mode == MODE_CYCLES || pr->mode == MODE_MEMORY) {
+    /* memory: the shadow stack says who asked for each byte */
     pr->jit_was_on = jit_is_on(target);
     jit_flush(target);
     jit_engine(target, 0);
     lua_sethook(target, cycles_hook, LUA_MASKCALL | LUA_MASKRET, 0);
-  } else if (pr->mode == MODE_SAMPLE)
+  } else if (pr->mode == MODE_SAMPLE) {
     sampler_start(pr, target);
-  else if (pr->mode == MODE_MEMORY)
-    memory_start(pr, target);
+  }
   return 0;
 }
 
@@ -1258,6 +1116,8 @@ static int prof_gc(lua_State *L) {
   if (pr->funcs_ref != LUA_NOREF)
     luaL_unref(L, LUA_REGISTRYINDEX, pr->funcs_ref);
   if (pr->meta_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, pr->meta_ref);
+  if (pr->names_ref != LUA_NOREF)
+    luaL_unref(L, LUA_REGISTRYINDEX, pr->names_ref);
   prof_release(pr);
   return 0;
 }
@@ -1278,6 +1138,26 @@ static int prof_zone_begin(lua_State *L) {
 static int prof_zone_end(lua_State *L) {
   lbt_prof *pr = check_prof(L, 1);
   bt_prof_zone_end(pr->bp, (bt_zone_id)zone_arg(L, 2));
+  return 0;
+}
+
+/* p:names(table, prefix): the functions in table's string fields are
+ * called prefix..field in function keys ("ctx:" gives "ctx:order"; ""
+ * names a strategy's handle_data). The table is kept until p is freed. */
+static int prof_names(lua_State *L) {
+  lbt_prof *pr = check_prof(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  luaL_checkstring(L, 3);
+  if (pr->names_ref == LUA_NOREF) {
+    lua_newtable(L);
+    pr->names_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, pr->names_ref);
+  int next = (int)lua_rawlen(L, -1) + 1;
+  lua_pushvalue(L, 2);
+  lua_rawseti(L, -2, next);
+  lua_pushvalue(L, 3);
+  lua_rawseti(L, -2, next + 1);
   return 0;
 }
 
@@ -1349,6 +1229,11 @@ static void push_meta(lua_State *L, lbt_prof *pr, int user_meta) {
   strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
   set_str(L, "start_time", text);
   set_int(L, "wall_ns", pr->started ? bt_prof_run_wall_ns(pr->bp) : 0);
+  set_int(L, "cpu_ns", pr->started ? bt_prof_run_cpu_ns(pr->bp) : 0);
+  set_int(L, "offcpu_ns", bt_prof_offcpu_ns(pr->bp));
+  set_int(L, "profile_ns",
+          pr->started ? to_ns(bt_prof_run_profile_ticks(pr->bp)) : 0);
+  set_str(L, "time_clock", pr->bp->offcpu_on ? "tsc-oncpu" : "tsc-wall");
   set_int(L, "total_ticks", pr->started ? bt_prof_run_ticks(pr->bp) : 0);
   set_str(L, "profiler", MODE_NAMES[pr->mode]);
   set_int(L, "run", 1);
@@ -1357,6 +1242,15 @@ static void push_meta(lua_State *L, lbt_prof *pr, int user_meta) {
   set_int(L, "hook_call_ticks", pr->excl_call);
   set_int(L, "hook_return_ticks", pr->excl_ret);
   set_int(L, "zone_mismatch", (uint64_t)pr->bp->mismatch);
+  if (pr->mode == MODE_SAMPLE) { /* what the sampler really did */
+    uint64_t cpu = pr->started ? bt_prof_run_cpu_ns(pr->bp) : 0;
+    set_int(L, "samples", pr->col.sample_total);
+    set_num(L, "sample_rate_hz",
+            cpu ? (double)pr->col.sample_total / ((double)cpu / 1e9) : 0.0);
+    set_str(L, "sample_timer", pr->jit_sampler || pr->jit_sampled
+                                   ? "LuaJIT profiler (ITIMER_PROF)"
+                                   : "thread CPU-time timer");
+  }
   lua_newtable(L);
   lua_setfield(L, -2, "params");
   if (user_meta) { /* the caller's fields win */
@@ -1424,6 +1318,232 @@ static void resolve_names(lua_State *L, lbt_prof *pr) {
   lua_settop(L, top);
 }
 
+
+/* ---- function keys -------------------------------------------------- */
+
+/* Of two names for one function, the shorter wins, then the smaller: the
+ * choice does not depend on table traversal order (string hash seeds). */
+static int better_name(const char *candidate, const char *current) {
+  size_t a = strlen(candidate), b = strlen(current);
+  return a != b ? a < b : strcmp(candidate, current) < 0;
+}
+
+/* names[f] = prefix..field for every function field f of the table at tbl
+ * (absolute index), unless names has a better name for f already. */
+static void names_from(lua_State *L, int tbl, const char *prefix, int names) {
+  lua_pushnil(L);
+  while (lua_next(L, tbl)) {
+    if (lua_type(L, -2) == LUA_TSTRING && lua_isfunction(L, -1)) {
+      lua_pushfstring(L, "%s%s", prefix, lua_tostring(L, -2));
+      lua_pushvalue(L, -2);
+      lua_rawget(L, names); /* key value name current */
+      const char *current = lua_tostring(L, -1);
+      int take = current == NULL || better_name(lua_tostring(L, -2), current);
+      lua_pop(L, 1);
+      if (take) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, names); /* names[value] = name */
+      } else {
+        lua_pop(L, 1);
+      }
+    }
+    lua_pop(L, 1);
+  }
+}
+
+/* names_from for the tables held in the module table at tbl, one level
+ * down: "btlua.core.sim.new". */
+static void names_in_fields(lua_State *L, int tbl, const char *module,
+                            int names) {
+  lua_pushnil(L);
+  while (lua_next(L, tbl)) {
+    if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE) {
+      lua_pushfstring(L, "%s.%s.", module, lua_tostring(L, -2));
+      names_from(L, lua_gettop(L) - 1, lua_tostring(L, -1), names);
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+}
+
+/* names_from for a p:names table at tbl and its methods: a metatable's
+ * __index table, or an __index function ("prefix__index") and the tables
+ * among its upvalues (the sim's data object keeps its methods there); at
+ * depth 0 also the tables in its fields, one level down. */
+static void names_given(lua_State *L, int tbl, const char *prefix, int names,
+                        int depth) {
+  names_from(L, tbl, prefix, names);
+  if (depth == 0) { /* tables in its fields: "ctx:portfolio.__index" */
+    lua_pushnil(L);
+    while (lua_next(L, tbl)) {
+      if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE) {
+        lua_pushfstring(L, "%s%s.", prefix, lua_tostring(L, -2));
+        names_given(L, lua_gettop(L) - 1, lua_tostring(L, -1), names, 1);
+        lua_pop(L, 1);
+      }
+      lua_pop(L, 1);
+    }
+  }
+  if (!lua_getmetatable(L, tbl)) return;
+  lua_getfield(L, -1, "__index");
+  int index = lua_gettop(L);
+  if (lua_type(L, index) == LUA_TTABLE) {
+    names_from(L, index, prefix, names);
+  } else if (lua_isfunction(L, index)) {
+    lua_pushfstring(L, "%s__index", prefix);
+    lua_pushvalue(L, index);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, names);
+    lua_pop(L, 1);
+    for (int n = 1; lua_getupvalue(L, index, n) != NULL; n++) {
+      if (lua_type(L, -1) == LUA_TTABLE)
+        names_from(L, lua_gettop(L), prefix, names);
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 2);
+}
+
+/* Qualified names of the functions the run could reach by name, in a new
+ * table on the stack: p:names tables ("ctx:order"), loaded modules
+ * ("string.rep", "print" for _G) and the methods of btlua's userdata
+ * types ("sim:run" from metatable "btlua.Sim"). p:names wins. */
+static void push_known_names(lua_State *L, lbt_prof *pr) {
+  lua_newtable(L);
+  int modules = lua_gettop(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+  int loaded = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_type(L, loaded) == LUA_TTABLE && lua_next(L, loaded)) {
+    if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE) {
+      const char *module = lua_tostring(L, -2);
+      int is_global = strcmp(module, "_G") == 0;
+      lua_pushfstring(L, "%s.", module);
+      names_from(L, lua_gettop(L) - 1, is_global ? "" : lua_tostring(L, -1),
+                 modules);
+      lua_pop(L, 1);
+      if (!is_global) names_in_fields(L, lua_gettop(L), module, modules);
+    }
+    lua_pop(L, 1);
+  }
+  lua_settop(L, modules);
+  lua_pushnil(L);
+  while (lua_next(L, LUA_REGISTRYINDEX)) {
+    const char *type = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+    if (strncmp(type, "btlua.", 6) == 0 && lua_type(L, -1) == LUA_TTABLE) {
+      const char *last = strrchr(type, '.') + 1;
+      char prefix[64];
+      size_t n = 0;
+      for (; last[n] && n + 2 < sizeof prefix; n++)
+        prefix[n] = (char)(last[n] >= 'A' && last[n] <= 'Z' ? last[n] + 32
+                                                            : last[n]);
+      prefix[n + 1] = '\0';
+      prefix[n] = '.'; /* metamethods: "history.__index" */
+      names_from(L, lua_gettop(L), prefix, modules);
+      lua_getfield(L, -1, "__index");
+      prefix[n] = ':'; /* methods: "sim:run" */
+      if (lua_type(L, -1) == LUA_TTABLE)
+        names_from(L, lua_gettop(L), prefix, modules);
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  if (pr->names_ref == LUA_NOREF) return;
+  lua_newtable(L);
+  int given = lua_gettop(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, pr->names_ref);
+  for (int i = 1; i <= (int)lua_rawlen(L, -1); i += 2) {
+    lua_rawgeti(L, -1, i);
+    lua_rawgeti(L, -2, i + 1);
+    names_given(L, lua_gettop(L) - 1, lua_tostring(L, -1), given, 0);
+    lua_pop(L, 2);
+  }
+  lua_pop(L, 1);
+  lua_pushnil(L); /* the given names over the modules' */
+  while (lua_next(L, given)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, modules);
+  }
+  lua_settop(L, modules);
+}
+
+/* The name a key uses for fn: its qualified name when known (a Lua
+ * function drops the module part its location already says), else the
+ * call-site name, else "<anonymous>" / "main chunk" / "?". */
+static const char *key_name(const fn_entry *fn, const char *qualified,
+                            const char *location) {
+  if (qualified != NULL && fn->is_c) return qualified;
+  if (qualified != NULL) {
+    size_t len = strlen(location);
+    if (strncmp(qualified, location, len) == 0 && qualified[len] == '.')
+      return qualified + len + 1;
+    return qualified;
+  }
+  return fn->name ? fn->name : "?";
+}
+
+static int by_key_then_line(const void *a, const void *b, void *fns_arg) {
+  const fn_entry *fns = (const fn_entry *)fns_arg;
+  const fn_entry *x = &fns[*(const int *)a], *y = &fns[*(const int *)b];
+  int order = strcmp(x->key, y->key);
+  if (order != 0) return order;
+  if (x->line != y->line) return x->line < y->line ? -1 : 1;
+  return *(const int *)a - *(const int *)b;
+}
+
+/* Functions of one key in one profile (two anonymous functions of a file)
+ * are told apart by order of definition: "name#2". */
+static void number_duplicates(lbt_prof *pr) {
+  int *order = (int *)malloc((pr->nfns + 1) * sizeof *order);
+  if (order == NULL) return;
+  for (size_t i = 0; i < pr->nfns; i++) order[i] = (int)i;
+  qsort_r(order, pr->nfns, sizeof *order, by_key_then_line, pr->fns);
+  for (size_t i = 1, run = 1; i < pr->nfns; i++) {
+    fn_entry *fn = &pr->fns[order[i]];
+    run = strcmp(fn->key, pr->fns[order[i - 1]].key) == 0 ? run + 1 : 1;
+    if (run < 2) continue;
+    char *numbered = (char *)malloc(strlen(fn->key) + 16);
+    if (numbered == NULL) continue;
+    sprintf(numbered, "%s#%zu", fn->key, run);
+    free(fn->key);
+    fn->key = numbered;
+  }
+  free(order);
+}
+
+/* Builds every function's key (profkey.h), once, at the first p:data(). */
+static void build_keys(lua_State *L, lbt_prof *pr) {
+  int missing = 0; /* functions first seen since the last build */
+  for (size_t i = 0; i < pr->nfns; i++) missing |= pr->fns[i].key == NULL;
+  if (!missing) return;
+  int top = lua_gettop(L);
+  push_known_names(L, pr);
+  int names = lua_gettop(L);
+  const char *path = pr->package_path;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, pr->funcs_ref);
+  int funcs = lua_gettop(L);
+  for (size_t i = 0; i < pr->nfns; i++) {
+    fn_entry *fn = &pr->fns[i];
+    char location[PATH_MAX];
+    if (fn->is_c || !fn->is_file)
+      snprintf(location, sizeof location, "%s", fn->source ? fn->source : "?");
+    else
+      bt_profkey_location(fn->source, path, pr->root, location,
+                          sizeof location);
+    lua_rawgeti(L, funcs, fn->first_closure);
+    lua_rawget(L, names);
+    const char *qualified = lua_tostring(L, -1);
+    free(fn->key);
+    fn->key = bt_profkey_make(location, key_name(fn, qualified, location), 1);
+    lua_pop(L, 1);
+    if (fn->key == NULL) fn->key = dup_text("?");
+  }
+  lua_settop(L, top);
+  number_duplicates(pr);
+}
+
 /* Function indices in the table: hidden entries dropped, 1-based. */
 static int *visible_index(lbt_prof *pr) {
   int *remap = (int *)malloc((pr->nfns + 1) * sizeof *remap);
@@ -1438,22 +1558,25 @@ static void push_functions(lua_State *L, lbt_prof *pr, const int *remap) {
   lua_newtable(L);
   for (size_t i = 0; i < pr->nfns; i++) {
     const fn_entry *fn = &pr->fns[i];
+    const bt_profcol_fn *total = &pr->col.fns[i];
     if (!remap[i]) continue;
     lua_newtable(L);
     set_str(L, "name", fn->name ? fn->name : "?");
     set_str(L, "source", fn->source ? fn->source : "?");
+    set_str(L, "key", fn->key ? fn->key : "?");
     set_int(L, "line", (uint64_t)fn->line);
-    set_int(L, "ncalls", fn->ncalls);
-    set_int(L, "primcalls", fn->primcalls);
-    set_int(L, "self_ns", to_ns(fn->self));
-    set_int(L, "cum_ns", to_ns(fn->cum));
-    if (pr->mode == MODE_MEMORY) set_int(L, "alloc_bytes", fn->alloc_bytes);
+    set_int(L, "ncalls", total->ncalls);
+    set_int(L, "primcalls", total->primcalls);
+    set_int(L, "self_ns", to_ns(total->self));
+    set_int(L, "cum_ns", to_ns(total->cum));
+    set_int(L, "zone_ns", to_ns(total->engine));
+    if (pr->mode == MODE_MEMORY) set_int(L, "alloc_bytes", total->alloc_bytes);
     lua_newtable(L);
     lua_setfield(L, -2, "callers");
     lua_rawseti(L, -2, remap[i]);
   }
-  for (size_t i = 0; i < pr->nedges; i++) {
-    const edge_entry *e = &pr->edges[i];
+  for (size_t i = 0; i < pr->col.nedges; i++) {
+    const bt_profcol_edge *e = &pr->col.edges[i];
     if (!remap[e->caller] || !remap[e->callee]) continue;
     lua_rawgeti(L, -1, remap[e->callee]);
     lua_getfield(L, -1, "callers");
@@ -1506,14 +1629,15 @@ static void push_memory(lua_State *L, lbt_prof *pr, const int *remap) {
   set_int(L, "alloc_bytes", mem->alloc_bytes);
   set_int(L, "free_bytes", mem->free_bytes);
   set_int(L, "peak_lua_bytes", (uint64_t)pr->lua_peak);
+  set_int(L, "outside_bytes", pr->outside_bytes);
   lua_newtable(L);
   for (int z = 0; z < BT_ZONE_COUNT; z++)
     set_int(L, bt_prof_zone_name((bt_zone_id)z), pr->bp->zone[z].alloc_bytes);
   lua_setfield(L, -2, "by_zone");
   lua_newtable(L);
   for (size_t i = 0; i < pr->nfns; i++) {
-    if (!remap[i] || pr->fns[i].alloc_bytes == 0) continue;
-    lua_pushinteger(L, (lua_Integer)pr->fns[i].alloc_bytes);
+    if (!remap[i] || pr->col.fns[i].alloc_bytes == 0) continue;
+    lua_pushinteger(L, (lua_Integer)pr->col.fns[i].alloc_bytes);
     lua_rawseti(L, -2, remap[i]);
   }
   lua_setfield(L, -2, "by_function");
@@ -1531,13 +1655,13 @@ static void push_memory(lua_State *L, lbt_prof *pr, const int *remap) {
 static void push_samples(lua_State *L, lbt_prof *pr, const int *remap) {
   lua_newtable(L);
   int n = 0;
-  for (size_t i = 0; i < pr->nsamples; i++) {
-    const sample_entry *s = &pr->samples[i];
+  for (size_t i = 0; i < pr->col.nsamples; i++) {
+    const bt_profcol_sample *s = &pr->col.samples[i];
     lua_newtable(L);
     lua_newtable(L);
     int depth = 0;
     for (size_t k = 0; k < s->depth; k++) {
-      int fn = pr->stack_pool[s->first + k];
+      int fn = pr->col.stack_pool[s->first + k];
       if (!remap[fn]) continue;
       lua_pushinteger(L, remap[fn]);
       lua_rawseti(L, -2, ++depth);
@@ -1563,12 +1687,12 @@ static void push_samples(lua_State *L, lbt_prof *pr, const int *remap) {
  * (0 for a root), fn = function index, calls, self_ns }. A hidden
  * function's node is folded into its parent. */
 static void push_tree(lua_State *L, lbt_prof *pr, const int *remap) {
-  int *index = (int *)malloc(pr->nnodes * sizeof *index);
-  lua_createtable(L, (int)pr->nnodes, 0);
+  int *index = (int *)malloc(pr->col.nnodes * sizeof *index);
+  lua_createtable(L, (int)pr->col.nnodes, 0);
   if (index == NULL) return;
   int next = 0;
-  for (size_t i = 0; i < pr->nnodes; i++) {
-    const path_node *node = &pr->nodes[i];
+  for (size_t i = 0; i < pr->col.nnodes; i++) {
+    const bt_profcol_node *node = &pr->col.nodes[i];
     int parent = node->parent >= 0 ? index[node->parent] : 0;
     if (!remap[node->fn]) {
       index[i] = parent;
@@ -1585,21 +1709,22 @@ static void push_tree(lua_State *L, lbt_prof *pr, const int *remap) {
   free(index);
 }
 
-/* runs[1]: this run's totals keyed by zone name and "source:line(name)". */
-/* { ["source:line(name)"] = ns }: self (cum = 0) or cumulative time of
- * each visible function; entries sharing a label add up. */
+/* { [key] = ns }: self (cum = 0) or cumulative time of each visible
+ * function; entries sharing a key add up. */
 static void push_run_functions(lua_State *L, lbt_prof *pr, const int *remap,
                                int cum) {
   lua_newtable(L);
   for (size_t i = 0; i < pr->nfns; i++) {
     const fn_entry *fn = &pr->fns[i];
     if (!remap[i]) continue;
-    lua_pushfstring(L, "%s:%d(%s)", fn->source, fn->line, fn->name);
+    lua_pushstring(L, fn->key ? fn->key : "?");
     lua_pushvalue(L, -1);
     lua_rawget(L, -3);
     lua_Integer before = lua_isnil(L, -1) ? 0 : lua_tointeger(L, -1);
     lua_pop(L, 1);
-    lua_pushinteger(L, before + (lua_Integer)to_ns(cum ? fn->cum : fn->self));
+    const bt_profcol_fn *total = &pr->col.fns[i];
+    lua_pushinteger(L, before + (lua_Integer)to_ns(cum ? total->cum
+                                                       : total->self));
     lua_rawset(L, -3);
   }
 }
@@ -1608,6 +1733,9 @@ static void push_runs(lua_State *L, lbt_prof *pr, const int *remap) {
   lua_newtable(L);
   lua_newtable(L);
   set_int(L, "wall_ns", pr->started ? bt_prof_run_wall_ns(pr->bp) : 0);
+  set_int(L, "cpu_ns", pr->started ? bt_prof_run_cpu_ns(pr->bp) : 0);
+  set_int(L, "profile_ns",
+          pr->started ? to_ns(bt_prof_run_profile_ticks(pr->bp)) : 0);
   set_int(L, "total_ticks", pr->started ? bt_prof_run_ticks(pr->bp) : 0);
   lua_newtable(L);
   for (int z = 0; z < BT_ZONE_COUNT; z++)
@@ -1640,6 +1768,7 @@ static int prof_data(lua_State *L) {
     user_meta = 2;
   }
   resolve_names(L, pr);
+  build_keys(L, pr);
   int *remap = visible_index(pr);
   if (remap == NULL) return luaL_error(L, "prof: out of memory");
   lua_newtable(L);
@@ -1655,7 +1784,7 @@ static int prof_data(lua_State *L) {
   }
   push_samples(L, pr, remap);
   lua_setfield(L, -2, "samples");
-  if (pr->nnodes > 0) {
+  if (pr->col.nnodes > 0) {
     push_tree(L, pr, remap);
     lua_setfield(L, -2, "tree");
   }
@@ -1683,12 +1812,14 @@ static int prof_tostring(lua_State *L) {
   return 1;
 }
 
-/* prof._spin_ns(n) -> ns actually spent (>= n; more if preempted). */
+/* prof._spin_ns(n) -> the thread CPU ns the n ns of wall-clock spinning
+ * took (n on a quiet machine, less when preempted): the truth the
+ * profile's on-CPU times are checked against. */
 static int prof_spin_ns(lua_State *L) {
   lua_Number ns = luaL_checknumber(L, 1);
-  uint64_t t0 = bt_prof_now_ns();
+  uint64_t cpu0 = bt_prof_thread_cpu_ns();
   bt_prof_spin_ns(ns > 0 ? (uint64_t)ns : 0);
-  lua_pushinteger(L, (lua_Integer)(bt_prof_now_ns() - t0));
+  lua_pushinteger(L, (lua_Integer)(bt_prof_thread_cpu_ns() - cpu0));
   return 1;
 }
 
@@ -1704,6 +1835,7 @@ static const luaL_Reg prof_methods[] = {
     {"btprof", prof_btprof},
     {"zone_begin", prof_zone_begin},
     {"zone_end", prof_zone_end},
+    {"names", prof_names},
     {"mode", prof_mode},
     {"running", prof_running},
     {NULL, NULL},

@@ -7,7 +7,12 @@
  *
  * Lua API (core.prof):
  *   p = prof.new{ mode = "cycles"|"sample"|"memory"|"none",
- *                 interval_ms = 1, zones = true }
+ *                 interval_ms = 1, zones = true, root = DIR,
+ *                 offcpu = true }
+ *                      root: the scenario's directory (function keys);
+ *                      offcpu = false: times are plain TSC wall time
+ *   p:names(table, prefix)  functions in table are named prefix..field in
+ *                      function keys ("ctx:" gives "ctx:order")
  *   p:start([thread])  hooks the given thread (default: the caller's);
  *                      coroutines created afterwards are followed too
  *   p:stop()           removes hooks/timers, closes open frames
@@ -24,8 +29,8 @@
  *   prof.zones        { "load", "data", ... } in bt_zone_id order
  *   prof.clock        "tsc" | "cntvct" | "clock_gettime"
  *   prof.ticks_per_ns()
- *   prof._spin_ns(n)  test helper: busy-waits n ns in C, returns the ns
- *                     really spent (more when preempted)
+ *   prof._spin_ns(n)  test helper: busy-waits n ns in C, returns the
+ *                     thread CPU ns it took (less when preempted)
  *
  * Memory mode needs no special lua_State: p:start wraps the state's
  * allocator with lua_setallocf and p:stop restores it. */

@@ -155,6 +155,8 @@ static void funcs_from(lua_State *L, int idx, bt_profile *pf) {
     bt_pf_func *f = &pf->funcs[i];
     f->name = field_text(L, fn, "name");
     f->source = field_text(L, fn, "source");
+    f->key = field_text(L, fn, "key");
+    f->zone_ns = field_u64(L, fn, "zone_ns");
     f->line = (int64_t)field_u64(L, fn, "line");
     f->ncalls = field_u64(L, fn, "ncalls");
     f->primcalls = field_u64(L, fn, "primcalls");
@@ -279,6 +281,8 @@ static void runs_from(lua_State *L, int idx, bt_profile *pf) {
       bt_pf_run *run = &pf->runs[pf->nruns++];
       run->wall_ns = field_u64(L, r, "wall_ns");
       run->total_ticks = field_u64(L, r, "total_ticks");
+      run->cpu_ns = field_u64(L, r, "cpu_ns");
+      run->profile_ns = field_u64(L, r, "profile_ns");
       lua_getfield(L, r, "zones");
       run->zones = pairs_from(L, -1, &run->nzones);
       lua_getfield(L, r, "functions");
@@ -377,7 +381,9 @@ static void push_profile_funcs(lua_State *L, const bt_profile *pf) {
     lua_createtable(L, 0, 9);
     set_str(L, "name", f->name);
     set_str(L, "source", f->source);
+    set_str(L, "key", f->key);
     set_int(L, "line", (uint64_t)f->line);
+    if (f->zone_ns) set_int(L, "zone_ns", f->zone_ns);
     set_int(L, "ncalls", f->ncalls);
     set_int(L, "primcalls", f->primcalls);
     set_int(L, "self_ns", f->self_ns);
@@ -485,6 +491,8 @@ static void push_profile(lua_State *L, const bt_profile *pf) {
     lua_createtable(L, 0, 4);
     set_int(L, "wall_ns", r->wall_ns);
     set_int(L, "total_ticks", r->total_ticks);
+    if (r->cpu_ns) set_int(L, "cpu_ns", r->cpu_ns);
+    if (r->profile_ns) set_int(L, "profile_ns", r->profile_ns);
     push_pairs(L, r->zones, r->nzones);
     lua_setfield(L, -2, "zones");
     push_pairs(L, r->functions, r->nfunctions);

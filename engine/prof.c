@@ -137,30 +137,87 @@ bt_prof *bt_prof_new(int zones) {
   bt_prof_ticks_per_ns();
   p->zones_on = zones != 0;
   p->current = -1;
+  p->offcpu_on = 1;
+  p->check_every = bt_prof_ns_to_ticks(100000.0);
   return p;
 }
 
 void bt_prof_free(bt_prof *p) { free(p); }
 
 void bt_prof_reset(bt_prof *p) {
-  int zones = p->zones_on;
+  int zones = p->zones_on, offcpu = p->offcpu_on;
+  uint64_t every = p->check_every;
   memset(p, 0, sizeof *p);
   p->zones_on = zones;
+  p->offcpu_on = offcpu;
+  p->check_every = every;
   p->current = -1;
 }
 
 void bt_prof_set_zones(bt_prof *p, int on) { p->zones_on = on != 0; }
 
+void bt_prof_set_offcpu(bt_prof *p, int on) { p->offcpu_on = on != 0; }
+
+uint64_t bt_prof_thread_cpu_ns(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return 0;
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 void bt_prof_run_begin(bt_prof *p) {
   p->wall_begin_ns = bt_prof_now_ns();
+  p->cpu_begin_ns = bt_prof_thread_cpu_ns();
+  p->cpu_end_ns = 0;
   p->run_begin = bt_prof_ticks();
   p->run_end = 0;
   p->wall_end_ns = 0;
+  p->check_cpu_ns = p->cpu_begin_ns;
+  p->check_raw = p->offcpu_on ? p->run_begin : 0;
+  p->excluded_begin = p->excluded;
+  p->excluded_end = 0;
 }
 
 void bt_prof_run_end(bt_prof *p) {
+  bt_prof_pticks(p); /* a last check: the tail of the run */
+  p->check_raw = 0;
   p->run_end = bt_prof_ticks();
   p->wall_end_ns = bt_prof_now_ns();
+  p->cpu_end_ns = bt_prof_thread_cpu_ns();
+  p->excluded_end = p->excluded;
+}
+
+uint64_t bt_prof_run_profile_ticks(const bt_prof *p) {
+  uint64_t run = bt_prof_run_ticks(p);
+  uint64_t end = p->run_end != 0 ? p->excluded_end : p->excluded;
+  uint64_t excluded = end - p->excluded_begin;
+  return run > excluded ? run - excluded : 0;
+}
+
+/* Wall time since the last check beyond the CPU time the thread got in
+ * it was spent off the CPU: it is excluded, i.e. charged to nothing. A
+ * preemption shows as one long gap between two clock reads, and the first
+ * read after it comes here (the gap exceeds check_every), so the gap is
+ * removed from the interval that held it. */
+void bt_prof_offcpu_check_(bt_prof *p, uint64_t raw) {
+  uint64_t cpu = bt_prof_thread_cpu_ns();
+  double wall_ns = bt_prof_ticks_to_ns(raw - p->check_raw);
+  double cpu_ns = (double)(cpu - p->check_cpu_ns);
+  if (cpu != 0 && wall_ns > cpu_ns) {
+    uint64_t gap = bt_prof_ns_to_ticks(wall_ns - cpu_ns);
+    p->excluded += gap;
+    p->offcpu_ticks += gap;
+  }
+  p->check_raw = raw;
+  p->check_cpu_ns = cpu;
+}
+
+uint64_t bt_prof_run_cpu_ns(const bt_prof *p) {
+  uint64_t end = p->cpu_end_ns != 0 ? p->cpu_end_ns : bt_prof_thread_cpu_ns();
+  return end > p->cpu_begin_ns ? end - p->cpu_begin_ns : 0;
+}
+
+uint64_t bt_prof_offcpu_ns(const bt_prof *p) {
+  return (uint64_t)(bt_prof_ticks_to_ns(p->offcpu_ticks) + 0.5);
 }
 
 uint64_t bt_prof_run_ticks(const bt_prof *p) {
@@ -215,7 +272,9 @@ static void zone_pop_at(bt_prof *p, bt_zone_id z, uint64_t now) {
   uint64_t elapsed = delta > 0 ? (uint64_t)delta : 0;
   bt_prof_zone_stats *stats = &p->zone[z];
   stats->count++;
-  stats->self_ticks += elapsed > frame->child ? elapsed - frame->child : 0;
+  uint64_t self = elapsed > frame->child ? elapsed - frame->child : 0;
+  stats->self_ticks += self;
+  if (z != BT_ZONE_STRATEGY) p->engine_ticks += self;
   if (--p->open[z] == 0) stats->incl_ticks += elapsed;
   if (depth > 0) {
     p->frames[depth - 1].child += elapsed;

@@ -73,6 +73,19 @@ struct bt_prof {
   bt_prof_mem mem;
   uint64_t run_begin, run_end; /* raw ticks; run_end 0 while running */
   uint64_t wall_begin_ns, wall_end_ns; /* CLOCK_MONOTONIC_RAW */
+  uint64_t cpu_begin_ns, cpu_end_ns;   /* this thread's CPU time (user+sys) */
+  uint64_t excluded_begin, excluded_end; /* `excluded` at run begin/end */
+  /* Off-CPU correction (bt_prof_pticks_at): at most every check_every
+   * ticks the thread's CPU clock is read; wall ticks beyond the CPU time
+   * since the last check (the thread was preempted or blocked) are added
+   * to `excluded`, so they are charged to no zone and no function. */
+  int offcpu_on;         /* 1 by default (bt_prof_set_offcpu) */
+  uint64_t check_every;  /* ticks between checks (100 us) */
+  uint64_t check_raw;    /* raw ticks at the last check; 0: not running */
+  uint64_t check_cpu_ns; /* thread CPU ns at the last check */
+  uint64_t offcpu_ticks; /* total removed */
+  uint64_t engine_ticks; /* self ticks of closed zones other than strategy
+                            (the C work Lua functions wait for) */
 };
 typedef struct bt_prof bt_prof;
 
@@ -117,6 +130,19 @@ void bt_prof_run_end(bt_prof *p);
 /* Duration of the run (to now while running), raw ticks and wall ns. */
 uint64_t bt_prof_run_ticks(const bt_prof *p);
 uint64_t bt_prof_run_wall_ns(const bt_prof *p);
+/* CPU time of the thread that ran bt_prof_run_begin (user+system, from
+ * CLOCK_THREAD_CPUTIME_ID), ns: to now while running (call it from that
+ * thread), to run_end after. */
+uint64_t bt_prof_run_cpu_ns(const bt_prof *p);
+/* The run in profile ticks (raw ticks minus everything excluded while it
+ * ran): what zones, functions and "(unattributed)" add up to. */
+uint64_t bt_prof_run_profile_ticks(const bt_prof *p);
+/* The ns removed from every time as off-CPU (see bt_prof.offcpu_on). */
+uint64_t bt_prof_offcpu_ns(const bt_prof *p);
+/* Off-CPU correction on (default) or off (times are plain TSC wall). */
+void bt_prof_set_offcpu(bt_prof *p, int on);
+/* This thread's CPU time, ns (CLOCK_THREAD_CPUTIME_ID; 0 if unknown). */
+uint64_t bt_prof_thread_cpu_ns(void);
 
 /* ---- zones ---------------------------------------------------------- */
 
@@ -126,9 +152,22 @@ const char *bt_prof_zone_name(bt_zone_id z);
 /* The id of a zone name, or -1. */
 int bt_prof_zone_find(const char *name);
 
-/* Profile ticks: raw ticks minus ticks excluded as profiler overhead. */
-static inline uint64_t bt_prof_pticks(const bt_prof *p) {
-  return bt_prof_ticks() - p->excluded;
+void bt_prof_offcpu_check_(bt_prof *p, uint64_t raw);
+
+/* Profile ticks at raw tick `raw`: raw ticks minus ticks excluded (the
+ * profiler's own overhead and, when off-CPU correction is on, the time
+ * the thread was not running). Monotonic only between two exclusions;
+ * callers clamp negative intervals to 0. */
+static inline uint64_t bt_prof_pticks_at(bt_prof *p, uint64_t raw) {
+  if (__builtin_expect(p->check_raw != 0 && raw - p->check_raw >
+                                                p->check_every, 0))
+    bt_prof_offcpu_check_(p, raw);
+  return raw - p->excluded;
+}
+
+/* Profile ticks now. */
+static inline uint64_t bt_prof_pticks(bt_prof *p) {
+  return bt_prof_pticks_at(p, bt_prof_ticks());
 }
 
 void bt_prof_zone_push_(bt_prof *p, bt_zone_id z);

@@ -3,6 +3,8 @@
  * every field so a truncated or corrupt file is refused, never trusted. */
 #include "proffile.h"
 
+#include "profkey.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +59,7 @@ void bt_profile_free(bt_profile *pf) {
   for (size_t i = 0; i < pf->nfuncs; i++) {
     free(pf->funcs[i].name);
     free(pf->funcs[i].source);
+    free(pf->funcs[i].key);
   }
   free(pf->funcs);
   free(pf->edges);
@@ -289,6 +292,32 @@ static int encode_runs_cum(buf *b, strtab *t, const bt_profile *pf) {
   return 1;
 }
 
+/* FKEY: each function's key and engine-zone ns, in FUNC's order (a
+ * section of its own, so readers that predate it skip it). */
+static int encode_keys(buf *b, strtab *t, const bt_profile *pf) {
+  if (pf->nfuncs == 0) return 0;
+  put_u32(b, (uint32_t)pf->nfuncs);
+  for (size_t i = 0; i < pf->nfuncs; i++) {
+    put_u32(b, strtab_id(t, pf->funcs[i].key));
+    put_u64(b, pf->funcs[i].zone_ns);
+  }
+  return 1;
+}
+
+/* RCPU: each run's thread CPU ns and on-CPU profile ns, in the order of
+ * RUNS. */
+static int encode_runs_cpu(buf *b, const bt_profile *pf) {
+  int any = 0;
+  for (size_t i = 0; i < pf->nruns; i++) any |= pf->runs[i].cpu_ns > 0;
+  if (!any) return 0;
+  put_u32(b, (uint32_t)pf->nruns);
+  for (size_t i = 0; i < pf->nruns; i++) {
+    put_u64(b, pf->runs[i].cpu_ns);
+    put_u64(b, pf->runs[i].profile_ns);
+  }
+  return 1;
+}
+
 static void encode_runs(buf *b, strtab *t, const bt_profile *pf) {
   put_u32(b, (uint32_t)pf->nruns);
   for (size_t i = 0; i < pf->nruns; i++) {
@@ -328,11 +357,11 @@ int bt_proffile_encode(const bt_profile *pf, unsigned char **out, size_t *len,
   /* Sections are encoded first (interning strings), then STRS goes in
    * front of them. */
   strtab strings = {0};
-  enum { NPARTS = 9, MEMO = 4, TREE = 7, RCUM = 8 };
+  enum { NPARTS = 11, MEMO = 4, TREE = 7, RCUM = 8, FKEY = 9, RCPU = 10 };
   buf parts[NPARTS] = {{0}};
-  static const char *const TAGS[NPARTS] = {"META", "FUNC", "EDGE",
-                                           "ZONE", "MEMO", "SAMP",
-                                           "RUNS", "TREE", "RCUM"};
+  static const char *const TAGS[NPARTS] = {
+      "META", "FUNC", "EDGE", "ZONE", "MEMO", "SAMP",
+      "RUNS", "TREE", "RCUM", "FKEY", "RCPU"};
   encode_meta(&parts[0], &strings, pf);
   encode_funcs(&parts[1], &strings, pf);
   encode_edges(&parts[2], pf);
@@ -342,12 +371,16 @@ int bt_proffile_encode(const bt_profile *pf, unsigned char **out, size_t *len,
   encode_runs(&parts[6], &strings, pf);
   if (pf->ntree > 0) encode_tree(&parts[TREE], pf);
   int has_cum = encode_runs_cum(&parts[RCUM], &strings, pf);
+  int has_keys = encode_keys(&parts[FKEY], &strings, pf);
+  int has_cpu = encode_runs_cpu(&parts[RCPU], pf);
   int present[NPARTS];
   uint32_t sections = 2; /* STRS and END! */
   for (int i = 0; i < NPARTS; i++) {
     present[i] = i == MEMO   ? pf->memory.present
                  : i == TREE ? pf->ntree > 0
                  : i == RCUM ? has_cum
+                 : i == FKEY ? has_keys
+                 : i == RCPU ? has_cpu
                              : 1;
     sections += (uint32_t)present[i];
   }
@@ -627,6 +660,32 @@ static void read_runs_cum(reader *r, bt_profile *pf) {
   }
 }
 
+/* After FUNC: one key and zone ns per function. */
+static void read_keys(reader *r, bt_profile *pf) {
+  uint32_t count = get_u32(r);
+  if (count != pf->nfuncs) {
+    r->bad = 1;
+    return;
+  }
+  for (uint32_t i = 0; i < count && !r->bad; i++) {
+    pf->funcs[i].key = get_str(r);
+    pf->funcs[i].zone_ns = get_u64(r);
+  }
+}
+
+/* After RUNS: CPU and profile time per run. */
+static void read_runs_cpu(reader *r, bt_profile *pf) {
+  uint32_t count = get_u32(r);
+  if (count != pf->nruns) {
+    r->bad = 1;
+    return;
+  }
+  for (uint32_t i = 0; i < count && !r->bad; i++) {
+    pf->runs[i].cpu_ns = get_u64(r);
+    pf->runs[i].profile_ns = get_u64(r);
+  }
+}
+
 /* Function indices must point into the function table. */
 static void read_tree(reader *r, bt_profile *pf) {
   uint32_t count = get_u32(r);
@@ -672,7 +731,7 @@ static const struct {
     {"STRS", NULL},          {"META", read_meta},     {"FUNC", read_funcs},
     {"EDGE", read_edges},    {"ZONE", read_zones},    {"MEMO", read_memory},
     {"SAMP", read_samples},  {"RUNS", read_runs},     {"TREE", read_tree},
-    {"RCUM", read_runs_cum},
+    {"RCUM", read_runs_cum}, {"FKEY", read_keys},     {"RCPU", read_runs_cpu},
 };
 
 /* The index of `tag` in SECTIONS, or -1 for an unknown section. */
@@ -775,6 +834,12 @@ int bt_proffile_decode(const unsigned char *data, size_t len, const char *name,
                         "%s: corrupt .btprof file (function index out of "
                         "range)",
                         name);
+  for (size_t i = 0; status == 0 && i < pf->nfuncs; i++) {
+    bt_pf_func *f = &pf->funcs[i];
+    if (f->key == NULL) /* a file that predates FKEY */
+      f->key = bt_profkey_legacy(f->source, f->line, f->name);
+    if (f->key == NULL) status = bt_err_set(err, BT_ENOMEM, "%s: out of memory", name);
+  }
   if (status != 0) bt_profile_free(pf);
   return status;
 }

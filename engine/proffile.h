@@ -3,7 +3,8 @@
  *
  *   "BTPROF\r\n" u32 version u32 section_count
  *   section*: u32 tag ("STRS","META","FUNC","EDGE","ZONE","MEMO","SAMP",
- *             "RUNS","TREE"), u32 0, u64 length, payload[length],
+ *             "RUNS","TREE","RCUM","FKEY","RCPU"), u32 0, u64 length,
+ *             payload[length],
  *             u32 crc32(header and payload)
  *   the last section is "END!" with length 0.
  *
@@ -36,10 +37,13 @@ typedef struct bt_pf_meta {
   double real;
 } bt_pf_meta;
 
+/* key: the function's identity (profkey.h), section FKEY; in files that
+ * predate FKEY the decoder gives the old "source:line(name)" label.
+ * zone_ns: the part of self_ns spent in engine zones (FKEY; else 0). */
 typedef struct bt_pf_func {
-  char *name, *source;
+  char *name, *source, *key;
   int64_t line;
-  uint64_t ncalls, primcalls, self_ns, cum_ns, alloc_bytes;
+  uint64_t ncalls, primcalls, self_ns, cum_ns, alloc_bytes, zone_ns;
 } bt_pf_func;
 
 /* callee called by caller (0-based function indices). */
@@ -91,9 +95,12 @@ typedef struct bt_pf_node {
 
 typedef struct bt_pf_run {
   uint64_t wall_ns, total_ticks;
+  uint64_t cpu_ns;     /* the thread's CPU time (section RCPU; else 0) */
+  uint64_t profile_ns; /* the run in on-CPU profile time, profiler cost
+                          removed (RCPU; else 0) */
   bt_pf_pair *zones; /* zone name -> incl ns */
   size_t nzones;
-  bt_pf_pair *functions; /* "source:line(name)" -> self ns */
+  bt_pf_pair *functions; /* function key -> self ns */
   size_t nfunctions;
   bt_pf_pair *functions_cum; /* -> cumulative ns (section RCUM; may be
                                 empty in files that predate it) */

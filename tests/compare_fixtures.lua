@@ -7,14 +7,19 @@ local fixtures = {}
 -- Self time per run (ns) of each Lua/C function (all inside "strategy").
 fixtures.functions = {
   { name = "handle_data", source = "lua/btlua/strategies/mean_reversion.lua",
-    line = 30, self_ns = 60e6 },
-  { name = "current", source = "[C]", line = -1, self_ns = 25e6 },
+    line = 30, self_ns = 60e6,
+    key = "btlua.strategies.mean_reversion:handle_data" },
+  { name = "current", source = "[C]", line = 0, self_ns = 25e6,
+    key = "[C]:data:current" },
   { name = "sma_update", source = "lua/btlua/strategies/mean_reversion.lua",
-    line = 12, self_ns = 20e6 },
-  { name = "order_target_percent", source = "[C]", line = -1,
-    self_ns = 10e6 },
-  { name = "__mul", source = "[C]", line = -1, self_ns = 8e6 },
-  { name = "record", source = "[C]", line = -1, self_ns = 4e6 },
+    line = 12, self_ns = 20e6,
+    key = "btlua.strategies.mean_reversion:sma_update" },
+  { name = "order_target_percent", source = "[C]", line = 0,
+    self_ns = 10e6, key = "[C]:ctx:order_target_percent" },
+  { name = "__mul", source = "[C]", line = 0, self_ns = 8e6,
+    key = "[C]:dec:__mul" },
+  { name = "record", source = "[C]", line = 0, self_ns = 4e6,
+    key = "[C]:ctx:record" },
 }
 
 -- Inclusive time per run (ns) of the engine zones other than strategy.
@@ -57,7 +62,7 @@ function fixtures.profile(opts)
     for _, f in ipairs(fixtures.functions) do
       local ns = f.self_ns * (slow[f.name] or 1) * machine
         * (1 + noise * rng:normal())
-      run.functions[string.format("%s:%d(%s)", f.source, f.line, f.name)] = ns
+      run.functions[f.key] = ns
       strategy = strategy + ns
     end
     run.zones.strategy = strategy
@@ -75,9 +80,10 @@ function fixtures.profile(opts)
   profile.meta.wall_ns, profile.meta.total_ticks = first.wall_ns,
     first.total_ticks
   for _, f in ipairs(fixtures.functions) do
-    local key = string.format("%s:%d(%s)", f.source, f.line, f.name)
+    local key = f.key
     profile.functions[#profile.functions + 1] = { name = f.name,
-      source = f.source, line = f.line, ncalls = 1000, primcalls = 1000,
+      source = f.source, line = f.line, key = key, ncalls = 1000,
+      primcalls = 1000,
       self_ns = first.functions[key], cum_ns = first.functions[key] }
   end
   for name, ns in pairs(first.zones) do

@@ -7,7 +7,7 @@ local lib = require "testlib"
 local fx = require "compare_fixtures"
 local compare = require "btlua.compare"
 
-local HANDLE_DATA = "lua/btlua/strategies/mean_reversion.lua:30(handle_data)"
+local HANDLE_DATA = "btlua.strategies.mean_reversion:handle_data"
 
 local function lines_of(text)
   local lines = {}

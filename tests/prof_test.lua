@@ -330,29 +330,69 @@ do
   t.ok(in_busy > 0 or jit_build, "busy() seen as a leaf (" .. in_busy .. " of " .. total .. ")")
   t.is(data.sample_interval_ns, 1000000, "interval recorded")
   t.is(data.meta.profiler, "sample", "meta.profiler")
+  t.is(data.meta.samples, total, "meta.samples: the samples really taken")
+  t.ok(data.meta.sample_rate_hz > 0, "their rate per CPU-second is recorded")
+  t.is(data.meta.sample_timer, jit_build and "LuaJIT profiler (ITIMER_PROF)"
+    or "thread CPU-time timer", "and the timer that took them")
   local back = prof.load(p:btprof())
   t.is(#back.samples, #data.samples, "samples survive the round trip")
 end
 
--- memory --------------------------------------------------------------------
+-- sample: engine time while C code runs goes to the zone that ran (LuaJIT
+-- delivers its samples later, in Lua code: the zone is noted at the tick).
 do
+  local p = prof.new { mode = "sample", interval_ms = 1 }
+  p:start()
+  p:zone_begin("fills")
+  prof._spin_ns(6e7)
+  p:zone_end("fills")
+  p:stop()
+  local in_fills, with_stack = 0, 0
+  for _, s in ipairs(p:data().samples) do
+    if #s.stack == 0 and s.zone == "fills" then in_fills = in_fills + s.count end
+    if #s.stack > 0 then with_stack = with_stack + s.count end
+  end
+  t.ok(in_fills > 0 and with_stack <= 2, ("C time in a zone is the zone's: "
+    .. "%d samples in fills, %d on Lua stacks"):format(in_fills, with_stack))
+end
+
+-- memory --------------------------------------------------------------------
+-- Exact attribution: concat_n allocates n strings of 2000 + digits bytes
+-- itself (the table is sized before), and string.rep's big buffers are
+-- charged to string.rep, never to its caller.
+do
+  local n = 1000
   local keep = {}
-  local function allocate() for i = 1, 2000 do keep[i] = string.rep("x", 1000) .. i end end
+  for i = 1, n do keep[i] = false end
+  local a, b = ("a"):rep(1000), ("b"):rep(1000)
+  local function concat_n()
+    for i = 1, n do
+      keep[i] = a .. b .. i
+      if i % 100 == 0 then string.rep("y", 50000 + i) end -- distinct (LuaJIT interns)
+    end
+  end
   local p = prof.new { mode = "memory", interval_ms = 1 }
   p:start()
-  allocate()
+  concat_n()
   p:stop()
   local data = p:data()
   local mem = data.memory
-  t.ok(mem.alloc_bytes >= 2000 * 1000, "allocated bytes counted (" .. mem.alloc_bytes .. ")")
-  t.ok(mem.peak_lua_bytes >= 2000 * 1000, "peak Lua bytes")
+  local content = 0 -- the bytes of the strings concat_n made
+  for i = 1, n do content = content + #keep[i] end
+  t.ok(mem.alloc_bytes >= content, "allocated bytes counted (" .. mem.alloc_bytes .. ")")
+  t.ok(mem.peak_lua_bytes >= content, "peak Lua bytes")
   t.ok(#mem.timeline >= 1 and mem.peak_rss > 0, "RSS timeline")
-  local attributed = 0
+  local by_key = {}
   for index, bytes in pairs(mem.by_function) do
-    if data.functions[index].line == line_of(allocate) then attributed = bytes end
+    by_key[data.functions[index].key] = bytes
   end
-  t.ok(attributed > 1000000 or jit_build,
-    "allocations attributed to the allocating function (" .. attributed .. ")")
+  local own = by_key["prof_test:concat_n"] or 0 -- tests/ is on package.path
+  t.ok(own >= content and own <= content * 1.05,
+    ("concat_n charged its own %d bytes within 5%% (%d, %.4f)"):format(
+      content, own, own / content))
+  local rep = by_key["[C]:string.rep"] or 0
+  t.ok(rep >= 10 * 50000 and rep <= 10 * 50600 * 2.2,
+    ("string.rep charged its 10 x 50000-byte results (%d)"):format(rep))
   local back = prof.load(p:btprof())
   t.is(back.memory.alloc_bytes, mem.alloc_bytes, "memory survives the round trip")
   keep = nil

@@ -185,6 +185,26 @@ local installed = report.analyse({ meta = { wall_ns = 10 }, functions = {
 t.is(installed.items[1].name, "f (lua/btlua/strategies/s.lua:3)",
   "btlua's own sources print from lua/btlua/ on")
 
+-- A nested zone is never counted twice: the blotter zone (8 ms) ran
+-- inside ctx:order, whose 10 ms of self time hold it (zone_ns).
+local nested = report.analyse({ meta = { wall_ns = 100e6, profile_ns = 50e6 },
+  zones = { { name = "strategy", count = 1, self_ns = 30e6, incl_ns = 38e6 },
+            { name = "blotter", count = 1, self_ns = 8e6, incl_ns = 8e6 } },
+  functions = { { name = "order", source = C, line = 0, self_ns = 10e6,
+                  zone_ns = 8e6, key = "[C]:ctx:order" } } })
+local shares = {}
+for _, c in ipairs(nested.categories) do shares[c.name] = c.ns end
+t.is_deeply(shares, { ["order simulation"] = 10e6,
+  ["strategy Lua code"] = 28e6, unattributed = 12e6 },
+  "nested zone: order simulation 8 + 2 ms, the run is profile_ns (50 ms)")
+t.is(nested.total_ns, 50e6, "the total is the on-CPU run time")
+local listed = {}
+for _, item in ipairs(nested.items) do
+  listed[#listed + 1] = item.name .. "=" .. math.floor(item.ns)
+end
+t.is(table.concat(listed, " "), "strategy=30000000 blotter=8000000",
+  "items: ctx:order's own 2 ms (10 - 8 in blotter) is under the 5% line")
+
 -- The command, on a fixture directory (profile stand-in loader).
 local dir = lib.tmpdir()
 fx.write_dir(dir .. "/run", "minute", profile, nil)

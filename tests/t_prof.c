@@ -3,6 +3,7 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "prof.h"
 #include "tap.h"
@@ -202,6 +203,42 @@ static void test_memory(void) {
   bt_prof_free(p);
 }
 
+/* Off-CPU correction: 50 ms asleep inside a zone (the thread is surely
+ * off the CPU) is removed from the zone, the run's profile time and
+ * nothing else; with the correction off it stays. */
+static void test_offcpu(void) {
+  bt_prof *p = bt_prof_new(1);
+  bt_prof_run_begin(p);
+  bt_prof_zone_begin(p, BT_ZONE_LOAD);
+  struct timespec nap = {0, 50000000};
+  nanosleep(&nap, NULL);
+  bt_prof_zone_end(p, BT_ZONE_LOAD);
+  bt_prof_run_end(p);
+  double self_ms = bt_prof_ticks_to_ns(p->zone[BT_ZONE_LOAD].self_ticks) / 1e6;
+  double removed_ms = (double)bt_prof_offcpu_ns(p) / 1e6;
+  ok(self_ms < 10.0, "50 ms asleep: the zone keeps its on-CPU time only "
+     "(%.3f ms)", self_ms);
+  ok(removed_ms > 45.0, "and the sleep is counted as off-CPU (%.3f ms)",
+     removed_ms);
+  ok(bt_prof_ticks_to_ns(bt_prof_run_profile_ticks(p)) / 1e6 < 10.0,
+     "the run's profile time excludes it");
+  ok(bt_prof_run_wall_ns(p) >= 50000000u, "wall time keeps it");
+  ok(bt_prof_run_cpu_ns(p) < 10000000u, "the thread's CPU time is small (%llu ns)",
+     (unsigned long long)bt_prof_run_cpu_ns(p));
+  bt_prof_reset(p);
+  bt_prof_set_offcpu(p, 0);
+  bt_prof_run_begin(p);
+  bt_prof_zone_begin(p, BT_ZONE_LOAD);
+  nanosleep(&nap, NULL);
+  bt_prof_zone_end(p, BT_ZONE_LOAD);
+  bt_prof_run_end(p);
+  self_ms = bt_prof_ticks_to_ns(p->zone[BT_ZONE_LOAD].self_ticks) / 1e6;
+  ok(self_ms >= 50.0, "correction off: the zone holds the sleep (%.3f ms)",
+     self_ms);
+  is_int((long long)bt_prof_offcpu_ns(p), 0, "and nothing is removed");
+  bt_prof_free(p);
+}
+
 int main(void) {
   test_clock();
   test_names();
@@ -211,5 +248,6 @@ int main(void) {
   test_zone_times();
   test_exclude();
   test_memory();
+  test_offcpu();
   return done_testing();
 }

@@ -23,8 +23,10 @@ static void build(bt_profile *pf) {
   pf->meta[2] = (bt_pf_meta){text("tsc_hz"), BT_PF_REAL, NULL, 0, 2.5e9};
   pf->nfuncs = 2;
   pf->funcs = calloc(2, sizeof *pf->funcs);
-  pf->funcs[0] = (bt_pf_func){text("main"), text("a.lua"), 1, 1, 1, 100, 900, 0};
-  pf->funcs[1] = (bt_pf_func){text("g"), text("a.lua"), 7, 9, 3, 800, 800, 64};
+  pf->funcs[0] = (bt_pf_func){text("main"), text("a.lua"), text("a.lua:main"),
+                              1, 1, 1, 100, 900, 0, 0};
+  pf->funcs[1] = (bt_pf_func){text("g"), text("a.lua"), text("a.lua:g"),
+                              7, 9, 3, 800, 800, 64, 30};
   pf->nedges = 2;
   pf->edges = calloc(2, sizeof *pf->edges);
   pf->edges[0] = (bt_pf_edge){0, 1, 3, 3, 500, 800};
@@ -48,6 +50,8 @@ static void build(bt_profile *pf) {
   pf->nruns = 1;
   pf->runs = calloc(1, sizeof *pf->runs);
   pf->runs[0].wall_ns = 12345;
+  pf->runs[0].cpu_ns = 1500;
+  pf->runs[0].profile_ns = 1400;
   pf->runs[0].nzones = 1;
   pf->runs[0].zones = calloc(1, sizeof(bt_pf_pair));
   pf->runs[0].zones[0] = (bt_pf_pair){text("strategy"), 2000};
@@ -100,6 +104,10 @@ int main(void) {
   is_int((long long)back.nfuncs, 2, "two functions");
   is_str(back.funcs[1].name, "g", "function name");
   is_int((long long)back.funcs[1].primcalls, 3, "primcalls");
+  is_str(back.funcs[1].key, "a.lua:g", "function key (section FKEY)");
+  is_int((long long)back.funcs[1].zone_ns, 30, "zone ns (section FKEY)");
+  is_int((long long)back.runs[0].cpu_ns, 1500, "run cpu ns (section RCPU)");
+  is_int((long long)back.runs[0].profile_ns, 1400, "run profile ns (RCPU)");
   is_int((long long)back.edges[1].ncalls, 6, "edge calls");
   is_int((long long)back.zones[0].count, 43200, "zone count");
   is_int((long long)back.memory.timeline[1].rss, 4096, "timeline");

@@ -84,6 +84,11 @@ local function simulate(opts, strategy)
     prof = opts.prof,
   })
   local ctx, data = sim:context()
+  if opts.prof then -- function keys: "ctx:order", "data:current"
+    opts.prof:names(ctx, "ctx:")
+    opts.prof:names(data, "data:")
+    opts.prof:names(strategy, "")
+  end
   ctx.params = backtest.merge_params(strategy.params, opts.params)
   if strategy.initialize then
     limits.enter("initialize") -- the time budget counts this call

@@ -34,13 +34,12 @@ local function sorted_keys(map)
   return keys
 end
 
--- "source:line(name)", the key of a function in profile.runs[i].functions.
--- C functions have no line: the profiler writes -1 (a .btprof stores 0).
+-- The key of a function in profile.runs[i].functions: its identity, as
+-- the profiler built it ("btlua.strategies.mean_reversion:handle_data",
+-- "[C]:string.rep"; see engine/profkey.h). Never rebuilt here.
 function compare.function_key(entry)
-  local line = entry.line or 0
-  if entry.source == "[C]" and line <= 0 then line = -1 end
-  return string.format("%s:%s(%s)", tostring(entry.source), fmt.int(line),
-    tostring(entry.name))
+  return entry.key or error("profile function without a key: "
+    .. tostring(entry.name), 0)
 end
 
 -- Per-run samples of one profile: { runs = n, wall = {ns...},
@@ -50,7 +49,8 @@ end
 -- No profile (a run with --profiler none): no runs, empty groups.
 function compare.samples(profile)
   local out = { runs = 0, wall = {}, cycles = {}, zones = {}, self = {},
-                cum = {} }
+                cum = {}, cpu = {}, has_cpu = true, oncpu = {},
+                has_oncpu = true }
   if not profile then return out end
   local meta = profile.meta or {}
   local runs = profile.runs
@@ -74,6 +74,12 @@ function compare.samples(profile)
   end
   for i, run in ipairs(runs) do
     out.wall[i] = run.wall_ns or 0
+    out.cpu[i] = run.cpu_ns or 0
+    out.oncpu[i] = run.profile_ns or 0
+    if not (run.cpu_ns and run.cpu_ns > 0) then out.has_cpu = false end
+    if not (run.profile_ns and run.profile_ns > 0) then
+      out.has_oncpu = false
+    end
     out.cycles[i] = run.total_ticks or 0
     collect(out.zones, i, run.zones)
     collect(out.self, i, run.functions)
@@ -151,6 +157,10 @@ function compare.run_costs(side)
   costs.instructions = field_list(profile_runs, "instructions", 1)
     or count_list(meta.instructions_runs) or count_list(meta.instructions)
     or field_list(runs, "instructions", 1)
+  -- On-CPU profile time (the profiler's off-CPU gaps and its own hook
+  -- cost removed, section RCPU): a change of call counts does not read as
+  -- a change of the code's cost through the hooks.
+  costs.oncpu = field_list(profile_runs, "profile_ns", 1)
   costs.cpu = field_list(runs, "cpu_s", 1e9) or seconds_list(meta.cpu_s_runs)
     or (tonumber(meta.cpu_s) and { tonumber(meta.cpu_s) * 1e9 })
   costs.wall = field_list(profile_runs, "wall_ns", 1)
@@ -170,9 +180,11 @@ function compare.interleaved(side)
   return meta.ab_order
 end
 
--- The cost both sides have, best first: instruction counts, CPU time, wall.
+-- The cost both sides have, best first: instruction counts, on-CPU
+-- profile time, CPU time, wall.
 local BASES = {
   { key = "instructions", label = "instructions" },
+  { key = "oncpu", label = "on-CPU time" },
   { key = "cpu", label = "CPU time" },
   { key = "wall", label = "wall time" },
 }
@@ -472,7 +484,7 @@ function compare.compare_sides(before, after, opts)
     before = before, after = after, alpha = alpha,
     noise_floor = option(opts, "noise_floor"), top = option(opts, "top"),
   }
-  local basis = choose_basis(bc, ac) or BASES[3]
+  local basis = choose_basis(bc, ac) or BASES[#BASES]
   local bvalues, avalues = bc[basis.key] or {}, ac[basis.key] or {}
   result.basis = basis
   result.runs = { #bvalues, #avalues }
@@ -506,7 +518,7 @@ function compare.compare_sides(before, after, opts)
     end
   end
   local total = stats.median(bc.wall or bvalues) or 0
-  if basis.key == "wall" or basis.key == "cpu" then total = primary.before_median end
+  if basis.key ~= "instructions" then total = primary.before_median end
   result.total_ns = total
   result.floor_ns = total * result.noise_floor / 100
   local detail_paired = result.paired and bs.runs == as.runs

@@ -7,10 +7,19 @@
 --             tsc_hz, start_time, wall_ns, total_ticks, bars,
 --             results_digest, profiler, run, cpu_s and wall_s (the
 --             run's thread CPU and wall time, s), cpu_s_runs (every
---             merged run's cpu_s, as text), ab_order (btlua ab's merge)
---   functions { name, source, line, ncalls, primcalls, self_ns, cum_ns,
+--             merged run's cpu_s, as text), ab_order (btlua ab's merge);
+--             cpu_ns (the run thread's CPU time, user+system), offcpu_ns
+--             (wall time the thread was off the CPU, removed from every
+--             time), profile_ns (the run in profile time: what zones +
+--             "(unattributed)" add up to), time_clock ("tsc-oncpu": TSC
+--             with off-CPU gaps removed)
+--   functions { key, name, source, line, ncalls, primcalls, self_ns, cum_ns,
+--               zone_ns (the part of self_ns in engine zones),
 --               callers = { [caller_index] = { ncalls, primcalls, self_ns,
---               cum_ns } } }
+--               cum_ns } } }; key is the function's identity
+--               ("btlua.strategies.mean_reversion:handle_data",
+--               "[C]:string.rep"; engine/profkey.h), name/source/line are
+--               information
 --   zones     { name, count, self_ns, incl_ns }
 --   memory    (memory mode) peak_rss, mean_rss, alloc_bytes, free_bytes,
 --             peak_lua_bytes, by_zone, by_function, timeline {t_ns, rss}
@@ -18,8 +27,9 @@
 --             sample_interval_ns
 --   tree      (cycles) calling contexts, parents first: { parent = index
 --             (0: a root), fn = function index, calls, self_ns }
---   runs      { wall_ns, total_ticks, zones = {name = incl_ns},
---               functions = {["source:line(name)"] = self_ns} } per repeat
+--   runs      { wall_ns, cpu_ns, profile_ns, total_ticks,
+--               zones = {name = incl_ns},
+--               functions = {[key] = self_ns} } per repeat
 --
 -- Stacks for folded/flame/speedscope: a `sample` profile folds its samples
 -- (weight = sample count; engine-zone samples become a "[zone]" frame). A
@@ -44,7 +54,8 @@ function profile.load(path)
   return data
 end
 
--- "source:line(name)": the pstats label and the key in runs[i].functions.
+-- "source:line(name)": the pstats label (information, not identity: the
+-- identity is fn.key).
 function profile.label(fn)
   return format("%s:%d(%s)", fn.source, fn.line, fn.name)
 end
@@ -109,6 +120,9 @@ local function header_lines(p, out)
   out[#out + 1] = format("btlua profile: scenario %s (profiler %s)",
     tostring(meta.scenario or "?"), tostring(meta.profiler or "?"))
   local line = format("wall time: %.6f s", wall_ns(p) / 1e9)
+  if meta.cpu_ns then
+    line = line .. format("   cpu time: %.6f s", meta.cpu_ns / 1e9)
+  end
   if meta.profiler == "cycles" then
     line = line .. format("   total calls: %d", calls)
     if prim ~= calls then line = line .. format(" (%d primitive)", prim) end
@@ -121,6 +135,14 @@ local function header_lines(p, out)
     tostring(meta.version or "?"), tostring(meta.lua_flavour or "?"),
     tostring(meta.build_type or "?"), tostring(meta.cpu or "?"),
     (meta.tsc_hz or 0) / 1e9)
+  if meta.time_clock == "tsc-oncpu" then
+    out[#out + 1] = format("times: on-CPU (%s ticks with the %.6f s the "
+      .. "thread was off the CPU removed, and the profiler's own cost); "
+      .. "wall time: CLOCK_MONOTONIC_RAW; cpu time: the thread's user+system",
+      tostring(meta.clock or "?"), (meta.offcpu_ns or 0) / 1e9)
+  elseif meta.time_clock then
+    out[#out + 1] = format("times: %s", tostring(meta.time_clock))
+  end
   out[#out + 1] = ""
 end
 
@@ -170,6 +192,14 @@ local function sample_table(p, out, top)
   out[#out + 1] = format("Ordered by: inclusive samples (top %d of %d "
     .. "functions; %d samples every %.3f ms)", math.min(top, #order), #order,
     total, interval / 1e6)
+  local meta = p.meta or {}
+  if meta.sample_rate_hz then -- what the sampler really did
+    out[#out + 1] = format("Sampler: %s, asked every %.3f ms; took %d "
+      .. "samples, %.0f per CPU-second (%.3f ms apart)",
+      tostring(meta.sample_timer), interval / 1e6, meta.samples or total,
+      meta.sample_rate_hz, meta.sample_rate_hz > 0
+        and 1e3 / meta.sample_rate_hz or 0)
+  end
   out[#out + 1] = ""
   out[#out + 1] = format("%10s %7s %10s %7s %s", "self", "self%", "total",
     "total%", "filename:lineno(function)")
@@ -196,23 +226,32 @@ local function sample_table(p, out, top)
   end
 end
 
+-- Zones and an "(unattributed)" row: the run's time in no zone, so the
+-- self column adds up to the run (meta.profile_ns; older files: wall).
 local function zone_table(p, out)
-  local wall = max(wall_ns(p), 1)
+  local meta = p.meta or {}
+  local run = meta.profile_ns or wall_ns(p)
+  local total = max(run, 1)
   out[#out + 1] = ""
-  out[#out + 1] = "Zones (engine stages; times in seconds)"
+  out[#out + 1] = format("Zones (engine stages; %s seconds; self adds up "
+    .. "to the run)", meta.profile_ns and "on-CPU" or "wall")
   out[#out + 1] = ""
-  out[#out + 1] = format("%-12s %12s %12s %12s %8s", "zone", "count",
-    "self", "inclusive", "% wall")
-  local entered = 0
+  out[#out + 1] = format("%-14s %12s %12s %12s %8s", "zone", "count",
+    "self", "inclusive", "% run")
+  local entered, zoned = 0, 0
   for _, zone in ipairs(p.zones or {}) do
     if zone.count > 0 then
       entered = entered + 1
-      out[#out + 1] = format("%-12s %12d %12.6f %12.6f %7.2f%%", zone.name,
+      zoned = zoned + zone.self_ns
+      out[#out + 1] = format("%-14s %12d %12.6f %12.6f %7.2f%%", zone.name,
         zone.count, zone.self_ns / 1e9, zone.incl_ns / 1e9,
-        100 * zone.incl_ns / wall)
+        100 * zone.incl_ns / total)
     end
   end
   if entered == 0 then out[#out + 1] = "(no zone was entered)" end
+  local rest = max(run - zoned, 0)
+  out[#out + 1] = format("%-14s %12s %12.6f %12.6f %7.2f%%", "(unattributed)",
+    "", rest / 1e9, rest / 1e9, 100 * rest / total)
 end
 
 -- S_summary.txt: header, top `top` (20) functions pstats-style, zones.
@@ -847,13 +886,13 @@ function profile.merge(list)
   end
   base.meta.runs = #base.runs
   local index_of = {}
-  for i, fn in ipairs(base.functions) do index_of[label(fn)] = i end
+  for i, fn in ipairs(base.functions) do index_of[fn.key] = i end
   local function import(p)
     local remap = {}
     for i, fn in ipairs(p.functions or {}) do
-      local key = label(fn)
+      local key = fn.key
       if not index_of[key] then
-        base.functions[#base.functions + 1] = { name = fn.name,
+        base.functions[#base.functions + 1] = { key = key, name = fn.name,
           source = fn.source, line = fn.line, ncalls = 0, primcalls = 0,
           self_ns = 0, cum_ns = 0, callers = {} }
         index_of[key] = #base.functions

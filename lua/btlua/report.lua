@@ -172,8 +172,11 @@ local CALLED_FROM_STRATEGY = {
 
 -- Analysis ------------------------------------------------------------------
 
+-- The run's total: its profile time (on-CPU, what zones add up to) when
+-- the profile has it, else wall time.
 local function total_wall_ns(profile)
   local meta = profile.meta or {}
+  if meta.profile_ns and meta.profile_ns > 0 then return meta.profile_ns end
   if meta.wall_ns and meta.wall_ns > 0 then return meta.wall_ns end
   local walls = {}
   for i, run in ipairs(profile.runs or {}) do walls[i] = run.wall_ns or 0 end
@@ -200,12 +203,14 @@ local function category_shares(profile, total)
     add(report.zone_category[zone.name] or "other", zone.self_ns or 0)
     zoned = zoned + (zone.self_ns or 0)
   end
-  -- Functions called from strategy code ran inside the strategy zone.
+  -- Functions called from strategy code ran inside the strategy zone. The
+  -- part of their self time spent in nested engine zones (zone_ns: the
+  -- blotter under ctx:order) is already in those zones: never twice.
   for _, entry in ipairs(profile.functions or {}) do
     local category = report.function_category(entry)
     if CALLED_FROM_STRATEGY[category] then
-      local movable = math.min(entry.self_ns or 0,
-        time["strategy Lua code"] or 0)
+      local own = math.max((entry.self_ns or 0) - (entry.zone_ns or 0), 0)
+      local movable = math.min(own, time["strategy Lua code"] or 0)
       add("strategy Lua code", -movable)
       add(category, movable)
     end
@@ -250,7 +255,8 @@ function report.analyse(profile, opts)
   end
   for _, entry in ipairs(profile.functions or {}) do
     consider("function", function_label(entry),
-      report.function_category(entry), entry.self_ns or 0)
+      report.function_category(entry),
+      math.max((entry.self_ns or 0) - (entry.zone_ns or 0), 0))
   end
   table.sort(analysis.items, function(a, b)
     if a.ns ~= b.ns then return a.ns > b.ns end
@@ -289,7 +295,11 @@ end
 
 local function meta_line(analysis)
   local meta = analysis.meta
-  local parts = { "Wall time " .. fmt.ns(analysis.total_ns) }
+  local parts = { (analysis.meta.profile_ns and "On-CPU run time "
+    or "Wall time ") .. fmt.ns(analysis.total_ns) }
+  if analysis.meta.cpu_ns then
+    parts[#parts + 1] = "thread CPU time " .. fmt.ns(analysis.meta.cpu_ns)
+  end
   local function add(label, value)
     if value ~= nil then parts[#parts + 1] = label .. fmt.value(value) end
   end

@@ -731,7 +731,11 @@ function scenario.job_run(job_text, run_text)
   local bundle = open_bundle(core, scn, job)
   local progress = core.runner.progress
   local prof
-  if run.mode ~= "none" then prof = core.prof.new { mode = run.mode } end
+  if run.mode ~= "none" then
+    -- Function keys: files outside package.path are named from the
+    -- scenario's directory (engine/profkey.h).
+    prof = core.prof.new { mode = run.mode, root = job.file and dirname(job.file) }
+  end
   -- The profile covers the backtest only: data is ready before it starts.
   local load = scenario.load_average()
   local started, cpu_started = core.hrtime(), core.thread_cpu_ns()

@@ -210,7 +210,7 @@ btprof_case("wrong version", patch(8, "\7"),
 btprof_case("truncated", function(b) return b:sub(1, 40) end,
   nil)
 btprof_case("huge section count", patch(12, "\0\0\0\128"),
-  "corrupt .btprof file (10 sections, header says 2147483648)")
+  "corrupt .btprof file (12 sections, header says 2147483648)")
 btprof_case("huge section size", patch(0x18, u64(2 ^ 52)),
   nil)
 btprof_case("flipped byte", function(b)

@@ -67,8 +67,10 @@ local function make_parser()
   parser:option("-p --profiler",
     "cycles: Lua functions and engine zones, call/return hooks; sample: a "
     .. "timer samples stacks; memory: allocations and RSS; all: one run of "
-    .. "each, merged; none: no profiler (results only).", "cycles")
-    :choices { "cycles", "memory", "sample", "all", "none" }
+    .. "each, merged; none: no profiler (results only); instructions: the "
+    .. "run under valgrind callgrind, exact instruction counts (for CI).",
+    "cycles")
+    :choices { "cycles", "memory", "sample", "all", "none", "instructions" }
   parser:option("-o --output-dir",
     "Where the files go (made if missing): S.btprof, S_summary.txt, "
     .. "S_memory.txt, S.callgrind, S.folded, S_flame.svg, S_results.json, "
@@ -500,5 +502,8 @@ return function(words, preloaded)
   if not chosen then return fail("%s", err) end
   chosen, err = check_params(chosen, args)
   if not chosen then return fail("%s", err) end
+  if args.profiler == "instructions" then
+    return require("btlua.instructions").run(chosen, args, words)
+  end
   return run_scenarios(chosen, args)
 end
