@@ -47,7 +47,7 @@ t.is(result.same_work.status, "same", "same work")
 local text = compare.render(result)
 local lines = lines_of(text)
 t.is(lines[1], "**minute: slower, wall time +9.02% (95% CI +7.69% to "
-  .. "+10.35%, p<0.001, 10+10 runs); functions: handle_data +29.23%**",
+  .. "+10.35%, p<0.001, 10+10 runs); functions: btlua.strategies.mean_reversion:handle_data +29.23%**",
   "the verdict comes first and names the function")
 t.is(lines[3], "> **Wall time basis:** these runs record no CPU time or "
   .. "instruction counts, so the verdict rests on wall time, which a loaded "
@@ -77,8 +77,8 @@ result = compare.compare_sides(fx.side("base", before,
   fx.results_with_runs(before)), fx.side("new", after,
   fx.results_with_runs(after)), {})
 t.is(compare.verdict_line(result), "minute: slower, CPU time +9.02% (95% CI "
-  .. "+7.69% to +10.35%, p<0.001, 10+10 runs); functions: handle_data "
-  .. "+29.23%", "CPU time is the basis when the runs have it")
+  .. "+7.69% to +10.35%, p<0.001, 10+10 runs); functions: "
+  .. "btlua.strategies.mean_reversion:handle_data +29.23%", "CPU time is the basis when the runs have it")
 lines = lines_of(compare.render(result))
 t.is(select(2, find_line(lines, "| wall time |")), "| wall time | 200.319 ms "
   .. "±1% | 218.614 ms ±2% | +9.13% | (shown, not tested) | 10+10 runs |",
@@ -132,7 +132,7 @@ result = compare.compare_sides(fx.side("base", seven_before,
   fx.results_with_runs(seven_after)), { paired = true })
 t.is(compare.verdict_line(result), "minute: slower, CPU time +9.91% (95% CI "
   .. "+7.92% to +11.55%, p=0.016, 7 interleaved pairs); largest function "
-  .. "change: handle_data +30.02% (p=0.016 before correction)",
+  .. "change: btlua.strategies.mean_reversion:handle_data +30.02% (p=0.016 before correction)",
   "the function carrying a significant change is named")
 
 -- 4. The verdict, p and the interval always agree (200 trials each,
@@ -437,13 +437,13 @@ status, out, stderr = lib.run({ "compare", real_base, real_new,
   "--fail-on-regression", "5" })
 t.is(status, 1, "btlua compare on .btprof files: the gate trips (exit 1)")
 t.is(out, "minute: slower, wall time +9.02% (95% CI +7.69% to +10.35%, "
-  .. "p<0.001, 10+10 runs); functions: handle_data +29.23% -> " .. real_new
+  .. "p<0.001, 10+10 runs); functions: btlua.strategies.mean_reversion:handle_data +29.23% -> " .. real_new
   .. "/profile_comparison_minute.md\n", "one verdict line per scenario")
 t.is(stderr, "btlua compare: regressed significantly by more than 5%\n",
   "the gate says why")
 lines = lines_of(lib.read(real_new .. "/profile_comparison_minute.md") or "")
 t.is(lines[1], "**minute: slower, wall time +9.02% (95% CI +7.69% to "
-  .. "+10.35%, p<0.001, 10+10 runs); functions: handle_data +29.23%**",
+  .. "+10.35%, p<0.001, 10+10 runs); functions: btlua.strategies.mean_reversion:handle_data +29.23%**",
   "the same verdict from real files")
 local api = require("btlua").compare(real_base, real_new,
   { fail_on_regression = 5, write = false })
