@@ -352,7 +352,10 @@ do
     if #s.stack == 0 and s.zone == "fills" then in_fills = in_fills + s.count end
     if #s.stack > 0 then with_stack = with_stack + s.count end
   end
-  t.ok(in_fills > 0 and with_stack <= 2, ("C time in a zone is the zone's: "
+  -- At least 90% of the samples go to the zone (a tick or two around the
+  -- zone's edges may land in Lua; were C time charged to Lua, most would).
+  t.ok(in_fills > 0 and with_stack <= math.max(2, in_fills / 10),
+    ("C time in a zone is the zone's: "
     .. "%d samples in fills, %d on Lua stacks"):format(in_fills, with_stack))
 end
 
