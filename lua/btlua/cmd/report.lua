@@ -1,5 +1,6 @@
 -- btlua.cmd.report: `btlua report PROFILE_DIR|FILE.btprof [--output FILE]`,
--- the bottleneck report. Returns 0 ok, 2 bad usage or input.
+-- the bottleneck report; `btlua report --html PROFILE_DIR` writes
+-- PROFILE_DIR/index.html (btlua.html). Returns 0 ok, 2 bad usage or input.
 local argparse = require "argparse"
 local util = require "btlua.util"
 local report = require "btlua.report"
@@ -15,6 +16,8 @@ local function parser()
   p:option("--scenario", "Scenario name, or all.", "all")
   p:option("--threshold", "Minimum share of wall time, percent.", "5")
     :argname("PCT")
+  p:flag("--html", "Write PROFILE_DIR/index.html (the run at a glance: "
+    .. "results, equity and drawdown, zones, functions, flame graph) instead.")
   return p
 end
 
@@ -23,6 +26,13 @@ return function(words, opts)
   local p = parser()
   local args, status = util.parse_args(p, words, "report")
   if not args then return status end
+  if args.html then
+    local page, err = require("btlua.html").write_index(args.profiles,
+      args.scenario ~= "all" and { args.scenario } or nil)
+    if not page then return util.fail("report", err) end
+    io.write("report -> ", page, "\n")
+    return EXIT_OK
+  end
   local threshold = tonumber(args.threshold)
   if not threshold or threshold <= 0 or threshold > 100 then
     return util.fail("report", "--threshold: expected a percentage in (0, 100], got '"

@@ -74,7 +74,8 @@ local function make_parser()
   parser:option("-o --output-dir",
     "Where the files go (made if missing): S.btprof, S_summary.txt, "
     .. "S_memory.txt, S.callgrind, S.folded, S_flame.svg, S_results.json, "
-    .. "S_equity.csv, S_fills.csv for each scenario S.", "profiles/latest")
+    .. "S_equity.csv, S_fills.csv for each scenario S, and index.html (the "
+    .. "run at a glance).", "profiles/latest")
     :argname("DIR")
   parser:option("-j --jobs",
     "Scenarios run at once (default: the number of CPUs, "
@@ -463,6 +464,19 @@ local function run_scenarios(chosen, args)
     on_done = function(report) report_done(report, args, written) end,
   }
   if not reports then return fail("%s", interrupted) end
+  -- index.html: the run at a glance (btlua.html), over the scenarios done.
+  local done = {}
+  for _, report in ipairs(reports) do
+    if report.ok then done[#done + 1] = report.label end
+  end
+  if #done > 0 and not interrupted then
+    local page, page_err = require("btlua.html").write_index(output_dir, done)
+    if page then
+      written[#written + 1] = "index.html"
+    else
+      io.stderr:write("btlua run: index.html: ", tostring(page_err), "\n")
+    end
+  end
   table.sort(written)
   if #written > 0 and not args.quiet then
     io.stdout:write("output: ", core.runner.realpath(output_dir) or output_dir,
