@@ -278,6 +278,17 @@ static void check_config(lua_State *L, int cfg, bt_sim_config *config) {
   lua_getfield(L, cfg, "allow_margin");
   config->allow_margin = lua_toboolean(L, -1);
   lua_pop(L, 1);
+  lua_getfield(L, cfg, "warmup");
+  if (!lua_isnil(L, -1)) {
+    lua_Number warmup = lua_tonumber(L, -1);
+    if (lua_type(L, -1) != LUA_TNUMBER || warmup != floor(warmup) ||
+        warmup < 0 || warmup > 1e15)
+      luaL_error(L, "warmup: must be an integer >= 0, got %s",
+                 lua_tostring(L, -1) ? lua_tostring(L, -1)
+                                     : luaL_typename(L, -1));
+    config->warmup = (int64_t)warmup;
+  }
+  lua_pop(L, 1);
   lua_getfield(L, cfg, "prof");
 #ifdef BT_HAVE_LBT_PROF
   if (!lua_isnil(L, -1)) config->prof = bt_lua_checkprof(L, lua_gettop(L));

@@ -82,6 +82,11 @@ int bt_sim_new(const bt_sim_market *market, const bt_sim_config *config,
     return bt_err_set(err, BT_EINVAL, "sim: no assets or no bars");
   if (config->capital <= 0)
     return bt_err_set(err, BT_EINVAL, "sim: capital must be > 0");
+  if (config->warmup < 0 || config->warmup >= market->bar_count)
+    return bt_err_set(err, BT_EINVAL,
+                      "warmup: must be >= 0 and below the %lld sessions, "
+                      "got %lld", (long long)market->bar_count,
+                      (long long)config->warmup);
   bt_sim *sim = bt_mem_calloc(1, sizeof *sim);
   if (sim == NULL) return bt_err_set(err, BT_ENOMEM, "sim: out of memory");
   sim->market = *market;
@@ -533,12 +538,30 @@ static int record_equity(bt_sim *sim, bt_err *err) {
   return BT_OK;
 }
 
+/* The warm-up bars: data and indicators only (its own loop, so that the
+ * main loop below carries no test for it). */
+static void warm_up(bt_sim *sim) {
+  bt_prof *prof = sim->config.prof;
+  for (int64_t t = 0; t < sim->config.warmup; t++) {
+    sim->bar = t;
+    sim->time = sim->market.times[t];
+    bt_prof_zone_begin(prof, BT_ZONE_DATA);
+    load_bar(sim);
+    bt_prof_zone_next(prof, BT_ZONE_DATA, BT_ZONE_INDICATORS);
+    for (int i = 0; i < sim->indicator_count; i++)
+      update_indicator(sim, &sim->indicators[i]);
+    bt_prof_zone_end(prof, BT_ZONE_INDICATORS);
+  }
+}
+
 int bt_sim_run(bt_sim *sim, bt_sim_bar_fn on_bar, void *userdata,
                bt_err *err) {
   if (sim->done) return bt_err_set(err, BT_ESTATE, "sim: already run");
   bt_prof *prof = sim->config.prof;
   int rc = BT_OK;
-  for (int64_t t = 0; t < sim->market.bar_count && rc == BT_OK; t++) {
+  warm_up(sim);
+  for (int64_t t = sim->config.warmup;
+       t < sim->market.bar_count && rc == BT_OK; t++) {
     sim->bar = t;
     sim->time = sim->market.times[t];
     /* The stages follow each other: one clock read between two zones. */
@@ -640,7 +663,7 @@ int bt_sim_record(bt_sim *sim, const char *name, double value) {
     sim->records[i] = col;
     sim->record_count++;
   }
-  sim->records[i][sim->bar] = value;
+  sim->records[i][sim->metrics.count] = value; /* this bar's equity row */
   return BT_OK;
 }
 

@@ -54,6 +54,11 @@ typedef struct bt_sim_config {
   bt_dec capital;
   bt_blotter_config blotter;
   bool allow_margin;
+  /* Warm-up: the first `warmup` bars only feed the indicators (and the
+   * history a strategy reads later): no fills, no marks, no on_bar, no
+   * equity. The strategy and the metrics start at bar `warmup` (0-based);
+   * 0 <= warmup < bar count. */
+  int64_t warmup;
   bt_prof *prof; /* NULL: no zones */
 } bt_sim_config;
 
@@ -167,7 +172,8 @@ int bt_sim_units(bt_dec value, int64_t parts, bt_dec price, int64_t *out);
 int bt_sim_quantity_for_value(const bt_sim *sim, int32_t asset, bt_dec value,
                               bt_dec price, bt_dec *out);
 
-/* Records a named value for the current bar (a column of S_equity.csv). */
+/* Records a named value for the current bar (a column of S_equity.csv,
+ * whose rows start after the warm-up). */
 int bt_sim_record(bt_sim *sim, const char *name, double value);
 
 /* Results text (malloc'd, NUL-terminated, *out_len bytes): the JSON of

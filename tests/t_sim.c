@@ -256,8 +256,58 @@ static void test_periods_per_year(void) {
             "every 14 days: 365.25 / 14");
 }
 
+/* Warm-up: orders on the first traded bar (2); records that bar's SMA. */
+static int warm_strategy(bt_sim *sim, void *userdata, bt_err *err) {
+  int64_t *first_bar = userdata;
+  int64_t id;
+  if (*first_bar < 0) {
+    *first_bar = sim->bar;
+    bt_sim_order(sim, 0, D("10"), BT_ORDER_MARKET, 0, 0, &id, err);
+  }
+  return bt_sim_record(sim, "sma2", sim->indicators[0].doubles[0][0]);
+}
+
+static void test_warmup(void) {
+  bt_sim_market m = market();
+  bt_sim *sim;
+  bt_err err = {0};
+  bt_sim_config too_long = {.capital = D("10000"), .warmup = BARS};
+  is_int(bt_sim_new(&m, &too_long, &sim, &err), BT_EINVAL,
+         "warmup = bars refused");
+  is_str(err.msg, "warmup: must be >= 0 and below the 5 sessions, got 5",
+         "the message names warmup");
+  bt_sim_config config = {.capital = D("10000"), .warmup = 2};
+  is_int(bt_sim_new(&m, &config, &sim, &err), BT_OK, "new with warmup 2");
+  int index;
+  is_int(bt_sim_add_indicator(sim, BT_IND_SMA, BT_SIM_CLOSE, 2, 0, &index,
+                              &err), BT_OK, "SMA(2)");
+  int64_t first_bar = -1;
+  is_int(bt_sim_run(sim, warm_strategy, &first_bar, &err), BT_OK, "run");
+  is_int(first_bar, 2, "the strategy starts at bar 2 (0-based)");
+  is_int(sim->metrics.count, 3, "equity: bars 2..4");
+  is_int(sim->asset_bars, 8, "asset-bars: the warm-up's count too");
+  char *equity, *fills;
+  size_t len;
+  bt_sim_equity_csv(sim, &equity, &len);
+  is_str(equity,
+         "time,cash,value,sma2\n"
+         "2024-01-03T00:00:00Z,10000,10000,11.5\n"
+         "2024-01-04T00:00:00Z,9880,9975,10.75\n"
+         "2024-01-05T00:00:00Z,9880,9970,9.25\n",
+         "SMA(2) ready on the first traded bar; rows from bar 2");
+  bt_sim_fills_csv(sim, &fills, &len);
+  is_str(fills,
+         "time,asset,side,quantity,price,commission\n"
+         "2024-01-04T00:00:00Z,AAA,buy,10,12,0\n",
+         "the order of bar 2 fills at bar 3's open");
+  free(equity);
+  free(fills);
+  bt_sim_free(sim);
+}
+
 int main(void) {
   test_run();
+  test_warmup();
   test_periods_per_year();
   test_bands();
   test_helpers();
