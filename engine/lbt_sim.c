@@ -296,6 +296,30 @@ static void check_config(lua_State *L, int cfg, bt_sim_config *config) {
   lua_pop(L, 1);
 }
 
+/* config.benchmark: nil, "equal_weight" or a symbol of the market. */
+static int check_benchmark(lua_State *L, int cfg, const bt_sim_market *market,
+                           bt_sim_config *config, bt_err *err) {
+  lua_getfield(L, cfg, "benchmark");
+  int rc = BT_OK;
+  if (lua_type(L, -1) == LUA_TSTRING) {
+    const char *name = lua_tostring(L, -1);
+    config->benchmark = BT_BENCH_ASSET;
+    config->benchmark_asset = -1;
+    for (int32_t a = 0; a < market->asset_count; a++)
+      if (strcmp(market->symbols[a], name) == 0) config->benchmark_asset = a;
+    if (strcmp(name, "equal_weight") == 0)
+      config->benchmark = BT_BENCH_EQUAL_WEIGHT;
+    else if (config->benchmark_asset < 0)
+      rc = bt_err_set(err, BT_EINVAL, "benchmark: \"%s\" is neither an "
+                      "asset of the data nor \"equal_weight\"", name);
+  } else if (!lua_isnil(L, -1)) {
+    rc = bt_err_set(err, BT_EINVAL, "benchmark: must be a symbol or "
+                    "\"equal_weight\", got a %s", luaL_typename(L, -1));
+  }
+  lua_pop(L, 1);
+  return rc;
+}
+
 /* ---- core.sim.new ------------------------------------------------------- */
 
 static int sim_new(lua_State *L) {
@@ -314,6 +338,7 @@ static int sim_new(lua_State *L) {
   luaL_setmetatable(L, SIM_TYPE);
   bt_err err = {0};
   int rc = bt_sim_market_from_store(store, &s->market, &err);
+  if (rc == BT_OK) rc = check_benchmark(L, 2, &s->market, &config, &err);
   if (rc == BT_OK) rc = bt_sim_new(&s->market, &config, &s->sim, &err);
   if (rc == BT_OK) {
     size_t n = (size_t)s->market.asset_count;
@@ -1462,6 +1487,18 @@ static void push_metrics(lua_State *L, lsim *s) {
     bt_sim_format_time(times[i], buf);
     lua_pushstring(L, buf);
     lua_setfield(L, -2, names[i]);
+  }
+  if (s->sim->benchmark_values != NULL) {
+    bt_metrics_relative rel;
+    bt_metrics_compute_relative(s->sim->metrics.values,
+                                s->sim->benchmark_values,
+                                s->sim->metrics.count, s->sim->config.capital,
+                                s->sim->periods_per_year, &rel);
+    set_number(L, "benchmark_return", rel.benchmark_return);
+    set_number(L, "alpha", rel.alpha);
+    set_number(L, "beta", rel.beta);
+    set_number(L, "information_ratio", rel.information_ratio);
+    set_number(L, "tracking_error", rel.tracking_error);
   }
 }
 

@@ -54,13 +54,15 @@ bad("float_capital", "", 7, "field 'capital': must be decimal text such as "
 bad("end_first", "", 5, "field 'data.synthetic.end': end 2023-12-01 is "
   .. "before start 2024-01-01", { "'2024%-01%-02'", "'2023-12-01'" })
 bad("unknown_strategy", "  strategy2 = 1,", 6, "field 'strategy2': unknown "
-  .. "field (known: allow_margin, calendar, capital, commission, data, "
+  .. "field (known: allow_margin, benchmark, calendar, capital, commission, data, "
   .. "description, fill, name, params, slippage, stop_limit, strategy, "
   .. "warmup)")
 bad("margin", "  allow_margin = 'yes',", 6, "field 'allow_margin': must be "
   .. "true or false, got \"yes\"")
 bad("warmup", "  warmup = 2.5,", 6, "field 'warmup': must be an integer "
   .. ">= 0 (bars before the strategy starts), got 2.5")
+bad("benchmark", "  benchmark = 5,", 6, "field 'benchmark': must be an "
+  .. "asset's symbol or \"equal_weight\", got 5")
 bad("stop_limit", "  stop_limit = 'later',", 6, "field 'stop_limit': must be "
   .. "\"same_bar\" or \"next_bar\", got \"later\"")
 bad("commission_cost", "  commission = { model = 'per_share', cost = 'x' },",

@@ -305,9 +305,74 @@ static void test_warmup(void) {
   bt_sim_free(sim);
 }
 
+/* Benchmarks over test_run's strategy (values 10000, 10050, 10150, 10150,
+ * 10152). Expected metrics: the definitions of metrics.h evaluated in
+ * Python (doubles) on the same values. */
+static void test_benchmark(void) {
+  bt_sim_market m = market();
+  bt_err err = {0};
+  struct {
+    bt_sim_benchmark kind;
+    const char *header, *values[5];
+    double rel[5]; /* benchmark_return, alpha, beta, ir, te */
+  } cases[2] = {
+      {BT_BENCH_ASSET, "time,cash,value,benchmark,signal\n",
+       {"10000", "11000", "12000", "9500", "9000"},
+       {-0.09999999999999998, 1.235218907312174, 0.02531572428335411,
+        2.6511079187309323, 2.3461237891674225}},
+      {BT_BENCH_EQUAL_WEIGHT, "",
+       {"10000", "10500", "11050", "9800", "9650"},
+       {-0.03500000000000003, 1.1945510974665956, 0.04670037242535598,
+        2.449082608617651, 1.2278917632577258}},
+  };
+  for (int c = 0; c < 2; c++) {
+    bt_sim_config config = {.capital = D("10000"),
+                            .benchmark = cases[c].kind,
+                            .benchmark_asset = 0};
+    bt_sim *sim;
+    is_int(bt_sim_new(&m, &config, &sim, &err), BT_OK, "new, benchmark");
+    bt_sim_want_field(sim, BT_SIM_CLOSE);
+    int seen_nan = 0;
+    is_int(bt_sim_run(sim, strategy, &seen_nan, &err), BT_OK, "run");
+    for (int b = 0; b < 5; b++)
+      is_str(S(sim->benchmark_values[b]), cases[c].values[b],
+             "benchmark value per bar (BBB missing: its last close)");
+    bt_metrics_relative rel;
+    bt_metrics_compute_relative(sim->metrics.values, sim->benchmark_values,
+                                5, config.capital, 365, &rel);
+    is_double(sim->periods_per_year, 365, 0, "P = 365 (24/7 daily)");
+    is_double(rel.benchmark_return, cases[c].rel[0], 1e-15, "return");
+    is_double(rel.alpha, cases[c].rel[1], 1e-12, "alpha");
+    is_double(rel.beta, cases[c].rel[2], 1e-14, "beta");
+    is_double(rel.information_ratio, cases[c].rel[3], 1e-12, "IR");
+    is_double(rel.tracking_error, cases[c].rel[4], 1e-12, "tracking error");
+    if (c == 0) {
+      char *equity;
+      size_t len;
+      bt_sim_equity_csv(sim, &equity, &len);
+      is_str(equity,
+             "time,cash,value,benchmark,signal\n"
+             "2024-01-01T00:00:00Z,10000,10000,10000,\n"
+             "2024-01-02T00:00:00Z,8950,10050,11000,\n"
+             "2024-01-03T00:00:00Z,8849,10150,12000,1.5\n"
+             "2024-01-04T00:00:00Z,10049,10150,9500,\n"
+             "2024-01-05T00:00:00Z,10049,10152,9000,\n",
+             "equity CSV: the benchmark column after value");
+      free(equity);
+    }
+    bt_sim_free(sim);
+  }
+  bt_sim_config bad = {.capital = D("10000"), .benchmark = BT_BENCH_ASSET,
+                       .benchmark_asset = 2};
+  bt_sim *sim;
+  is_int(bt_sim_new(&m, &bad, &sim, &err), BT_EINVAL, "no asset 3");
+  is_str(err.msg, "benchmark: no asset 3", "the message names benchmark");
+}
+
 int main(void) {
   test_run();
   test_warmup();
+  test_benchmark();
   test_periods_per_year();
   test_bands();
   test_helpers();

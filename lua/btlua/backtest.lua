@@ -11,6 +11,7 @@
 --       | { model = "per_trade", cost = } | { model = "per_dollar", rate = },
 --     stop_limit = "same_bar" | "next_bar", allow_margin = false,
 --     warmup = 0 (bars that only feed indicators and history),
+--     benchmark = nil | "SYMBOL" | "equal_weight",
 --     prof = <core.prof object>,
 --     progress = function(bars_done, bars_total) end,
 --     sandbox = nil | policy (a strategy file runs in btlua.sandbox),
@@ -83,7 +84,7 @@ local function simulate(opts, strategy)
     capital = opts.capital or "100000",
     fill = opts.fill, slippage = opts.slippage, commission = opts.commission,
     stop_limit = opts.stop_limit, allow_margin = opts.allow_margin,
-    warmup = opts.warmup, prof = opts.prof,
+    warmup = opts.warmup, benchmark = opts.benchmark, prof = opts.prof,
   })
   local ctx, data = sim:context()
   ctx.params = backtest.merge_params(strategy.params, opts.params)

@@ -30,7 +30,7 @@ local FIELDS = {
   name = true, description = true, data = true, calendar = true,
   capital = true, strategy = true, params = true, fill = true,
   slippage = true, commission = true, stop_limit = true, allow_margin = true,
-  warmup = true,
+  warmup = true, benchmark = true,
 }
 local SYNTHETIC_FIELDS = {
   assets = true, frequency = true, start = true, ["end"] = true,
@@ -446,6 +446,12 @@ local function check(def, ctx)
     field_error(ctx, "warmup", "must be an integer >= 0 (bars before the "
       .. "strategy starts), got " .. show(def.warmup))
   end
+  scn.benchmark = def.benchmark
+  if scn.benchmark ~= nil and (type(scn.benchmark) ~= "string"
+      or scn.benchmark == "") then
+    field_error(ctx, "benchmark", "must be an asset's symbol or "
+      .. "\"equal_weight\", got " .. show(def.benchmark))
+  end
   scn.file = ctx.file
   return setmetatable(scn, Scenario)
 end
@@ -523,7 +529,7 @@ end
 
 local SCENARIO_PARAMS = {
   fill = true, slippage = true, commission = true, stop_limit = true,
-  allow_margin = true, warmup = true,
+  allow_margin = true, warmup = true, benchmark = true,
 }
 
 -- Applies overrides and checks the result again:
@@ -754,7 +760,7 @@ function scenario.job_run(job_text, run_text)
     params = scn.params, capital = scn.capital, fill = scn.fill,
     slippage = scn.slippage, commission = scn.commission,
     stop_limit = scn.stop_limit, allow_margin = scn.allow_margin,
-    warmup = scn.warmup, prof = prof,
+    warmup = scn.warmup, benchmark = scn.benchmark, prof = prof,
     sandbox = scenario.policy(job.file, job.output_dir, job.unsafe),
     progress = function(done, total) progress(done / total) end,
   })

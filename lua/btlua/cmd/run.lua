@@ -89,7 +89,8 @@ local function make_parser()
     :argname("PATH")
   parser:option("--param",
     "Override a strategy parameter (--param fast=40) or the scenario's fill, "
-    .. "slippage, commission, stop_limit, allow_margin or warmup (--param "
+    .. "slippage, commission, stop_limit, allow_margin, warmup or benchmark "
+    .. "(--param "
     .. "commission=per_share, --param warmup=50). Checked before "
     .. "anything runs. Repeatable.")
     :count("*"):argname("K=V")
