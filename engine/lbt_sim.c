@@ -504,6 +504,7 @@ typedef struct order_style {
   bt_dec limit, stop;
   bt_dec trail_amount, trail_percent; /* trailing stop: one > 0 */
   bool day;                           /* time in force: day, else GTC */
+  bt_dec take_profit, stop_loss;      /* bracket = {...}: 0 when absent */
 } order_style;
 
 static bt_dec style_price(lua_State *L, int idx, const char *key) {
@@ -516,9 +517,21 @@ static bt_dec style_price(lua_State *L, int idx, const char *key) {
 /* style at idx: nil (market) or {limit=, stop=, trail_amount=,
  * trail_percent=, tif = "gtc" | "day"}. */
 static order_style check_style(lua_State *L, int idx) {
-  order_style st = {BT_ORDER_MARKET, 0, 0, 0, 0, false};
+  order_style st = {BT_ORDER_MARKET, 0, 0, 0, 0, false, 0, 0};
   if (lua_isnoneornil(L, idx)) return st;
   luaL_checktype(L, idx, LUA_TTABLE);
+  lua_getfield(L, idx, "bracket");
+  if (!lua_isnil(L, -1)) {
+    int bracket = lua_gettop(L);
+    if (!lua_istable(L, bracket))
+      luaL_error(L, "order: bracket must be a table {take_profit =, "
+                    "stop_loss =}");
+    st.take_profit = style_price(L, bracket, "take_profit");
+    st.stop_loss = style_price(L, bracket, "stop_loss");
+    if (st.take_profit <= 0 && st.stop_loss <= 0)
+      luaL_error(L, "order: bracket needs take_profit or stop_loss > 0");
+  }
+  lua_pop(L, 1);
   st.limit = style_price(L, idx, "limit");
   st.stop = style_price(L, idx, "stop");
   st.trail_amount = style_price(L, idx, "trail_amount");
@@ -586,6 +599,14 @@ static int place(lua_State *L, lsim *s, int32_t asset, bt_dec quantity,
   if (trails) bt_blotter_set_trail(&s->sim->blotter, id, st.trail_amount,
                                    st.trail_percent);
   if (st.day) bt_blotter_set_day(&s->sim->blotter, id);
+  if ((st.take_profit || st.stop_loss) &&
+      bt_blotter_set_bracket(&s->sim->blotter, id, st.take_profit,
+                             st.stop_loss) != BT_OK) {
+    bt_sim_cancel(s->sim, id);
+    return luaL_error(L, "order: bracket of a %s needs stop_loss %s "
+                      "take_profit", quantity > 0 ? "buy" : "sell",
+                      quantity > 0 ? "<" : ">");
+  }
   update_pending(L, s, asset);
   lua_pushinteger(L, id);
   return 1;
@@ -704,6 +725,38 @@ static int ctx_cancel(lua_State *L) {
  * limit=, stop=, commission=, reason=} (decimals as Dec) or nil */
 static void push_order(lua_State *L, lsim *s, const bt_order *o);
 
+/* ctx:replace(id, {amount =, limit =, stop =}) -> true, or false and a
+ * reason; changes apply from the order's next fill attempt. */
+static int ctx_replace(lua_State *L) {
+  lsim *s = up_sim(L);
+  int64_t id = (int64_t)luaL_checkinteger(L, 2);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  bt_dec quantity = 0;
+  lua_getfield(L, 3, "amount");
+  if (!lua_isnil(L, -1)) {
+    quantity = check_amount(L, lua_gettop(L));
+    if (quantity == 0) luaL_error(L, "replace: amount must not be 0");
+  }
+  lua_pop(L, 1);
+  bt_dec limit = style_price(L, 3, "limit"), stop = style_price(L, 3, "stop");
+  if (quantity == 0 && limit == 0 && stop == 0)
+    return luaL_error(L, "replace: give amount, limit or stop");
+  int rc = bt_blotter_replace(&s->sim->blotter, id, quantity, limit, stop);
+  if (rc != BT_OK) {
+    lua_pushboolean(L, 0);
+    lua_pushstring(L, rc == BT_ENOTFOUND ? "no such order"
+                      : rc == BT_ESTATE  ? "not open"
+                      : rc == BT_EOVERFLOW ? "out of range"
+                      : quantity != 0 && s->sim->blotter.orders[id - 1].parent
+                          ? "a bracket's exit keeps its amount"
+                          : "not a change this order can take");
+    return 2;
+  }
+  update_pending(L, s, s->sim->blotter.orders[id - 1].asset);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static int ctx_get_order(lua_State *L) {
   lsim *s = up_sim(L);
   const bt_order *o = bt_blotter_order(&s->sim->blotter,
@@ -745,6 +798,26 @@ static void push_order(lua_State *L, lsim *s, const bt_order *o) {
   }
   lua_pushstring(L, o->tif == BT_TIF_DAY ? "day" : "gtc");
   lua_setfield(L, -2, "tif");
+  if (o->take_profit || o->stop_loss) { /* a bracket entry */
+    lua_createtable(L, 0, 2);
+    if (o->take_profit) {
+      bt_lua_pushdec(L, o->take_profit);
+      lua_setfield(L, -2, "take_profit");
+    }
+    if (o->stop_loss) {
+      bt_lua_pushdec(L, o->stop_loss);
+      lua_setfield(L, -2, "stop_loss");
+    }
+    lua_setfield(L, -2, "bracket");
+  }
+  if (o->parent) {
+    lua_pushinteger(L, o->parent);
+    lua_setfield(L, -2, "parent");
+  }
+  if (o->oco) {
+    lua_pushinteger(L, o->oco);
+    lua_setfield(L, -2, "oco");
+  }
 }
 
 /* ctx:get_open_orders([asset]) -> list of open order ids, oldest first
@@ -937,6 +1010,7 @@ static const luaL_Reg CTX_METHODS[] = {
   {"order_target_value", ctx_order_target_value},
   {"order_target_percent", ctx_order_target_percent},
   {"cancel", ctx_cancel},
+  {"replace", ctx_replace},
   {"get_order", ctx_get_order},
   {"get_open_orders", ctx_get_open_orders},
   {"units", ctx_units},
