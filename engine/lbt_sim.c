@@ -1134,13 +1134,10 @@ typedef struct history {
 /* data:history(asset, field, n) -> a view of the last n values up to the
  * current bar (fewer at the start): view[1] oldest, view[#view] current;
  * no copy is made. */
-static int data_history(lua_State *L) {
-  lsim *s = up_sim(L);
-  int32_t asset = check_asset(L, s, 2);
-  int field = check_field(L, 3);
-  lua_Integer n = luaL_checkinteger(L, 4);
-  if (n < 1) return luaL_argerror(L, 4, "n must be >= 1");
-  if (s->sim->bar < 0) return luaL_error(L, "history: no bar yet");
+/* Pushes a view of the last n values (n clipped to the bars so far) of an
+ * asset's field: no copy, the view reads the bundle. */
+static void push_view(lua_State *L, lsim *s, int32_t asset, int field,
+                      int64_t n) {
   int64_t end = s->sim->bar + 1;
   if (n > end) n = end;
   history *h = (history *)lua_newuserdatauv(L, sizeof *h, 1);
@@ -1153,6 +1150,33 @@ static int data_history(lua_State *L) {
 #else
   lua_setfenv(L, -2);
 #endif
+}
+
+/* data:history(asset, field, n) -> view; data:history(assets, field, n)
+ * with a list of assets -> a table: t[j] the view of assets[j], also
+ * t[symbol] (zipline's data.history(assets, field, n)). */
+static int data_history(lua_State *L) {
+  lsim *s = up_sim(L);
+  int field = check_field(L, 3);
+  lua_Integer n = luaL_checkinteger(L, 4);
+  if (n < 1) return luaL_argerror(L, 4, "n must be >= 1");
+  if (s->sim->bar < 0) return luaL_error(L, "history: no bar yet");
+  if (!lua_istable(L, 2)) {
+    push_view(L, s, check_asset(L, s, 2), field, (int64_t)n);
+    return 1;
+  }
+  int count = (int)lua_rawlen(L, 2);
+  lua_createtable(L, count, count);
+  int out = lua_gettop(L);
+  for (int j = 1; j <= count; j++) {
+    lua_rawgeti(L, 2, j);
+    int32_t asset = check_asset(L, s, lua_gettop(L));
+    lua_pop(L, 1);
+    push_view(L, s, asset, field, (int64_t)n);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, out, j);
+    lua_setfield(L, out, s->market.symbols[asset]);
+  }
   return 1;
 }
 
