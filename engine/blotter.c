@@ -248,11 +248,99 @@ static bool day_is_over(bt_order *order, int64_t time) {
   return day > order->day;
 }
 
+/* Cancels the other exit of a bracket (if still open). */
+static int cancel_oco(bt_blotter *blotter, const bt_order *order,
+                      int64_t time) {
+  bt_order *other = order->oco ? open_order(blotter, order->oco) : NULL;
+  if (other == NULL) return BT_OK;
+  blotter->list_changed = true;
+  return finish(blotter, other, BT_ORDER_CANCELLED, time);
+}
+
 int bt_blotter_cancel(bt_blotter *blotter, int64_t id, int64_t time) {
   if (id < 1 || id > blotter->order_count) return BT_ENOTFOUND;
   bt_order *order = open_order(blotter, id);
   if (order == NULL) return BT_ESTATE;
-  return finish(blotter, order, BT_ORDER_CANCELLED, time);
+  int rc = finish(blotter, order, BT_ORDER_CANCELLED, time);
+  if (rc == BT_OK) rc = cancel_oco(blotter, &blotter->orders[id - 1], time);
+  return rc;
+}
+
+int bt_blotter_set_bracket(bt_blotter *blotter, int64_t id,
+                           bt_dec take_profit, bt_dec stop_loss) {
+  if (id < 1 || id > blotter->order_count) return BT_ENOTFOUND;
+  bt_order *order = open_order(blotter, id);
+  if (order == NULL || order->filled != 0 || order->parent != 0)
+    return BT_ESTATE;
+  if (take_profit < 0 || stop_loss < 0 || (take_profit == 0 && stop_loss == 0))
+    return BT_EINVAL;
+  if (take_profit > 0 && stop_loss > 0 &&
+      (order->quantity > 0 ? stop_loss >= take_profit
+                           : stop_loss <= take_profit))
+    return BT_EINVAL;
+  order->take_profit = take_profit;
+  order->stop_loss = stop_loss;
+  return BT_OK;
+}
+
+/* The exits of a filled bracket entry (bt_blotter_set_bracket). */
+static int place_exits(bt_blotter *blotter, int64_t entry_id, int64_t bar,
+                       int64_t time) {
+  bt_order entry = blotter->orders[entry_id - 1]; /* place() may move it */
+  int64_t stop_id = 0, limit_id = 0;
+  bt_err err = {0};
+  int rc = BT_OK;
+  if (entry.stop_loss > 0)
+    rc = bt_blotter_place(blotter, entry.asset, -entry.filled, BT_ORDER_STOP,
+                          0, entry.stop_loss, bar, time, &stop_id, &err);
+  if (rc == BT_OK && entry.take_profit > 0)
+    rc = bt_blotter_place(blotter, entry.asset, -entry.filled,
+                          BT_ORDER_LIMIT, entry.take_profit, 0, bar, time,
+                          &limit_id, &err);
+  if (rc != BT_OK) return rc;
+  if (stop_id) blotter->orders[stop_id - 1].parent = entry_id;
+  if (limit_id) blotter->orders[limit_id - 1].parent = entry_id;
+  if (stop_id && limit_id) {
+    blotter->orders[stop_id - 1].oco = limit_id;
+    blotter->orders[limit_id - 1].oco = stop_id;
+  }
+  return BT_OK;
+}
+
+int bt_blotter_replace(bt_blotter *blotter, int64_t id, bt_dec quantity,
+                       bt_dec limit, bt_dec stop) {
+  if (id < 1 || id > blotter->order_count) return BT_ENOTFOUND;
+  bt_order *order = open_order(blotter, id);
+  if (order == NULL) return BT_ESTATE;
+  bool has_limit = order->type == BT_ORDER_LIMIT ||
+                   order->type == BT_ORDER_STOP_LIMIT;
+  bool has_stop = (order->type == BT_ORDER_STOP ||
+                   order->type == BT_ORDER_STOP_LIMIT) &&
+                  !order->triggered && order->trail_amount == 0 &&
+                  order->trail_percent == 0;
+  if (limit < 0 || stop < 0 || quantity == INT64_MIN ||
+      (limit > 0 && !has_limit) || (stop > 0 && !has_stop) ||
+      (quantity != 0 && order->parent != 0))
+    return BT_EINVAL;
+  bt_dec rounded = order->quantity;
+  if (quantity != 0) {
+    bt_rounding r = blotter->rounding[order->asset];
+    if (bt_dec_quantize(quantity, r.places, r.mode, &rounded) != BT_OK)
+      return BT_EOVERFLOW;
+    bool same_side = (rounded > 0) == (order->quantity > 0) && rounded != 0;
+    if (!same_side || dec_abs(rounded) <= dec_abs(order->filled))
+      return BT_EINVAL;
+    bt_dec side = rounded > 0 ? blotter->open_buy[order->asset]
+                              : blotter->open_sell[order->asset];
+    bt_dec sum;
+    if (__builtin_add_overflow(side, rounded - order->quantity, &sum))
+      return BT_EOVERFLOW;
+  }
+  add_open(blotter, order->asset, order->quantity, rounded - order->quantity);
+  order->quantity = rounded;
+  if (limit > 0) order->limit = limit;
+  if (stop > 0) order->stop = stop;
+  return BT_OK;
 }
 
 /* The price at which `order` fills on `bar` before slippage; false when it
@@ -416,7 +504,12 @@ static int fill_order(bt_blotter *blotter, bt_ledger *ledger,
   } else {
     order->status = BT_ORDER_PARTIAL;
   }
-  rc = log_event(blotter, order->id);
+  int64_t id = order->id;
+  rc = log_event(blotter, id);
+  if (rc == BT_OK && order->oco != 0) rc = cancel_oco(blotter, order, time);
+  if (rc == BT_OK && order->status == BT_ORDER_FILLED &&
+      (order->take_profit > 0 || order->stop_loss > 0))
+    rc = place_exits(blotter, id, bar_index, time);
   return rc == BT_OK ? 1 : rc;
 }
 
@@ -447,8 +540,15 @@ int bt_blotter_fill_asset(bt_blotter *blotter, bt_ledger *ledger,
       rc = trail(order, bar->close);
       if (rc != BT_OK) return rc;
     }
-    if (blotter->open_len[asset] > i && blotter->open_ids[asset][i] == id)
+    if (blotter->list_changed) { /* an OCO cancel: ids are ascending */
+      blotter->list_changed = false;
+      i = 0;
+      while (i < blotter->open_len[asset] && blotter->open_ids[asset][i] <= id)
+        i++;
+    } else if (blotter->open_len[asset] > i &&
+               blotter->open_ids[asset][i] == id) {
       i++; /* still open: move on */
+    }
   }
   return fills;
 }

@@ -127,6 +127,10 @@ typedef struct bt_order {
   bt_dec trail_amount;  /* trailing stop: one of these > 0, else both 0 */
   bt_dec trail_percent; /*   (0.05 = 5%) */
   bt_dec commission;    /* charged so far */
+  bt_dec take_profit;   /* bracket entry: exit prices (0: none), placed */
+  bt_dec stop_loss;     /*   when the entry is completely filled */
+  int64_t parent;       /* bracket exit: the entry's id, else 0 */
+  int64_t oco;          /* bracket exit: the other exit's id, else 0 */
   int64_t placed_bar;   /* bar index of placement; eligible from +1 */
   int64_t placed_time;  /* ns */
   int64_t done_time;    /* ns of fill/cancel/reject, 0 while open */
@@ -169,6 +173,7 @@ typedef struct bt_blotter {
   int64_t rejections;
   int64_t expirations;     /* day orders expired */
   bool log_events;         /* keep events (set by the caller) */
+  bool list_changed;       /* an OCO cancel reordered an open list */
   int64_t *events;         /* ids of orders whose status changed, in order */
   int64_t event_count, event_cap;
 } bt_blotter;
@@ -196,6 +201,29 @@ int bt_blotter_set_day(bt_blotter *blotter, int64_t id);
  * (from the price at placement). BT_EINVAL for other orders or values. */
 int bt_blotter_set_trail(bt_blotter *blotter, int64_t id, bt_dec amount,
                          bt_dec percent);
+
+/* Makes an open, unfilled order (not itself an exit) a bracket entry:
+ * when it is completely filled, on that bar, two exits of the opposite
+ * quantity are placed (eligible from the next bar): first a stop at
+ * stop_loss, then a limit at take_profit (0: that exit is left out). The
+ * first fill of one exit cancels the other (one cancels the other), and
+ * cancelling one cancels the other. A buy entry needs stop_loss <
+ * take_profit, a sell entry the reverse. An entry that ends otherwise
+ * (cancelled, expired, rejected, even after a partial fill) places none.
+ * BT_ENOTFOUND, BT_ESTATE (not open or filled), BT_EINVAL (prices). */
+int bt_blotter_set_bracket(bt_blotter *blotter, int64_t id,
+                           bt_dec take_profit, bt_dec stop_loss);
+
+/* Changes an open order in place (same id, same place in the queue), from
+ * its next fill attempt: quantity (0: keep) to a new signed quantity of
+ * the same side, rounded like a new order, beyond what is filled; limit
+ * (0: keep) of a limit or stop-limit; stop (0: keep) of a stop or
+ * stop-limit not yet triggered and not trailing. A bracket's exit keeps
+ * its quantity. BT_ENOTFOUND, BT_ESTATE (not open), BT_EINVAL (what the
+ * order does not have, a quantity of the other side or not beyond the
+ * filled part), BT_EOVERFLOW (open sums). */
+int bt_blotter_replace(bt_blotter *blotter, int64_t id, bt_dec quantity,
+                       bt_dec limit, bt_dec stop);
 
 /* Cancels an open order: BT_OK, BT_ENOTFOUND (no such id), BT_ESTATE
  * (already filled, cancelled or rejected). */

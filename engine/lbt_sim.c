@@ -278,11 +278,46 @@ static void check_config(lua_State *L, int cfg, bt_sim_config *config) {
   lua_getfield(L, cfg, "allow_margin");
   config->allow_margin = lua_toboolean(L, -1);
   lua_pop(L, 1);
+  lua_getfield(L, cfg, "warmup");
+  if (!lua_isnil(L, -1)) {
+    lua_Number warmup = lua_tonumber(L, -1);
+    if (lua_type(L, -1) != LUA_TNUMBER || warmup != floor(warmup) ||
+        warmup < 0 || warmup > 1e15)
+      luaL_error(L, "warmup: must be an integer >= 0, got %s",
+                 lua_tostring(L, -1) ? lua_tostring(L, -1)
+                                     : luaL_typename(L, -1));
+    config->warmup = (int64_t)warmup;
+  }
+  lua_pop(L, 1);
   lua_getfield(L, cfg, "prof");
 #ifdef BT_HAVE_LBT_PROF
   if (!lua_isnil(L, -1)) config->prof = bt_lua_checkprof(L, lua_gettop(L));
 #endif
   lua_pop(L, 1);
+}
+
+/* config.benchmark: nil, "equal_weight" or a symbol of the market. */
+static int check_benchmark(lua_State *L, int cfg, const bt_sim_market *market,
+                           bt_sim_config *config, bt_err *err) {
+  lua_getfield(L, cfg, "benchmark");
+  int rc = BT_OK;
+  if (lua_type(L, -1) == LUA_TSTRING) {
+    const char *name = lua_tostring(L, -1);
+    config->benchmark = BT_BENCH_ASSET;
+    config->benchmark_asset = -1;
+    for (int32_t a = 0; a < market->asset_count; a++)
+      if (strcmp(market->symbols[a], name) == 0) config->benchmark_asset = a;
+    if (strcmp(name, "equal_weight") == 0)
+      config->benchmark = BT_BENCH_EQUAL_WEIGHT;
+    else if (config->benchmark_asset < 0)
+      rc = bt_err_set(err, BT_EINVAL, "benchmark: \"%s\" is neither an "
+                      "asset of the data nor \"equal_weight\"", name);
+  } else if (!lua_isnil(L, -1)) {
+    rc = bt_err_set(err, BT_EINVAL, "benchmark: must be a symbol or "
+                    "\"equal_weight\", got a %s", luaL_typename(L, -1));
+  }
+  lua_pop(L, 1);
+  return rc;
 }
 
 /* ---- core.sim.new ------------------------------------------------------- */
@@ -303,6 +338,7 @@ static int sim_new(lua_State *L) {
   luaL_setmetatable(L, SIM_TYPE);
   bt_err err = {0};
   int rc = bt_sim_market_from_store(store, &s->market, &err);
+  if (rc == BT_OK) rc = check_benchmark(L, 2, &s->market, &config, &err);
   if (rc == BT_OK) rc = bt_sim_new(&s->market, &config, &s->sim, &err);
   if (rc == BT_OK) {
     size_t n = (size_t)s->market.asset_count;
@@ -468,6 +504,7 @@ typedef struct order_style {
   bt_dec limit, stop;
   bt_dec trail_amount, trail_percent; /* trailing stop: one > 0 */
   bool day;                           /* time in force: day, else GTC */
+  bt_dec take_profit, stop_loss;      /* bracket = {...}: 0 when absent */
 } order_style;
 
 static bt_dec style_price(lua_State *L, int idx, const char *key) {
@@ -480,9 +517,21 @@ static bt_dec style_price(lua_State *L, int idx, const char *key) {
 /* style at idx: nil (market) or {limit=, stop=, trail_amount=,
  * trail_percent=, tif = "gtc" | "day"}. */
 static order_style check_style(lua_State *L, int idx) {
-  order_style st = {BT_ORDER_MARKET, 0, 0, 0, 0, false};
+  order_style st = {BT_ORDER_MARKET, 0, 0, 0, 0, false, 0, 0};
   if (lua_isnoneornil(L, idx)) return st;
   luaL_checktype(L, idx, LUA_TTABLE);
+  lua_getfield(L, idx, "bracket");
+  if (!lua_isnil(L, -1)) {
+    int bracket = lua_gettop(L);
+    if (!lua_istable(L, bracket))
+      luaL_error(L, "order: bracket must be a table {take_profit =, "
+                    "stop_loss =}");
+    st.take_profit = style_price(L, bracket, "take_profit");
+    st.stop_loss = style_price(L, bracket, "stop_loss");
+    if (st.take_profit <= 0 && st.stop_loss <= 0)
+      luaL_error(L, "order: bracket needs take_profit or stop_loss > 0");
+  }
+  lua_pop(L, 1);
   st.limit = style_price(L, idx, "limit");
   st.stop = style_price(L, idx, "stop");
   st.trail_amount = style_price(L, idx, "trail_amount");
@@ -550,6 +599,14 @@ static int place(lua_State *L, lsim *s, int32_t asset, bt_dec quantity,
   if (trails) bt_blotter_set_trail(&s->sim->blotter, id, st.trail_amount,
                                    st.trail_percent);
   if (st.day) bt_blotter_set_day(&s->sim->blotter, id);
+  if ((st.take_profit || st.stop_loss) &&
+      bt_blotter_set_bracket(&s->sim->blotter, id, st.take_profit,
+                             st.stop_loss) != BT_OK) {
+    bt_sim_cancel(s->sim, id);
+    return luaL_error(L, "order: bracket of a %s needs stop_loss %s "
+                      "take_profit", quantity > 0 ? "buy" : "sell",
+                      quantity > 0 ? "<" : ">");
+  }
   update_pending(L, s, asset);
   lua_pushinteger(L, id);
   return 1;
@@ -668,6 +725,38 @@ static int ctx_cancel(lua_State *L) {
  * limit=, stop=, commission=, reason=} (decimals as Dec) or nil */
 static void push_order(lua_State *L, lsim *s, const bt_order *o);
 
+/* ctx:replace(id, {amount =, limit =, stop =}) -> true, or false and a
+ * reason; changes apply from the order's next fill attempt. */
+static int ctx_replace(lua_State *L) {
+  lsim *s = up_sim(L);
+  int64_t id = (int64_t)luaL_checkinteger(L, 2);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  bt_dec quantity = 0;
+  lua_getfield(L, 3, "amount");
+  if (!lua_isnil(L, -1)) {
+    quantity = check_amount(L, lua_gettop(L));
+    if (quantity == 0) luaL_error(L, "replace: amount must not be 0");
+  }
+  lua_pop(L, 1);
+  bt_dec limit = style_price(L, 3, "limit"), stop = style_price(L, 3, "stop");
+  if (quantity == 0 && limit == 0 && stop == 0)
+    return luaL_error(L, "replace: give amount, limit or stop");
+  int rc = bt_blotter_replace(&s->sim->blotter, id, quantity, limit, stop);
+  if (rc != BT_OK) {
+    lua_pushboolean(L, 0);
+    lua_pushstring(L, rc == BT_ENOTFOUND ? "no such order"
+                      : rc == BT_ESTATE  ? "not open"
+                      : rc == BT_EOVERFLOW ? "out of range"
+                      : quantity != 0 && s->sim->blotter.orders[id - 1].parent
+                          ? "a bracket's exit keeps its amount"
+                          : "not a change this order can take");
+    return 2;
+  }
+  update_pending(L, s, s->sim->blotter.orders[id - 1].asset);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static int ctx_get_order(lua_State *L) {
   lsim *s = up_sim(L);
   const bt_order *o = bt_blotter_order(&s->sim->blotter,
@@ -709,6 +798,26 @@ static void push_order(lua_State *L, lsim *s, const bt_order *o) {
   }
   lua_pushstring(L, o->tif == BT_TIF_DAY ? "day" : "gtc");
   lua_setfield(L, -2, "tif");
+  if (o->take_profit || o->stop_loss) { /* a bracket entry */
+    lua_createtable(L, 0, 2);
+    if (o->take_profit) {
+      bt_lua_pushdec(L, o->take_profit);
+      lua_setfield(L, -2, "take_profit");
+    }
+    if (o->stop_loss) {
+      bt_lua_pushdec(L, o->stop_loss);
+      lua_setfield(L, -2, "stop_loss");
+    }
+    lua_setfield(L, -2, "bracket");
+  }
+  if (o->parent) {
+    lua_pushinteger(L, o->parent);
+    lua_setfield(L, -2, "parent");
+  }
+  if (o->oco) {
+    lua_pushinteger(L, o->oco);
+    lua_setfield(L, -2, "oco");
+  }
 }
 
 /* ctx:get_open_orders([asset]) -> list of open order ids, oldest first
@@ -901,6 +1010,7 @@ static const luaL_Reg CTX_METHODS[] = {
   {"order_target_value", ctx_order_target_value},
   {"order_target_percent", ctx_order_target_percent},
   {"cancel", ctx_cancel},
+  {"replace", ctx_replace},
   {"get_order", ctx_get_order},
   {"get_open_orders", ctx_get_open_orders},
   {"units", ctx_units},
@@ -1024,13 +1134,10 @@ typedef struct history {
 /* data:history(asset, field, n) -> a view of the last n values up to the
  * current bar (fewer at the start): view[1] oldest, view[#view] current;
  * no copy is made. */
-static int data_history(lua_State *L) {
-  lsim *s = up_sim(L);
-  int32_t asset = check_asset(L, s, 2);
-  int field = check_field(L, 3);
-  lua_Integer n = luaL_checkinteger(L, 4);
-  if (n < 1) return luaL_argerror(L, 4, "n must be >= 1");
-  if (s->sim->bar < 0) return luaL_error(L, "history: no bar yet");
+/* Pushes a view of the last n values (n clipped to the bars so far) of an
+ * asset's field: no copy, the view reads the bundle. */
+static void push_view(lua_State *L, lsim *s, int32_t asset, int field,
+                      int64_t n) {
   int64_t end = s->sim->bar + 1;
   if (n > end) n = end;
   history *h = (history *)lua_newuserdatauv(L, sizeof *h, 1);
@@ -1043,6 +1150,33 @@ static int data_history(lua_State *L) {
 #else
   lua_setfenv(L, -2);
 #endif
+}
+
+/* data:history(asset, field, n) -> view; data:history(assets, field, n)
+ * with a list of assets -> a table: t[j] the view of assets[j], also
+ * t[symbol] (zipline's data.history(assets, field, n)). */
+static int data_history(lua_State *L) {
+  lsim *s = up_sim(L);
+  int field = check_field(L, 3);
+  lua_Integer n = luaL_checkinteger(L, 4);
+  if (n < 1) return luaL_argerror(L, 4, "n must be >= 1");
+  if (s->sim->bar < 0) return luaL_error(L, "history: no bar yet");
+  if (!lua_istable(L, 2)) {
+    push_view(L, s, check_asset(L, s, 2), field, (int64_t)n);
+    return 1;
+  }
+  int count = (int)lua_rawlen(L, 2);
+  lua_createtable(L, count, count);
+  int out = lua_gettop(L);
+  for (int j = 1; j <= count; j++) {
+    lua_rawgeti(L, 2, j);
+    int32_t asset = check_asset(L, s, lua_gettop(L));
+    lua_pop(L, 1);
+    push_view(L, s, asset, field, (int64_t)n);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, out, j);
+    lua_setfield(L, out, s->market.symbols[asset]);
+  }
   return 1;
 }
 
@@ -1451,6 +1585,18 @@ static void push_metrics(lua_State *L, lsim *s) {
     bt_sim_format_time(times[i], buf);
     lua_pushstring(L, buf);
     lua_setfield(L, -2, names[i]);
+  }
+  if (s->sim->benchmark_values != NULL) {
+    bt_metrics_relative rel;
+    bt_metrics_compute_relative(s->sim->metrics.values,
+                                s->sim->benchmark_values,
+                                s->sim->metrics.count, s->sim->config.capital,
+                                s->sim->periods_per_year, &rel);
+    set_number(L, "benchmark_return", rel.benchmark_return);
+    set_number(L, "alpha", rel.alpha);
+    set_number(L, "beta", rel.beta);
+    set_number(L, "information_ratio", rel.information_ratio);
+    set_number(L, "tracking_error", rel.tracking_error);
   }
 }
 

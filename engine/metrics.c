@@ -85,6 +85,42 @@ static void return_stats(const bt_metrics *metrics, bt_dec capital,
   *stdev = n > 1 ? sqrt(squares / (double)(n - 1)) : NAN;
 }
 
+void bt_metrics_compute_relative(const bt_dec *values, const bt_dec *bench,
+                                 int64_t count, bt_dec capital,
+                                 double periods_per_year,
+                                 bt_metrics_relative *out) {
+  double P = periods_per_year, sum_r = 0, sum_b = 0;
+  bt_dec prev_v = capital, prev_b = capital;
+  for (int64_t i = 0; i < count; i++) {
+    sum_r += ratio(values[i], prev_v) - 1.0;
+    sum_b += ratio(bench[i], prev_b) - 1.0;
+    prev_v = values[i];
+    prev_b = bench[i];
+  }
+  double n = (double)count, mean_r = sum_r / n, mean_b = sum_b / n;
+  double cov = 0, var_b = 0, var_d = 0, mean_d = mean_r - mean_b;
+  prev_v = prev_b = capital;
+  for (int64_t i = 0; i < count; i++) {
+    double r = ratio(values[i], prev_v) - 1.0;
+    double b = ratio(bench[i], prev_b) - 1.0;
+    cov += (r - mean_r) * (b - mean_b);
+    var_b += (b - mean_b) * (b - mean_b);
+    var_d += (r - b - mean_d) * (r - b - mean_d);
+    prev_v = values[i];
+    prev_b = bench[i];
+  }
+  *out = (bt_metrics_relative){NAN, NAN, NAN, NAN, NAN};
+  if (count > 0) out->benchmark_return = ratio(bench[count - 1], capital) - 1.0;
+  if (count < 2) return;
+  double te = sqrt(var_d / (n - 1));
+  out->tracking_error = te * sqrt(P);
+  out->information_ratio = te > 0 ? mean_d / te * sqrt(P) : NAN;
+  if (var_b > 0) {
+    out->beta = cov / var_b;
+    out->alpha = (mean_r - out->beta * mean_b) * P;
+  }
+}
+
 static void drawdown(const bt_metrics *metrics, bt_dec capital,
                      bt_metrics_summary *out) {
   int64_t n = metrics->count;

@@ -63,6 +63,22 @@ int bt_metrics_compute(const bt_metrics *metrics, bt_dec capital,
                        const bt_metrics_trades *trades,
                        bt_metrics_summary *out);
 
+/* Against a benchmark: r_i and b_i the per-bar simple returns of the
+ * values and of the benchmark values (v_i / v_(i-1) - 1, from the capital
+ * for both), P periods per year; means and (co)variances with ddof 1.
+ * beta = cov(r, b) / var(b); alpha = (mean(r) - beta * mean(b)) * P;
+ * tracking_error = stdev(r - b) * sqrt(P); information_ratio =
+ * mean(r - b) / stdev(r - b) * sqrt(P); benchmark_return = b_last /
+ * capital - 1. NaN where undefined (fewer than 2 bars, zero variance). */
+typedef struct bt_metrics_relative {
+  double benchmark_return, alpha, beta, information_ratio, tracking_error;
+} bt_metrics_relative;
+
+void bt_metrics_compute_relative(const bt_dec *values, const bt_dec *bench,
+                                 int64_t count, bt_dec capital,
+                                 double periods_per_year,
+                                 bt_metrics_relative *out);
+
 /* Periods per year for a calendar ("XNYS", "weekdays", "24/7") and a bar
  * length in ns: daily bars 252 (XNYS), 260 (weekdays), 365 (24/7);
  * intraday bars multiply those days by the bars in a day: a 390-minute

@@ -88,6 +88,16 @@ int bt_sim_new(const bt_sim_market *market, const bt_sim_config *config,
     return bt_err_set(err, BT_EINVAL, "sim: no assets or no bars");
   if (config->capital <= 0)
     return bt_err_set(err, BT_EINVAL, "sim: capital must be > 0");
+  if (config->benchmark == BT_BENCH_ASSET &&
+      (config->benchmark_asset < 0 ||
+       config->benchmark_asset >= market->asset_count))
+    return bt_err_set(err, BT_EINVAL, "benchmark: no asset %d",
+                      (int)config->benchmark_asset + 1);
+  if (config->warmup < 0 || config->warmup >= market->bar_count)
+    return bt_err_set(err, BT_EINVAL,
+                      "warmup: must be >= 0 and below the %lld sessions, "
+                      "got %lld", (long long)market->bar_count,
+                      (long long)config->warmup);
   bt_sim *sim = bt_mem_calloc(1, sizeof *sim);
   if (sim == NULL) return bt_err_set(err, BT_ENOMEM, "sim: out of memory");
   sim->market = *market;
@@ -140,6 +150,7 @@ void bt_sim_free(bt_sim *sim) {
   }
   bt_mem_free(sim->record_names);
   bt_mem_free(sim->records);
+  bt_mem_free(sim->benchmark_values);
   for (int f = 0; f < BT_SIM_FIELDS; f++) bt_mem_free(sim->fields[f]);
   bt_mem_free(sim->present);
   bt_blotter_free(&sim->blotter);
@@ -539,12 +550,78 @@ BT_STAGE static int record_equity(bt_sim *sim, bt_err *err) {
   return BT_OK;
 }
 
+/* capital * close / (parts * first) rounded half-even at 10^-8. */
+static int bench_share(bt_dec capital, bt_dec close, bt_dec first,
+                       int32_t parts, bt_dec *out) {
+  bt_i128 num = (bt_i128)capital * close;
+  bt_i128 den = (bt_i128)first * parts;
+  bt_i128 q = num / den, r = num % den; /* all > 0 */
+  if (2 * r > den || (2 * r == den && (q & 1))) q++;
+  if (q > INT64_MAX) return BT_EOVERFLOW;
+  *out = (bt_dec)q;
+  return BT_OK;
+}
+
+/* sim->benchmark_values, once after the run (sim.h). */
+static int compute_benchmark(bt_sim *sim, bt_err *err) {
+  const bt_sim_config *c = &sim->config;
+  int32_t from = 0, to = sim->market.asset_count, parts = to;
+  if (c->benchmark == BT_BENCH_ASSET) {
+    from = c->benchmark_asset;
+    to = from + 1;
+    parts = 1;
+  }
+  int64_t n = sim->metrics.count;
+  sim->benchmark_values = bt_mem_calloc((size_t)n + 1, sizeof(bt_dec));
+  if (sim->benchmark_values == NULL)
+    return bt_err_set(err, BT_ENOMEM, "benchmark: out of memory");
+  for (int32_t a = from; a < to; a++) {
+    const bt_dec *close = column(sim, a, BT_SIM_CLOSE);
+    bt_dec first = MISSING, last = MISSING;
+    for (int64_t i = 0; i < n; i++) {
+      bt_dec v = close[c->warmup + i];
+      if (v != MISSING) {
+        last = v;
+        if (first == MISSING) first = v;
+      }
+      bt_dec share = 0;
+      int rc = first == MISSING
+                   ? bench_share(c->capital, 1, 1, parts, &share)
+                   : bench_share(c->capital, last, first, parts, &share);
+      if (rc == BT_OK)
+        rc = bt_dec_add(sim->benchmark_values[i], share,
+                        &sim->benchmark_values[i]);
+      if (rc != BT_OK)
+        return bt_err_set(err, rc, "benchmark: %s", bt_strerror(rc));
+    }
+  }
+  return BT_OK;
+}
+
+/* The warm-up bars: data and indicators only (its own loop, so that the
+ * main loop below carries no test for it). */
+static void warm_up(bt_sim *sim) {
+  bt_prof *prof = sim->config.prof;
+  for (int64_t t = 0; t < sim->config.warmup; t++) {
+    sim->bar = t;
+    sim->time = sim->market.times[t];
+    bt_prof_zone_begin(prof, BT_ZONE_DATA);
+    load_bar(sim);
+    bt_prof_zone_next(prof, BT_ZONE_DATA, BT_ZONE_INDICATORS);
+    for (int i = 0; i < sim->indicator_count; i++)
+      update_indicator(sim, &sim->indicators[i]);
+    bt_prof_zone_end(prof, BT_ZONE_INDICATORS);
+  }
+}
+
 int bt_sim_run(bt_sim *sim, bt_sim_bar_fn on_bar, void *userdata,
                bt_err *err) {
   if (sim->done) return bt_err_set(err, BT_ESTATE, "sim: already run");
   bt_prof *prof = sim->config.prof;
   int rc = BT_OK;
-  for (int64_t t = 0; t < sim->market.bar_count && rc == BT_OK; t++) {
+  warm_up(sim);
+  for (int64_t t = sim->config.warmup;
+       t < sim->market.bar_count && rc == BT_OK; t++) {
     sim->bar = t;
     sim->time = sim->market.times[t];
     /* The stages follow each other: one clock read between two zones. */
@@ -576,6 +653,8 @@ int bt_sim_run(bt_sim *sim, bt_sim_bar_fn on_bar, void *userdata,
     bt_prof_zone_end(prof, BT_ZONE_METRICS);
   }
   sim->done = true;
+  if (rc == BT_OK && sim->config.benchmark != BT_BENCH_NONE)
+    rc = compute_benchmark(sim, err);
   return rc;
 }
 
@@ -646,7 +725,7 @@ int bt_sim_record(bt_sim *sim, const char *name, double value) {
     sim->records[i] = col;
     sim->record_count++;
   }
-  sim->records[i][sim->bar] = value;
+  sim->records[i][sim->metrics.count] = value; /* this bar's equity row */
   return BT_OK;
 }
 
@@ -783,6 +862,28 @@ static bt_dec acc_value(const bt_dec_acc *acc) {
   return bt_dec_acc_get(acc, &v) == BT_OK ? v : BT_DEC_MAX;
 }
 
+/* Benchmark metrics (metrics.h bt_metrics_compute_relative). */
+static void put_relative(text *t, const bt_sim *sim) {
+  bt_metrics_relative rel;
+  bt_metrics_compute_relative(sim->metrics.values, sim->benchmark_values,
+                              sim->metrics.count, sim->config.capital,
+                              sim->periods_per_year, &rel);
+  put(t, ",\n    \"benchmark\": ");
+  put_string(t, sim->config.benchmark == BT_BENCH_ASSET
+                    ? sim->market.symbols[sim->config.benchmark_asset]
+                    : "equal_weight");
+  put(t, ",\n    \"benchmark_return\": ");
+  put_double(t, rel.benchmark_return);
+  put(t, ",\n    \"alpha\": ");
+  put_double(t, rel.alpha);
+  put(t, ",\n    \"beta\": ");
+  put_double(t, rel.beta);
+  put(t, ",\n    \"information_ratio\": ");
+  put_double(t, rel.information_ratio);
+  put(t, ",\n    \"tracking_error\": ");
+  put_double(t, rel.tracking_error);
+}
+
 static void put_metrics(text *t, const bt_sim *sim) {
   const bt_ledger *l = &sim->ledger;
   bt_metrics_trades trades = {
@@ -832,6 +933,7 @@ static void put_metrics(text *t, const bt_sim *sim) {
   put_dec(t, unrealized);
   put(t, ",\n    \"commissions\": ");
   put_dec(t, l->commissions);
+  if (sim->benchmark_values != NULL) put_relative(t, sim);
   put(t, "\n  }");
 }
 
@@ -960,6 +1062,8 @@ int bt_sim_equity_csv(const bt_sim *sim, char **out, size_t *out_len) {
   const bt_metrics *m = &sim->metrics;
   if (text_init(&t, (size_t)m->count * 64 + 256) != BT_OK) return BT_ENOMEM;
   put(&t, "time,cash,value");
+  const bt_dec *bench = sim->benchmark_values;
+  if (bench != NULL) put(&t, ",benchmark");
   for (int i = 0; i < sim->record_count; i++)
     put(&t, ",%s", sim->record_names[i]);
   put(&t, "\n");
@@ -969,6 +1073,10 @@ int bt_sim_equity_csv(const bt_sim *sim, char **out, size_t *out_len) {
     put_dec_raw(&t, m->cash[b]);
     put_bytes(&t, ",", 1);
     put_dec_raw(&t, m->values[b]);
+    if (bench != NULL) {
+      put_bytes(&t, ",", 1);
+      put_dec_raw(&t, bench[b]);
+    }
     for (int i = 0; i < sim->record_count; i++) {
       double v = sim->records[i][b];
       if (isfinite(v)) put(&t, ",%.12g", v);

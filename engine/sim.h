@@ -50,10 +50,23 @@ int bt_sim_market_from_store(const struct bt_store *store,
                              bt_sim_market *out, bt_err *err);
 void bt_sim_market_free(bt_sim_market *market);
 
+typedef enum bt_sim_benchmark {
+  BT_BENCH_NONE = 0, BT_BENCH_ASSET, BT_BENCH_EQUAL_WEIGHT
+} bt_sim_benchmark;
+
 typedef struct bt_sim_config {
   bt_dec capital;
   bt_blotter_config blotter;
   bool allow_margin;
+  /* Warm-up: the first `warmup` bars only feed the indicators (and the
+   * history a strategy reads later): no fills, no marks, no on_bar, no
+   * equity. The strategy and the metrics start at bar `warmup` (0-based);
+   * 0 <= warmup < bar count. */
+  int64_t warmup;
+  /* Benchmark (computed once after the run, from the bars): none, one
+   * asset bought and held, or the universe in equal parts. */
+  bt_sim_benchmark benchmark;
+  int32_t benchmark_asset; /* BT_BENCH_ASSET: 0-based */
   bt_prof *prof; /* NULL: no zones */
 } bt_sim_config;
 
@@ -118,6 +131,13 @@ struct bt_sim {
   char **record_names;
   double **records;
   int record_count, record_cap;
+  /* With a benchmark: its value at the end of each traded bar (as
+   * metrics.values): sum over its assets a of capital * c_a / (n * c0_a),
+   * rounded half-even at 10^-8 per asset, where n is the number of assets
+   * (1 for one asset), c0_a the asset's first close from the first
+   * traded bar on, c_a its last close so far (c_a / c0_a = 1 before its
+   * first bar). */
+  bt_dec *benchmark_values;
   bool done;
 };
 
@@ -167,7 +187,8 @@ int bt_sim_units(bt_dec value, int64_t parts, bt_dec price, int64_t *out);
 int bt_sim_quantity_for_value(const bt_sim *sim, int32_t asset, bt_dec value,
                               bt_dec price, bt_dec *out);
 
-/* Records a named value for the current bar (a column of S_equity.csv). */
+/* Records a named value for the current bar (a column of S_equity.csv,
+ * whose rows start after the warm-up). */
 int bt_sim_record(bt_sim *sim, const char *name, double value);
 
 /* Results text (malloc'd, NUL-terminated, *out_len bytes): the JSON of

@@ -54,10 +54,15 @@ bad("float_capital", "", 7, "field 'capital': must be decimal text such as "
 bad("end_first", "", 5, "field 'data.synthetic.end': end 2023-12-01 is "
   .. "before start 2024-01-01", { "'2024%-01%-02'", "'2023-12-01'" })
 bad("unknown_strategy", "  strategy2 = 1,", 6, "field 'strategy2': unknown "
-  .. "field (known: allow_margin, calendar, capital, commission, data, "
-  .. "description, fill, name, params, slippage, stop_limit, strategy)")
+  .. "field (known: allow_margin, benchmark, calendar, capital, commission, data, "
+  .. "description, fill, name, params, slippage, stop_limit, strategy, "
+  .. "warmup)")
 bad("margin", "  allow_margin = 'yes',", 6, "field 'allow_margin': must be "
   .. "true or false, got \"yes\"")
+bad("warmup", "  warmup = 2.5,", 6, "field 'warmup': must be an integer "
+  .. ">= 0 (bars before the strategy starts), got 2.5")
+bad("benchmark", "  benchmark = 5,", 6, "field 'benchmark': must be an "
+  .. "asset's symbol or \"equal_weight\", got 5")
 bad("stop_limit", "  stop_limit = 'later',", 6, "field 'stop_limit': must be "
   .. "\"same_bar\" or \"next_bar\", got \"later\"")
 bad("commission_cost", "  commission = { model = 'per_share', cost = 'x' },",
@@ -119,6 +124,9 @@ t.is(over_margin.allow_margin, true, "--param allow_margin=true")
 t.is(over_margin.stop_limit, "next_bar", "--param stop_limit=next_bar")
 t.is(scn.allow_margin, false, "allow_margin defaults to false")
 t.is(scn.stop_limit, "same_bar", "stop_limit defaults to same_bar")
+t.is(scn.warmup, 0, "warmup defaults to 0")
+t.is(scenario.with_overrides(scn, { params = { "warmup=30" } }).warmup, 30,
+  "--param warmup=30")
 t.is(over.data.synthetic.assets, 5, "--set data.synthetic.assets=5")
 t.is(over.data.synthetic["end"], "2024-01-03", "--set data.synthetic.end")
 t.is(scn.data.synthetic.assets, 2, "the original scenario is unchanged")

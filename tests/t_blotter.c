@@ -422,8 +422,94 @@ static void test_reject_and_missing(void) {
   teardown(&w);
 }
 
+/* Brackets: entry, then on its complete fill a stop-loss and a
+ * take-profit (one cancels the other); replace changes orders in place. */
+static void test_brackets(void) {
+  bt_blotter_config config = {0};
+  world w;
+  setup(&w, &config, "100000");
+  int64_t entry = place(&w, 0, "10", BT_ORDER_LIMIT, "100", NULL, 0);
+  is_int(bt_blotter_set_bracket(&w.blotter, entry, D("110"), D("120")),
+         BT_EINVAL, "a buy's stop_loss must be below its take_profit");
+  is_int(bt_blotter_set_bracket(&w.blotter, entry, D("110"), D("95")), BT_OK,
+         "bracket 110 / 95");
+  is_int(fill(&w, 0, bar("101", "102", "100.5", "101", "1000"), 1), 0,
+         "limit 100 not reached: no exits yet");
+  is_int(w.blotter.order_count, 1, "only the entry");
+  is_int(fill(&w, 0, bar("100.5", "101", "99", "100", "1000"), 2), 1,
+         "entry fills at min(open, 100)");
+  is_str(S(w.blotter.fills[0].price), "100", "entry at 100");
+  is_int(w.blotter.order_count, 3, "two exits placed on the fill");
+  const bt_order *sl = bt_blotter_order(&w.blotter, 2);
+  const bt_order *tp = bt_blotter_order(&w.blotter, 3);
+  is_int(sl->type, BT_ORDER_STOP, "exit 2: the stop-loss");
+  is_str(S(sl->stop), "95", "at 95");
+  is_str(S(sl->quantity), "-10", "selling the 10 bought");
+  is_int(tp->type, BT_ORDER_LIMIT, "exit 3: the take-profit");
+  is_str(S(tp->limit), "110", "at 110");
+  is_int(sl->parent, 1, "parent");
+  is_int((int)tp->oco, 2, "oco: each other");
+  is_int(fill(&w, 0, bar("100", "112", "99", "111", "1000"), 2), 0,
+         "exits not eligible on the entry's bar");
+  is_int(fill(&w, 0, bar("105", "112", "104", "111", "1000"), 3), 1,
+         "the take-profit fills");
+  is_str(S(w.blotter.fills[1].price), "110", "at max(open, 110)");
+  is_int(bt_blotter_order(&w.blotter, 2)->status, BT_ORDER_CANCELLED,
+         "the stop-loss cancelled by the fill");
+  is_int(w.blotter.open_len[0], 0, "nothing open");
+  is_str(S(w.ledger.cash), "100100", "100000 - 1000 + 1100");
+  teardown(&w);
+
+  setup(&w, &config, "100000"); /* both touched: the stop-loss first */
+  entry = place(&w, 0, "10", BT_ORDER_MARKET, NULL, NULL, 0);
+  int64_t other = place(&w, 0, "1", BT_ORDER_LIMIT, "1", NULL, 0);
+  bt_blotter_set_bracket(&w.blotter, entry, D("110"), D("95"));
+  fill(&w, 0, bar("100", "101", "99", "100", "1000"), 1);
+  is_int(fill(&w, 0, bar("100", "111", "94", "100", "1000"), 2), 1,
+         "a bar touching both: one fill");
+  is_str(S(w.blotter.fills[1].price), "95", "the stop-loss, at min(open, 95)");
+  is_int(bt_blotter_order(&w.blotter, 4)->status, BT_ORDER_CANCELLED,
+         "the take-profit cancelled");
+  is_int(w.blotter.open_len[0], 1, "the unrelated order stays open");
+  is_int((int)w.blotter.open_ids[0][0], (int)other, "order 2");
+  teardown(&w);
+
+  setup(&w, &config, "100000"); /* cancelling an exit cancels the other */
+  entry = place(&w, 0, "-5", BT_ORDER_MARKET, NULL, NULL, 0);
+  w.ledger.allow_margin = true;
+  is_int(bt_blotter_set_bracket(&w.blotter, entry, D("90"), D("105")), BT_OK,
+         "a sell's bracket: take_profit below stop_loss");
+  fill(&w, 0, bar("100", "101", "99", "100", "1000"), 1);
+  is_str(S(bt_blotter_order(&w.blotter, 2)->quantity), "5",
+         "the exits buy back");
+  is_int(bt_blotter_cancel(&w.blotter, 3, 120), BT_OK, "cancel the limit");
+  is_int(bt_blotter_order(&w.blotter, 2)->status, BT_ORDER_CANCELLED,
+         "the stop-loss too");
+  teardown(&w);
+
+  setup(&w, &config, "100000"); /* replace */
+  int64_t id = place(&w, 0, "10", BT_ORDER_LIMIT, "90", NULL, 0);
+  is_int(bt_blotter_replace(&w.blotter, id, 0, D("99.5"), 0), BT_OK,
+         "new limit");
+  is_int(bt_blotter_replace(&w.blotter, id, 0, 0, D("99")), BT_EINVAL,
+         "a limit order has no stop");
+  is_int(bt_blotter_replace(&w.blotter, id, D("-4"), 0, 0), BT_EINVAL,
+         "the other side refused");
+  is_int(bt_blotter_replace(&w.blotter, id, D("4.005"), 0, 0), BT_OK,
+         "new amount (rounded half_up: 4.01)");
+  is_str(S(w.blotter.open_quantity[0]), "4.01", "open quantity follows");
+  is_int(fill(&w, 0, bar("100", "101", "99", "100", "1000"), 1), 1,
+         "fills at the new limit");
+  is_str(S(w.blotter.fills[0].price), "99.5", "at 99.5");
+  is_str(S(w.blotter.fills[0].quantity), "4.01", "4.01 units");
+  is_int(bt_blotter_replace(&w.blotter, id, D("5"), 0, 0), BT_ESTATE,
+         "a filled order cannot change");
+  teardown(&w);
+}
+
 int main(void) {
   test_market();
+  test_brackets();
   test_limits();
   test_stops();
   test_volume_limit();

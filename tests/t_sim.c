@@ -260,8 +260,123 @@ static void test_periods_per_year(void) {
             "every 14 days: 365.25 / 14");
 }
 
+/* Warm-up: orders on the first traded bar (2); records that bar's SMA. */
+static int warm_strategy(bt_sim *sim, void *userdata, bt_err *err) {
+  int64_t *first_bar = userdata;
+  int64_t id;
+  if (*first_bar < 0) {
+    *first_bar = sim->bar;
+    bt_sim_order(sim, 0, D("10"), BT_ORDER_MARKET, 0, 0, &id, err);
+  }
+  return bt_sim_record(sim, "sma2", sim->indicators[0].doubles[0][0]);
+}
+
+static void test_warmup(void) {
+  bt_sim_market m = market();
+  bt_sim *sim;
+  bt_err err = {0};
+  bt_sim_config too_long = {.capital = D("10000"), .warmup = BARS};
+  is_int(bt_sim_new(&m, &too_long, &sim, &err), BT_EINVAL,
+         "warmup = bars refused");
+  is_str(err.msg, "warmup: must be >= 0 and below the 5 sessions, got 5",
+         "the message names warmup");
+  bt_sim_config config = {.capital = D("10000"), .warmup = 2};
+  is_int(bt_sim_new(&m, &config, &sim, &err), BT_OK, "new with warmup 2");
+  int index;
+  is_int(bt_sim_add_indicator(sim, BT_IND_SMA, BT_SIM_CLOSE, 2, 0, &index,
+                              &err), BT_OK, "SMA(2)");
+  int64_t first_bar = -1;
+  is_int(bt_sim_run(sim, warm_strategy, &first_bar, &err), BT_OK, "run");
+  is_int(first_bar, 2, "the strategy starts at bar 2 (0-based)");
+  is_int(sim->metrics.count, 3, "equity: bars 2..4");
+  is_int(sim->asset_bars, 8, "asset-bars: the warm-up's count too");
+  char *equity, *fills;
+  size_t len;
+  bt_sim_equity_csv(sim, &equity, &len);
+  is_str(equity,
+         "time,cash,value,sma2\n"
+         "2024-01-03T00:00:00Z,10000,10000,11.5\n"
+         "2024-01-04T00:00:00Z,9880,9975,10.75\n"
+         "2024-01-05T00:00:00Z,9880,9970,9.25\n",
+         "SMA(2) ready on the first traded bar; rows from bar 2");
+  bt_sim_fills_csv(sim, &fills, &len);
+  is_str(fills,
+         "time,asset,side,quantity,price,commission\n"
+         "2024-01-04T00:00:00Z,AAA,buy,10,12,0\n",
+         "the order of bar 2 fills at bar 3's open");
+  free(equity);
+  free(fills);
+  bt_sim_free(sim);
+}
+
+/* Benchmarks over test_run's strategy (values 10000, 10050, 10150, 10150,
+ * 10152). Expected metrics: the definitions of metrics.h evaluated in
+ * Python (doubles) on the same values. */
+static void test_benchmark(void) {
+  bt_sim_market m = market();
+  bt_err err = {0};
+  struct {
+    bt_sim_benchmark kind;
+    const char *header, *values[5];
+    double rel[5]; /* benchmark_return, alpha, beta, ir, te */
+  } cases[2] = {
+      {BT_BENCH_ASSET, "time,cash,value,benchmark,signal\n",
+       {"10000", "11000", "12000", "9500", "9000"},
+       {-0.09999999999999998, 1.235218907312174, 0.02531572428335411,
+        2.6511079187309323, 2.3461237891674225}},
+      {BT_BENCH_EQUAL_WEIGHT, "",
+       {"10000", "10500", "11050", "9800", "9650"},
+       {-0.03500000000000003, 1.1945510974665956, 0.04670037242535598,
+        2.449082608617651, 1.2278917632577258}},
+  };
+  for (int c = 0; c < 2; c++) {
+    bt_sim_config config = {.capital = D("10000"),
+                            .benchmark = cases[c].kind,
+                            .benchmark_asset = 0};
+    bt_sim *sim;
+    is_int(bt_sim_new(&m, &config, &sim, &err), BT_OK, "new, benchmark");
+    bt_sim_want_field(sim, BT_SIM_CLOSE);
+    int seen_nan = 0;
+    is_int(bt_sim_run(sim, strategy, &seen_nan, &err), BT_OK, "run");
+    for (int b = 0; b < 5; b++)
+      is_str(S(sim->benchmark_values[b]), cases[c].values[b],
+             "benchmark value per bar (BBB missing: its last close)");
+    bt_metrics_relative rel;
+    bt_metrics_compute_relative(sim->metrics.values, sim->benchmark_values,
+                                5, config.capital, 365, &rel);
+    is_double(sim->periods_per_year, 365, 0, "P = 365 (24/7 daily)");
+    is_double(rel.benchmark_return, cases[c].rel[0], 1e-15, "return");
+    is_double(rel.alpha, cases[c].rel[1], 1e-12, "alpha");
+    is_double(rel.beta, cases[c].rel[2], 1e-14, "beta");
+    is_double(rel.information_ratio, cases[c].rel[3], 1e-12, "IR");
+    is_double(rel.tracking_error, cases[c].rel[4], 1e-12, "tracking error");
+    if (c == 0) {
+      char *equity;
+      size_t len;
+      bt_sim_equity_csv(sim, &equity, &len);
+      is_str(equity,
+             "time,cash,value,benchmark,signal\n"
+             "2024-01-01T00:00:00Z,10000,10000,10000,\n"
+             "2024-01-02T00:00:00Z,8950,10050,11000,\n"
+             "2024-01-03T00:00:00Z,8849,10150,12000,1.5\n"
+             "2024-01-04T00:00:00Z,10049,10150,9500,\n"
+             "2024-01-05T00:00:00Z,10049,10152,9000,\n",
+             "equity CSV: the benchmark column after value");
+      free(equity);
+    }
+    bt_sim_free(sim);
+  }
+  bt_sim_config bad = {.capital = D("10000"), .benchmark = BT_BENCH_ASSET,
+                       .benchmark_asset = 2};
+  bt_sim *sim;
+  is_int(bt_sim_new(&m, &bad, &sim, &err), BT_EINVAL, "no asset 3");
+  is_str(err.msg, "benchmark: no asset 3", "the message names benchmark");
+}
+
 int main(void) {
   test_run();
+  test_warmup();
+  test_benchmark();
   test_periods_per_year();
   test_bands();
   test_helpers();

@@ -10,6 +10,8 @@
 --     commission = "none" | { model = "per_share", cost =, min_per_order = }
 --       | { model = "per_trade", cost = } | { model = "per_dollar", rate = },
 --     stop_limit = "same_bar" | "next_bar", allow_margin = false,
+--     warmup = 0 (bars that only feed indicators and history),
+--     benchmark = nil | "SYMBOL" | "equal_weight",
 --     prof = <core.prof object>,
 --     progress = function(bars_done, bars_total) end,
 --     sandbox = nil | policy (a strategy file runs in btlua.sandbox),
@@ -18,6 +20,7 @@
 --              rejections, metrics = {...}, files = { ["results.json"],
 --              ["equity.csv"], ["fills.csv"] } }
 local core = require "btlua.core"
+local schedule = require "btlua.schedule"
 local limits = core.limits
 
 local backtest = {}
@@ -81,7 +84,7 @@ local function simulate(opts, strategy)
     capital = opts.capital or "100000",
     fill = opts.fill, slippage = opts.slippage, commission = opts.commission,
     stop_limit = opts.stop_limit, allow_margin = opts.allow_margin,
-    prof = opts.prof,
+    warmup = opts.warmup, benchmark = opts.benchmark, prof = opts.prof,
   })
   local ctx, data = sim:context()
   if opts.prof then -- function keys: "ctx:order", "data:current"
@@ -90,16 +93,34 @@ local function simulate(opts, strategy)
     opts.prof:names(strategy, "")
   end
   ctx.params = backtest.merge_params(strategy.params, opts.params)
+  local scheduled = {}
+  ctx.schedule = function(_, fn, rule)
+    if type(fn) ~= "function" then
+      error("schedule: fn must be a function, got " .. type(fn), 2)
+    end
+    scheduled[#scheduled + 1] = { fn = fn, rule = schedule.check(rule) }
+  end
   if strategy.initialize then
     limits.enter("initialize") -- the time budget counts this call
     strategy.initialize(ctx, data)
     limits.leave()
   end
+  ctx.schedule = function()
+    error("schedule: call ctx:schedule in initialize", 2)
+  end
+  local handle_data = strategy.handle_data
+  if #scheduled > 0 then -- else nothing is added to the bar loop
+    local times = {}
+    for i = 1, opts.bundle:session_count() do
+      times[i] = opts.bundle:session_time(i)
+    end
+    handle_data = schedule.wrap(handle_data, scheduled, times)
+  end
   local callbacks
   if strategy.on_order or strategy.on_fill then
     callbacks = { on_order = strategy.on_order, on_fill = strategy.on_fill }
   end
-  sim:run(strategy.handle_data, opts.progress, callbacks)
+  sim:run(handle_data, opts.progress, callbacks)
   return sim, sim:results(opts.name or "backtest")
 end
 

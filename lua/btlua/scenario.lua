@@ -30,6 +30,7 @@ local FIELDS = {
   name = true, description = true, data = true, calendar = true,
   capital = true, strategy = true, params = true, fill = true,
   slippage = true, commission = true, stop_limit = true, allow_margin = true,
+  warmup = true, benchmark = true,
 }
 local SYNTHETIC_FIELDS = {
   assets = true, frequency = true, start = true, ["end"] = true,
@@ -434,6 +435,17 @@ local function check(def, ctx)
     field_error(ctx, "allow_margin", "must be true or false, got "
       .. show(def.allow_margin))
   end
+  scn.warmup = def.warmup or 0
+  if not is_integer(scn.warmup) or scn.warmup < 0 then
+    field_error(ctx, "warmup", "must be an integer >= 0 (bars before the "
+      .. "strategy starts), got " .. show(def.warmup))
+  end
+  scn.benchmark = def.benchmark
+  if scn.benchmark ~= nil and (type(scn.benchmark) ~= "string"
+      or scn.benchmark == "") then
+    field_error(ctx, "benchmark", "must be an asset's symbol or "
+      .. "\"equal_weight\", got " .. show(def.benchmark))
+  end
   scn.file = ctx.file
   return setmetatable(scn, Scenario)
 end
@@ -511,12 +523,12 @@ end
 
 local SCENARIO_PARAMS = {
   fill = true, slippage = true, commission = true, stop_limit = true,
-  allow_margin = true,
+  allow_margin = true, warmup = true, benchmark = true,
 }
 
 -- Applies overrides and checks the result again:
 --   overrides.params = { "k=v", ... } (strategy params, or fill, slippage,
---     commission, stop_limit, allow_margin), overrides.set = { "data.synthetic.assets=2", ... } (any
+--     commission, stop_limit, allow_margin, warmup), overrides.set = { "data.synthetic.assets=2", ... } (any
 --   field by dotted path), overrides.data = PATH (replaces data).
 -- Returns a new Scenario; bad input raises (exit status 2).
 function scenario.with_overrides(scn, overrides)
@@ -746,7 +758,8 @@ function scenario.job_run(job_text, run_text)
     name = scn.name, bundle = bundle, strategy = scn.strategy,
     params = scn.params, capital = scn.capital, fill = scn.fill,
     slippage = scn.slippage, commission = scn.commission,
-    stop_limit = scn.stop_limit, allow_margin = scn.allow_margin, prof = prof,
+    stop_limit = scn.stop_limit, allow_margin = scn.allow_margin,
+    warmup = scn.warmup, benchmark = scn.benchmark, prof = prof,
     sandbox = scenario.policy(job.file, job.output_dir, job.unsafe),
     progress = function(done, total) progress(done / total) end,
   })

@@ -92,8 +92,9 @@ local function make_parser()
     :argname("PATH")
   parser:option("--param",
     "Override a strategy parameter (--param fast=40) or the scenario's fill, "
-    .. "slippage, commission, stop_limit or allow_margin (--param "
-    .. "commission=per_share, --param allow_margin=true). Checked before "
+    .. "slippage, commission, stop_limit, allow_margin, warmup or benchmark "
+    .. "(--param "
+    .. "commission=per_share, --param warmup=50). Checked before "
     .. "anything runs. Repeatable.")
     :count("*"):argname("K=V")
   parser:option("--set",
