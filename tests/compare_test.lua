@@ -445,6 +445,14 @@ lines = lines_of(lib.read(real_new .. "/profile_comparison_minute.md") or "")
 t.is(lines[1], "**minute: slower, wall time +9.02% (95% CI +7.69% to "
   .. "+10.35%, p<0.001, 10+10 runs); functions: btlua.strategies.mean_reversion:handle_data +29.23%**",
   "the same verdict from real files")
+-- comparison.html: the same verdict line, the function that moved first.
+local page = lib.read(real_new .. "/comparison.html") or ""
+t.ok(page:find("minute: slower, wall time +9.02% (95% CI +7.69% to +10.35%, "
+  .. "p&lt;0.001, 10+10 runs)", 1, true) ~= nil,
+  "comparison.html carries the verdict line")
+local first_fn = page:match('<td class="name">([^<]*)</td>')
+t.is(first_fn, "btlua.strategies.mean_reversion:handle_data",
+  "comparison.html lists the function that moved most first")
 local api = require("btlua").compare(real_base, real_new,
   { fail_on_regression = 5, write = false })
 t.is(api.status, 1, "btlua.compare(before, after, opts): status 1 (gate)")

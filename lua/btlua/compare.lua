@@ -1149,6 +1149,41 @@ end
 -- allowed) or a significant slowdown passed fail_on_regression; else 2
 -- when fail_on_regression was given but too few runs could ever reach
 -- significance; else 0.
+-- The model html.comparison draws (comparison.html): per scenario the
+-- verdict line, whether the work was the same, the functions whose self
+-- time moved most (before/after medians, change, p, significance) and
+-- both profiles for the differential flame graph.
+local VERDICT_MARK = { faster = "faster", slower = "slower",
+                       ["different results"] = "different" }
+function compare.html_model(before_dir, after_dir, outcome)
+  local model = { before = before_dir, after = after_dir, scenarios = {} }
+  for _, entry in ipairs(outcome.scenarios) do
+    local result = entry.result
+    local functions = {}
+    for _, row in ipairs(result.self or {}) do
+      if row.before_median > 0 or row.after_median > 0 then
+        functions[#functions + 1] = { name = row.name,
+          before = row.before_median, after = row.after_median,
+          delta_pct = row.delta_pct, p = row.p_adj,
+          significant = row.significant or false }
+      end
+    end
+    table.sort(functions, function(a, b)
+      local da, db = math.abs(a.after - a.before), math.abs(b.after - b.before)
+      if da ~= db then return da > db end
+      return a.name < b.name
+    end)
+    for i = #functions, 31, -1 do functions[i] = nil end
+    model.scenarios[#model.scenarios + 1] = { name = entry.name,
+      verdict = VERDICT_MARK[result.verdict] or "~",
+      summary = compare.verdict_line(result),
+      same_work = not result.different, functions = functions,
+      before_profile = entry.before_profile,
+      after_profile = entry.after_profile }
+  end
+  return model
+end
+
 function compare.compare(before_dir, after_dir, opts)
   opts = opts or {}
   local names, skipped = scenario_list(before_dir, after_dir, opts.scenario)
@@ -1164,7 +1199,9 @@ function compare.compare(before_dir, after_dir, opts)
     local result = compare.compare_sides(before, after, opts)
     result.scenario = result.scenario or name
     local entry = { name = name, result = result,
-                    text = compare.render(result) }
+                    text = compare.render(result),
+                    before_profile = before.profile,
+                    after_profile = after.profile }
     if not opts.output then
       entry.path = (opts.output_dir or after_dir) .. "/profile_comparison_"
         .. name .. ".md"
@@ -1185,6 +1222,14 @@ function compare.compare(before_dir, after_dir, opts)
         local done, err = util.write_atomically(entry.path, entry.text)
         if not done then return nil, "cannot write " .. tostring(err) end
       end
+      -- The same comparison as a page: verdicts first, then functions
+      -- and the differential flame graph.
+      local page = (opts.output_dir or after_dir) .. "/comparison.html"
+      local html = require("btlua.html").comparison(
+        compare.html_model(before_dir, after_dir, outcome))
+      local done, err = util.write_atomically(page, html)
+      if not done then return nil, "cannot write " .. tostring(err) end
+      outcome.html = page
     end
   end
   if outcome.different or outcome.gate_tripped then
