@@ -147,8 +147,10 @@ function compare.run_costs(side)
   local runs = result_runs(side.results)
   local costs = {}
   local profile_runs = type(profile.runs) == "table" and profile.runs or {}
+  local counted = meta.instructions
+  if type(counted) == "table" then counted = counted.total end -- one run's
   costs.instructions = field_list(profile_runs, "instructions", 1)
-    or count_list(meta.instructions_runs) or count_list(meta.instructions)
+    or count_list(meta.instructions_runs) or count_list(counted)
     or field_list(runs, "instructions", 1)
   costs.cpu = field_list(runs, "cpu_s", 1e9) or seconds_list(meta.cpu_s_runs)
     or (tonumber(meta.cpu_s) and { tonumber(meta.cpu_s) * 1e9 })

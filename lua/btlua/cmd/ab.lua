@@ -165,6 +165,7 @@ local function merge_side(output_dir, side, rounds, name, order)
   local profile_mod = require "btlua.profile"
   local core = require "btlua.core"
   local merged_results, profiles, fills, timings, cpu = nil, {}, nil, {}, {}
+  local instructions = {} -- each round's count (--profiler instructions)
   for round = 1, rounds do
     local dir = run_dir(output_dir, side, round)
     local text = read_file(dir .. "/" .. name .. "_results.json")
@@ -192,6 +193,10 @@ local function merge_side(output_dir, side, rounds, name, order)
       profile.runs = { (profile.runs or {})[index] or (profile.runs or {})[1] }
       profiles[#profiles + 1] = profile
       cpu[#cpu + 1] = string.format("%.6f", fastest and fastest.cpu_s or 0)
+      local counted = type(profile.meta) == "table"
+        and type(profile.meta.instructions) == "table"
+        and tonumber(profile.meta.instructions.total)
+      if counted then instructions[#instructions + 1] = ("%d"):format(counted) end
     end
   end
   merged_results.runs = timings
@@ -206,6 +211,9 @@ local function merge_side(output_dir, side, rounds, name, order)
   if #profiles == rounds then
     local merged = profile_mod.merge_runs(profiles)
     merged.meta.cpu_s_runs = table.concat(cpu, " ")
+    if #instructions == rounds then
+      merged.meta.instructions_runs = table.concat(instructions, " ")
+    end
     merged.meta.ab_order = order
     files[name .. ".btprof"] = core.prof.encode(merged)
   end
