@@ -252,6 +252,8 @@ int main(int argc, char **argv) {
   sigaddset(&prof_set, SIGPROF);
   pthread_sigmask(SIG_BLOCK, &prof_set, NULL);
 #endif
+  if (argc == 2 && strcmp(argv[1], "--child") == 0)
+    return lbt_runner_child_main(); /* a run of btlua.core.runner */
   uv_loop_t loop;
   if (uv_loop_init(&loop) != 0) {
     fputs("btlua: cannot create the event loop\n", stderr);

@@ -329,7 +329,7 @@ return {
   handle_data = function(ctx, data)
     bars = bars + 1
     if bars == 100 then
-      io.popen("kill -INT $PPID"):close()
+      io.popen("kill -INT $(ps -o ppid= -p $PPID)"):close()
       local waited = 0
       while not runner.cancelled() and waited < 2000 do
         local until_clock = os.clock() + 0.005

@@ -1,6 +1,7 @@
 -- btlua.cmd.run: `btlua run ...` and `btlua SCENARIO.lua ...`: runs scenarios
--- in parallel on the libuv pool (core.runner), one Lua state per run, each
--- with its own profiler, and writes every scenario's files atomically.
+-- in parallel (core.runner), each run in its own child process with kernel
+-- limits, each with its own profiler, and writes every scenario's files
+-- atomically, holding a lock on the output directory.
 -- Returns the exit status: 0 ok, 1 a run failed, 2 bad usage or input,
 -- 130 interrupted (Ctrl-C).
 local argparse = require "argparse"
@@ -104,8 +105,14 @@ local function make_parser()
     :convert(non_negative_number):argname("SECONDS")
   parser:option("--memory-cap",
     "Stop a scenario whose Lua heap grows past SIZE (bytes, or with a unit: "
-    .. "512M, 2G, 1GiB); 0 turns the cap off.", "1G")
+    .. "512M, 2G, 1GiB); its whole process is held to SIZE plus its data "
+    .. "file plus 512 MiB of address space; 0 turns the cap off.", "1G")
     :convert(memory_size):argname("SIZE")
+  parser:option("--timeout",
+    "Kill a run of a scenario (its own process) after SECONDS of wall-clock "
+    .. "time or of CPU time, whatever it is doing (a blocking read, a loop "
+    .. "in C, a finalizer); 0 turns it off.", "3600")
+    :convert(non_negative_number):argname("SECONDS")
   parser:flag("--unsafe",
     "Run scenario and strategy files without the sandbox. By default they "
     .. "cannot run commands (os.execute, io.popen), load C code "
@@ -339,6 +346,7 @@ local function make_jobs(chosen, args)
         bundle = entry.bundle, output_dir = args.output_dir,
         unsafe = args.unsafe or nil,
       },
+      data = entry.bundle,
       runs = runs,
     }
   end
@@ -374,6 +382,11 @@ local function report_done(report, args, written)
     io.stderr:write("scenario ", report.label, ": ", report.error, "\n")
     io.stderr:flush()
   end
+  if report.log and not args.quiet then -- what the scenario's code printed
+    local text = report.log:gsub("\n$", "")
+    io.stderr:write((("\n" .. text):gsub("\n", "\nscenario " .. report.label
+      .. " | ")):sub(2), "\n")
+  end
 end
 
 local function run_scenarios(chosen, args)
@@ -397,6 +410,7 @@ local function run_scenarios(chosen, args)
     jobs = make_jobs(costliest_first(chosen), args),
     progress = not args.quiet and core.runner.isatty(2),
     budget = args.budget, memory_cap = args.memory_cap,
+    timeout = args.timeout, lock = true,
     on_done = function(report) report_done(report, args, written) end,
   }
   if not reports then return fail("%s", interrupted) end
