@@ -897,7 +897,19 @@ static void start_child(bt_runner_job_t *job) {
   child->log_text = log_text;
   child->job = job;
   job->child = child;
-  if (runner->opts.child(job, job->arg, &spec) != 0) {
+  int refused = runner->opts.child(job, job->arg, &spec);
+  if (refused == BT_RUNNER_ON_POOL && runner->opts.work != NULL) {
+    job->child = NULL;
+    child_free(child);
+    int rc = uv_queue_work(loop, &job->work_req, work_cb, after_work_cb);
+    if (rc < 0) {
+      bt_runner_job_fail(job, BT_ESTATE, "cannot queue job: %s",
+                         uv_strerror(rc));
+      work_over(job);
+    }
+    return;
+  }
+  if (refused != 0) {
     free(spec.input);
     job->child = NULL;
     child_free(child);

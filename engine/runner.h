@@ -52,8 +52,11 @@ typedef struct bt_runner_exit {
   double deadline;  /* as given */
 } bt_runner_exit;
 
-/* On the loop thread: fills `child` for job `arg`; nonzero fails the job
- * (bt_runner_job_fail first). */
+/* On the loop thread: fills `child` for job `arg` and returns 0; or returns
+ * BT_RUNNER_ON_POOL to run this job with opts.work on the pool instead
+ * (work on trusted bytes: no child needed); other nonzero values fail the
+ * job (bt_runner_job_fail first). */
+#define BT_RUNNER_ON_POOL 1
 typedef int (*bt_runner_child_fn)(bt_runner_job_t *job, void *arg,
                                   bt_runner_child *child);
 /* On the loop thread, once the child is over: turns its output into the

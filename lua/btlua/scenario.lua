@@ -99,9 +99,76 @@ function scenario.encode(value)
   return table.concat(encode(value, {}))
 end
 
+-- decode reads only what encode writes (strings in %q form, numbers,
+-- booleans, tables of [key]=value,): text from a run's process is data,
+-- never run as code.
+local ESCAPES = { n = "\n", t = "\t", r = "\r", a = "\a", b = "\b",
+  f = "\f", v = "\v", ["\\"] = "\\", ['"'] = '"', ["'"] = "'", ["\n"] = "\n" }
+
+local function decode_string(text, at)
+  local parts = {}
+  local i = at + 1
+  while true do
+    local stop = text:find('["\\]', i)
+    if not stop then error("decode: unfinished string", 0) end
+    parts[#parts + 1] = text:sub(i, stop - 1)
+    if text:sub(stop, stop) == '"' then return table.concat(parts), stop + 1 end
+    local c = text:sub(stop + 1, stop + 1)
+    local digits = text:match("^%d%d?%d?", stop + 1)
+    if digits then
+      parts[#parts + 1] = string.char(tonumber(digits))
+      i = stop + 1 + #digits
+    elseif ESCAPES[c] then
+      parts[#parts + 1] = ESCAPES[c]
+      i = stop + 2
+    elseif c == "\r" and text:sub(stop + 2, stop + 2) == "\n" then
+      parts[#parts + 1] = "\n"
+      i = stop + 3
+    else
+      error("decode: bad escape", 0)
+    end
+  end
+end
+
+local decode_value
+
+local function decode_table(text, at, depth)
+  if depth > 100 then error("decode: nested too deep", 0) end
+  local out = {}
+  local i = at + 1
+  while true do
+    if text:sub(i, i) == "}" then return out, i + 1 end
+    if text:sub(i, i) ~= "[" then error("decode: bad table", 0) end
+    local key, value
+    key, i = decode_value(text, i + 1, depth + 1)
+    if text:sub(i, i + 1) ~= "]=" then error("decode: bad table", 0) end
+    value, i = decode_value(text, i + 2, depth + 1)
+    if text:sub(i, i) ~= "," or key == nil or key ~= key then
+      error("decode: bad table", 0)
+    end
+    out[key] = value
+    i = i + 1
+  end
+end
+
+decode_value = function(text, at, depth)
+  local c = text:sub(at, at)
+  if c == '"' then return decode_string(text, at) end
+  if c == "{" then return decode_table(text, at, depth) end
+  if text:sub(at, at + 3) == "true" then return true, at + 4 end
+  if text:sub(at, at + 4) == "false" then return false, at + 5 end
+  local number = text:match("^%-?[%d%.]+[eE]?[%+%-]?%d*", at)
+    or text:match("^%-?inf", at) or text:match("^%-?nan", at)
+  local value = number and tonumber(number)
+  if value == nil then error("decode: unexpected text at " .. at, 0) end
+  return value, at + #number
+end
+
 function scenario.decode(text)
-  local chunk = assert(load("return " .. text, "=encoded", "t", {}))
-  return chunk()
+  if type(text) ~= "string" then error("decode: text expected", 0) end
+  local value, after = decode_value(text, 1, 0)
+  if after ~= #text + 1 then error("decode: trailing text", 0) end
+  return value
 end
 
 -- --- checking fields ---
