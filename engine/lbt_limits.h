@@ -48,6 +48,8 @@ typedef struct lbt_limits {
   volatile sig_atomic_t tripped;
   const char *tripped_callback;
   long ticks_tripped; /* watchdog ticks since the budget tripped */
+  long ticks_stuck;   /* ... after which lbt_limits_stuck is called */
+  char budget_text[32]; /* "%g" of budget, for the signal handler */
   /* the escape from compiled LuaJIT code (lbt_limits_pcall) */
   sigjmp_buf escape;
   volatile sig_atomic_t escape_armed; /* escape is a live frame's target */
@@ -56,6 +58,14 @@ typedef struct lbt_limits {
 
 #define LBT_LIMITS_GRACE 2 /* ticks the hook gets before an escape */
 #define LBT_LIMITS_ESCAPED (-100) /* lbt_limits_pcall: the state is lost */
+
+/* In a run's own process (lbt_runner_child_main): called from the watchdog
+ * (a signal handler) when the budget tripped and the hook could not stop
+ * the call within LBT_LIMITS_STUCK_S more seconds of CPU (time in C: a
+ * pattern match, a finalizer, a coroutine the hook does not reach); must
+ * be async-signal-safe and not return (it reports and ends the process). */
+extern void (*lbt_limits_stuck)(const char *message);
+#define LBT_LIMITS_STUCK_S 1.0
 
 /* The limits of the state running on this thread (NULL outside workers). */
 extern _Thread_local lbt_limits *lbt_limits_current;

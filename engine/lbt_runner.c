@@ -626,6 +626,21 @@ static void send_result(const result *res) {
   free(f.data);
 }
 
+/* lbt_limits_stuck in a child: the budget's message as the result frame,
+ * with write() only (a signal handler), then the end of the process. */
+static void send_stuck(const char *message) {
+  static const char *const fields[] = {"error", NULL, NULL, "0"};
+  for (int i = 0; i < 4; i++) {
+    const char *text = i == 1 ? message : fields[i];
+    unsigned char word[8];
+    uint64_t length = text ? strlen(text) : UINT64_MAX;
+    for (int k = 0; k < 8; k++) word[k] = (unsigned char)(length >> (8 * k));
+    if (write(CHILD_FD, word, 8) != 8) break;
+    if (text != NULL && write(CHILD_FD, text, strlen(text)) < 0) break;
+  }
+  _exit(1);
+}
+
 static char *read_input(size_t *size) {
   size_t cap = 65536, used = 0;
   char *data = malloc(cap);
@@ -723,6 +738,7 @@ int lbt_runner_child_main(void) {
     _exit(1);
   }
   set_limits(b.timeout, b.memory_cap, file_size(data_path));
+  lbt_limits_stuck = send_stuck;
   lua_State *L = new_worker_state(&b, &w);
   child_state = L;
   if (L == NULL) {

@@ -62,7 +62,12 @@ function backtest.load_strategy(spec, policy)
     chunk, err = loadfile(spec)
   end
   if not chunk then error("strategy: cannot load " .. spec .. ": " .. err, 0) end
-  return check_strategy(chunk(), spec)
+  -- The file's top-level code counts against the time budget too.
+  limits.enter("the strategy file's top-level code")
+  local ok, strategy = pcall(chunk)
+  limits.leave(true)
+  if not ok then error(strategy, 0) end
+  return check_strategy(strategy, spec)
 end
 
 -- Defaults of the strategy overridden by the given params.

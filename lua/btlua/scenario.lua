@@ -615,7 +615,10 @@ function scenario.load(path, policy)
   end
   local outer = loading_file
   loading_file = path
+  local limits = require("btlua.core").limits
+  limits.enter("the scenario file's top-level code") -- counts for --budget
   local ok, result = pcall(chunk)
+  limits.leave(true)
   loading_file = outer
   if not ok then return load_failure(result) end
   if not scenario.is_scenario(result) then
@@ -639,7 +642,7 @@ local function load_sandboxed(path)
   return nil
 end
 
-local function list_lua_files(dir)
+function scenario.list_lua_files(dir)
   local files = {}
   local pipe = io.popen("ls -1 '" .. dir:gsub("'", "'\\''") .. "' 2>/dev/null")
   if not pipe then return files end
@@ -656,12 +659,69 @@ end
 function scenario.discover(dirs)
   local found = {}
   for _, dir in ipairs(dirs) do
-    for _, file in ipairs(list_lua_files(dir)) do
+    for _, file in ipairs(scenario.list_lua_files(dir)) do
       local scn = load_sandboxed(file)
       if scn then found[#found + 1] = { file = file, scenario = scn } end
     end
   end
   return found
+end
+
+-- The strategy of a scenario must know every param given to it (when it
+-- declares its defaults). Returns nil or the message.
+local function check_strategy_params(scn, policy)
+  local backtest = require "btlua.backtest"
+  local ok, strategy = pcall(backtest.load_strategy, scn.strategy, policy)
+  if not ok then return "scenario " .. scn.name .. ": " .. tostring(strategy) end
+  local defaults = type(strategy) == "table" and strategy.params
+  if type(defaults) ~= "table" then return nil end
+  for _, key in ipairs(sorted_keys(scn.params)) do
+    if defaults[key] == nil then
+      local known = sorted_keys(defaults)
+      for i, k in ipairs(known) do known[i] = tostring(k) end
+      return string.format("scenario %s: unknown parameter '%s' of strategy "
+        .. "%s (known: %s)", scn.name, tostring(key),
+        scn:strategy_text():match("^[^(]*"), table.concat(known, ", "))
+    end
+  end
+  return nil
+end
+
+-- describe(text) -> text: what the command line needs to know of scenario
+-- files. Files are user code: they are loaded here, in a run's own process
+-- (core.runner.call), never by the command itself. text = encode {
+-- files = { FILE, ... }, output_dir =, unsafe =, overrides = { params,
+-- set, data } or nil, check_params = bool } -> encode { { file =, ok =,
+-- error =, name =, description =, data =, data_shape =, strategy_text = },
+-- ... } in the order of files.
+function scenario.describe(text)
+  local req = scenario.decode(text)
+  local out = {}
+  for i, file in ipairs(req.files) do
+    local policy = scenario.policy(file, req.output_dir, req.unsafe)
+    local scn, err = scenario.load(file, policy)
+    if scn and req.overrides then
+      local ok, result = pcall(scenario.with_overrides, scn, req.overrides)
+      if ok then
+        scn = result
+      else
+        scn, err = nil, scenario.is_bad_input(result) and result.message
+          or tostring(result)
+      end
+    end
+    if scn and req.check_params then
+      err = check_strategy_params(scn, policy)
+      if err then scn = nil end
+    end
+    if scn then
+      out[i] = { file = file, ok = true, name = scn.name,
+        description = scn.description, data = scn.data,
+        data_shape = scn:data_shape(), strategy_text = scn:strategy_text() }
+    else
+      out[i] = { file = file, ok = false, error = tostring(err) }
+    end
+  end
+  return scenario.encode(out)
 end
 
 -- --- the worker side: one scenario run per lua_State ---

@@ -147,13 +147,54 @@ local function is_path(word)
   return word:match("%.lua$") or word:find("/", 1, true)
 end
 
+-- What the command knows of scenario files comes from loading them in a
+-- run's own process (core.runner.call -> scenario.describe, with the
+-- sandbox and the limits of a run): they are user code, never run here.
+-- Returns the list of descriptions, or nil, message.
+local function describe(files, args, opts)
+  if #files == 0 then return {} end
+  local text, err = core.runner.call {
+    module = "btlua.scenario", func = "describe",
+    arg = scenario.encode {
+      files = files, output_dir = args.output_dir,
+      unsafe = args.unsafe or nil, overrides = opts.overrides,
+      check_params = opts.check_params or nil,
+    },
+    budget = args.budget, memory_cap = args.memory_cap,
+    timeout = args.timeout,
+  }
+  if not text then return nil, "loading scenario files: " .. tostring(err) end
+  local ok, found = pcall(scenario.decode, text)
+  if not ok or type(found) ~= "table" then
+    return nil, "loading scenario files: a malformed description"
+  end
+  return found
+end
+
+-- Every scenario file in the directories that loads (described).
+local function discover(args)
+  local files = {}
+  for _, dir in ipairs(scenario_dirs(args)) do
+    for _, file in ipairs(scenario.list_lua_files(dir)) do
+      files[#files + 1] = file
+    end
+  end
+  local found, err = describe(files, args, {})
+  if not found then return nil, err end
+  local loaded = {}
+  for _, entry in ipairs(found) do
+    if entry.ok then loaded[#loaded + 1] = entry end
+  end
+  return loaded
+end
+
 local function list_scenarios(args)
-  local found = scenario.discover(scenario_dirs(args))
+  local found, err = discover(args)
+  if not found then return fail("%s", err) end
   local rows = { { "NAME", "DESCRIPTION", "DATA", "STRATEGY" } }
   for _, entry in ipairs(found) do
-    local scn = entry.scenario
-    rows[#rows + 1] = { scn.name, scn.description, scn:data_shape(),
-      scn:strategy_text() }
+    rows[#rows + 1] = { entry.name, entry.description, entry.data_shape,
+      entry.strategy_text }
   end
   local widths = {}
   for _, row in ipairs(rows) do
@@ -166,23 +207,24 @@ local function list_scenarios(args)
   return EXIT_OK
 end
 
--- Resolves --scenario words to a list of { file =, scenario = }; returns
--- nil, message on bad input.
-local function resolve_scenarios(args, preloaded)
+-- Resolves --scenario words to a list of files; returns nil, message on
+-- bad input.
+local function resolve_files(args)
   local dirs = scenario_dirs(args)
   local chosen, seen_files = {}, {}
-  local function add(file, scn)
+  local function add(file)
     if seen_files[file] then return end
     seen_files[file] = true
-    chosen[#chosen + 1] = { file = file, scenario = scn }
+    chosen[#chosen + 1] = file
   end
   for _, word in ipairs(args.scenario) do
     if word == "all" then
-      local found = scenario.discover(dirs)
+      local found, err = discover(args)
+      if not found then return nil, err end
       if #found == 0 then
         return nil, "no scenarios found in " .. table.concat(dirs, ", ")
       end
-      for _, entry in ipairs(found) do add(entry.file, entry.scenario) end
+      for _, entry in ipairs(found) do add(entry.file) end
     else
       local file = word
       if not is_path(word) or not file_exists(word) then
@@ -197,21 +239,15 @@ local function resolve_scenarios(args, preloaded)
         if not file and is_path(word) then
           return nil, "cannot open scenario file " .. word
         elseif not file then
+          local found, err = discover(args)
+          if not found then return nil, err end
           local names = {}
-          for _, entry in ipairs(scenario.discover(dirs)) do
-            names[#names + 1] = entry.scenario.name
-          end
+          for _, entry in ipairs(found) do names[#names + 1] = entry.name end
           return nil, "unknown scenario '" .. word .. "' (known: "
             .. table.concat(names, ", ") .. "; or a .lua file)"
         end
       end
-      local scn, err = preloaded and preloaded.file == file and preloaded
-      if not scn then
-        scn, err = scenario.load(file,
-          scenario.policy(file, args.output_dir, args.unsafe))
-      end
-      if not scn then return nil, err end
-      add(file, scn)
+      add(file)
     end
   end
   return chosen
@@ -239,8 +275,10 @@ local function prepare_data(path)
   return cached
 end
 
--- Applies the command line's overrides to every chosen scenario.
-local function apply_overrides(chosen, args)
+-- The chosen files, loaded (in a child) with the command line's overrides
+-- and their strategies' params checked: { file =, scenario = described,
+-- overrides = } each, or nil, message.
+local function load_chosen(files, args)
   local data
   if args.data then
     local err
@@ -248,52 +286,19 @@ local function apply_overrides(chosen, args)
     if not data then return nil, err end
   end
   local overrides = { params = args.param, set = args.set, data = data }
-  local names = {}
-  for _, entry in ipairs(chosen) do
-    local ok, scn = pcall(scenario.with_overrides, entry.scenario, overrides)
-    if not ok then
-      return nil, scenario.is_bad_input(scn) and scn.message or tostring(scn)
-    end
-    if names[scn.name] then
+  local found, err = describe(files, args, { overrides = overrides,
+    check_params = true })
+  if not found then return nil, err end
+  local chosen, names = {}, {}
+  for i, entry in ipairs(found) do
+    if not entry.ok then return nil, entry.error end
+    if names[entry.name] then
       return nil, string.format("two scenarios are named '%s' (%s and %s): "
-        .. "their files would collide", scn.name, names[scn.name], entry.file)
+        .. "their files would collide", entry.name, names[entry.name],
+        files[i])
     end
-    names[scn.name] = entry.file
-    entry.scenario = scn
-    entry.overrides = overrides
-  end
-  return chosen
-end
-
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = tostring(k) end
-  table.sort(keys)
-  return keys
-end
-
--- Every param of a scenario (its own and --param's) must be one its
--- strategy knows (when the strategy declares its defaults).
-local function check_params(chosen, args)
-  local found, backtest = pcall(require, "btlua.backtest")
-  if not found then return chosen end
-  for _, entry in ipairs(chosen) do
-    local scn = entry.scenario
-    local ok, strategy = pcall(backtest.load_strategy, scn.strategy,
-      scenario.policy(entry.file, args.output_dir, args.unsafe))
-    if not ok then
-      return nil, "scenario " .. scn.name .. ": " .. tostring(strategy)
-    end
-    local defaults = type(strategy) == "table" and strategy.params
-    if type(defaults) == "table" then
-      for _, key in ipairs(sorted_keys(scn.params)) do
-        if defaults[key] == nil then
-          return nil, string.format("scenario %s: unknown parameter '%s' of "
-            .. "strategy %s (known: %s)", scn.name, key, scn:strategy_text()
-            :match("^[^(]*"), table.concat(sorted_keys(defaults), ", "))
-        end
-      end
-    end
+    names[entry.name] = files[i]
+    chosen[i] = { file = files[i], scenario = entry, overrides = overrides }
   end
   return chosen
 end
@@ -429,9 +434,8 @@ local function run_scenarios(chosen, args)
   return EXIT_OK
 end
 
--- run(words, preloaded) -> exit status. `preloaded` is the scenario the
--- host already loaded from the file given as --scenario (btlua FILE.lua).
-return function(words, preloaded)
+-- run(words) -> exit status.
+return function(words)
   local parser = make_parser()
   local parsed, args = parser:pparse(words)
   if not parsed then
@@ -447,11 +451,10 @@ return function(words, preloaded)
     return fail("no scenario given (--scenario NAME|all|FILE; "
       .. "--list-scenarios lists them)")
   end
-  local chosen, err = resolve_scenarios(args, preloaded)
-  if not chosen then return fail("%s", err) end
-  chosen, err = apply_overrides(chosen, args)
-  if not chosen then return fail("%s", err) end
-  chosen, err = check_params(chosen, args)
+  local files, err = resolve_files(args)
+  if not files then return fail("%s", err) end
+  local chosen
+  chosen, err = load_chosen(files, args)
   if not chosen then return fail("%s", err) end
   return run_scenarios(chosen, args)
 end
