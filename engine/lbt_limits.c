@@ -428,6 +428,10 @@ static int limits_enter(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
   if (lbt_limits_current == NULL) return 0;
   lbt_limits_current->callback = NULL;
+  /* A new call from Lua starts with a fresh budget (loading several
+   * scenario files in one process: one that looped fails alone). */
+  lbt_limits_current->tripped = 0;
+  lbt_limits_current->ticks = 0;
   snprintf(lua_callback_name, sizeof lua_callback_name, "%s", name);
   lbt_limits_enter(lua_callback_name);
   return 0;

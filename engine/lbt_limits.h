@@ -65,7 +65,7 @@ typedef struct lbt_limits {
  * pattern match, a finalizer, a coroutine the hook does not reach); must
  * be async-signal-safe and not return (it reports and ends the process). */
 extern void (*lbt_limits_stuck)(const char *message);
-#define LBT_LIMITS_STUCK_S 1.0
+#define LBT_LIMITS_STUCK_S 0.5
 
 /* The limits of the state running on this thread (NULL outside workers). */
 extern _Thread_local lbt_limits *lbt_limits_current;

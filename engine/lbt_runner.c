@@ -39,6 +39,7 @@
 #include "lbt_core.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -602,7 +603,7 @@ static int write_all(int fd, const char *data, size_t size) {
 #define CHILD_INPUT_MAX ((size_t)1 << 31)
 /* Address space a child may use beyond its Lua heap's cap and its data
  * (the executable, libraries, thread stacks, engine buffers). */
-#define CHILD_AS_SLACK ((rlim_t)512 << 20)
+#define CHILD_AS_SLACK ((rlim_t)256 << 20)
 
 /* The child's result frame: "ok" | "error", the message, the value, the
  * files. */
@@ -737,6 +738,9 @@ int lbt_runner_child_main(void) {
     send_result(&res);
     _exit(1);
   }
+#ifdef M_ARENA_MAX
+  mallopt(M_ARENA_MAX, 2); /* each arena reserves address space */
+#endif
   set_limits(b.timeout, b.memory_cap, file_size(data_path));
   lbt_limits_stuck = send_stuck;
   lua_State *L = new_worker_state(&b, &w);

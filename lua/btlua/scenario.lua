@@ -346,8 +346,7 @@ end
 
 -- A built-in strategy name resolves to the module btlua.strategies.NAME.
 function scenario.builtin_strategy_path(name)
-  if type(name) ~= "string" or not name:match("^[%w_]+$") then return nil end
-  return package.searchpath("btlua.strategies." .. name, package.path)
+  return require("btlua.sandbox").builtin_strategy_path(name)
 end
 
 local function check_strategy(ctx, value)
@@ -672,6 +671,9 @@ end
 local function check_strategy_params(scn, policy)
   local backtest = require "btlua.backtest"
   local ok, strategy = pcall(backtest.load_strategy, scn.strategy, policy)
+  if not ok and scenario.is_limit_error(strategy) then
+    return nil -- a runaway, not bad input: its run fails with the message
+  end
   if not ok then return "scenario " .. scn.name .. ": " .. tostring(strategy) end
   local defaults = type(strategy) == "table" and strategy.params
   if type(defaults) ~= "table" then return nil end
@@ -685,6 +687,14 @@ local function check_strategy_params(scn, policy)
     end
   end
   return nil
+end
+
+-- Is an error a tripped limit's (--budget, --memory-cap, --timeout)?
+function scenario.is_limit_error(err)
+  local text = tostring(err)
+  return text:find("(--budget)", 1, true) ~= nil
+    or text:find("(--memory-cap)", 1, true) ~= nil
+    or text:find("(--timeout)", 1, true) ~= nil
 end
 
 -- describe(text) -> text: what the command line needs to know of scenario
@@ -717,6 +727,9 @@ function scenario.describe(text)
       out[i] = { file = file, ok = true, name = scn.name,
         description = scn.description, data = scn.data,
         data_shape = scn:data_shape(), strategy_text = scn:strategy_text() }
+    elseif scenario.is_limit_error(err) then -- a runaway file: exit 1
+      out[i] = { file = file, ok = false, limit = true,
+        error = "scenario file " .. file .. ": " .. tostring(err) }
     else
       out[i] = { file = file, ok = false, error = tostring(err) }
     end

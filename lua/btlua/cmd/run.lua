@@ -106,7 +106,7 @@ local function make_parser()
   parser:option("--memory-cap",
     "Stop a scenario whose Lua heap grows past SIZE (bytes, or with a unit: "
     .. "512M, 2G, 1GiB); its whole process is held to SIZE plus its data "
-    .. "file plus 512 MiB of address space; 0 turns the cap off.", "1G")
+    .. "file plus 256 MiB of address space; 0 turns the cap off.", "1G")
     :convert(memory_size):argname("SIZE")
   parser:option("--timeout",
     "Kill a run of a scenario (its own process) after SECONDS of wall-clock "
@@ -151,7 +151,30 @@ end
 -- run's own process (core.runner.call -> scenario.describe, with the
 -- sandbox and the limits of a run): they are user code, never run here.
 -- Returns the list of descriptions, or nil, message.
-local function describe(files, args, opts)
+local describe
+
+-- A describe call that a runaway file ended (a loop LuaJIT compiled, a call
+-- stuck in C: the whole process stops) is done again one file at a time:
+-- the runaway alone is reported (exit 1; a strategy that loops is left to
+-- its run, which reports it), the other files are described.
+local function describe_each(files, args, opts)
+  local found = {}
+  for i, file in ipairs(files) do
+    local one, err = describe({ file }, args, opts)
+    if not one and opts.check_params then
+      one, err = describe({ file }, args, { overrides = opts.overrides })
+    end
+    if not one then
+      if not scenario.is_limit_error(err) then return nil, err end
+      one = { { file = file, ok = false, limit = true, error = "scenario file "
+        .. file .. ": " .. tostring(err):gsub("^loading scenario files: ", "") } }
+    end
+    found[i] = one[1]
+  end
+  return found
+end
+
+describe = function(files, args, opts)
   if #files == 0 then return {} end
   local text, err = core.runner.call {
     module = "btlua.scenario", func = "describe",
@@ -163,6 +186,9 @@ local function describe(files, args, opts)
     budget = args.budget, memory_cap = args.memory_cap,
     timeout = args.timeout,
   }
+  if not text and #files > 1 and scenario.is_limit_error(err) then
+    return describe_each(files, args, opts)
+  end
   if not text then return nil, "loading scenario files: " .. tostring(err) end
   local ok, found = pcall(scenario.decode, text)
   if not ok or type(found) ~= "table" then
@@ -289,18 +315,25 @@ local function load_chosen(files, args)
   local found, err = describe(files, args, { overrides = overrides,
     check_params = true })
   if not found then return nil, err end
-  local chosen, names = {}, {}
+  local chosen, names, runaways = {}, {}, {}
   for i, entry in ipairs(found) do
-    if not entry.ok then return nil, entry.error end
+    if entry.limit then -- reported, and the others still run (exit 1)
+      runaways[#runaways + 1] = entry.error
+    elseif not entry.ok then
+      return nil, entry.error
+    end
     if names[entry.name] then
       return nil, string.format("two scenarios are named '%s' (%s and %s): "
         .. "their files would collide", entry.name, names[entry.name],
         files[i])
     end
-    names[entry.name] = files[i]
-    chosen[i] = { file = files[i], scenario = entry, overrides = overrides }
+    if entry.ok then
+      names[entry.name] = files[i]
+      chosen[#chosen + 1] = { file = files[i], scenario = entry,
+        overrides = overrides }
+    end
   end
-  return chosen
+  return chosen, nil, runaways
 end
 
 -- Each scenario's bundle, resolved once here rather than in every run
@@ -453,8 +486,11 @@ return function(words)
   end
   local files, err = resolve_files(args)
   if not files then return fail("%s", err) end
-  local chosen
-  chosen, err = load_chosen(files, args)
+  local chosen, runaways
+  chosen, err, runaways = load_chosen(files, args)
   if not chosen then return fail("%s", err) end
-  return run_scenarios(chosen, args)
+  for _, message in ipairs(runaways) do io.stderr:write(message, "\n") end
+  local status = #chosen > 0 and run_scenarios(chosen, args) or EXIT_OK
+  if status == EXIT_OK and #runaways > 0 then return EXIT_FAILED end
+  return status
 end
