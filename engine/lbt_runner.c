@@ -35,7 +35,9 @@
  *   runner.check_dir(dir) -> true | nil, message (makes it if missing).
  *   runner.isatty(fd) -> boolean; runner.realpath(path) -> path | nil, msg
  *   runner.file_kind(path) -> "file" | "directory" | "link" | "other" | nil
- *     (lstat: a symbolic link is never followed) */
+ *     (lstat: a symbolic link is never followed)
+ *   runner.address_space_limit: do children get RLIMIT_AS (not with
+ *     AddressSanitizer or under valgrind)? */
 #include "lbt_core.h"
 
 #include <errno.h>
@@ -58,6 +60,18 @@
 #endif
 #ifndef RUNNING_ON_VALGRIND
 #define RUNNING_ON_VALGRIND 0
+#endif
+/* AddressSanitizer reserves terabytes of shadow address space: no
+ * RLIMIT_AS in a sanitizer build (the Lua heap's cap still applies). */
+#if defined(__SANITIZE_ADDRESS__)
+#define ADDRESS_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ADDRESS_SANITIZER 1
+#endif
+#endif
+#ifndef ADDRESS_SANITIZER
+#define ADDRESS_SANITIZER 0
 #endif
 
 #include "lbt_limits.h"
@@ -681,7 +695,7 @@ static void set_limits(double cpu_seconds, size_t memory_cap,
     struct rlimit cpu = {soft, soft + 1};
     setrlimit(RLIMIT_CPU, &cpu);
   }
-  if (memory_cap > 0 && !RUNNING_ON_VALGRIND) {
+  if (memory_cap > 0 && !RUNNING_ON_VALGRIND && !ADDRESS_SANITIZER) {
     rlim_t bytes = (rlim_t)memory_cap + (rlim_t)data_size + CHILD_AS_SLACK;
     struct rlimit as = {bytes, bytes};
     setrlimit(RLIMIT_AS, &as);
@@ -1478,5 +1492,9 @@ static const luaL_Reg runner_funcs[] = {
 
 int luaopen_btlua_runner(lua_State *L) {
   luaL_newlib(L, runner_funcs);
+  /* Does a run's process get an address space limit (not in a sanitizer
+   * build, nor under valgrind)? */
+  lua_pushboolean(L, !ADDRESS_SANITIZER);
+  lua_setfield(L, -2, "address_space_limit");
   return 1;
 }

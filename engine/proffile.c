@@ -800,6 +800,10 @@ int bt_proffile_write(const char *path, const bt_profile *pf, bt_err *err) {
   return 0;
 }
 
+/* A profile is read whole; a file (or a device) larger than this is not
+ * one, and reading it could exhaust memory. */
+#define BT_PROFFILE_READ_MAX ((size_t)256 << 20)
+
 int bt_proffile_read(const char *path, bt_profile *pf, bt_err *err) {
   memset(pf, 0, sizeof *pf);
   FILE *file = fopen(path, "rb");
@@ -810,6 +814,12 @@ int bt_proffile_read(const char *path, bt_profile *pf, bt_err *err) {
   size_t got;
   while (data != NULL && (got = fread(data + len, 1, cap - len, file)) > 0) {
     len += got;
+    if (len == cap && cap >= BT_PROFFILE_READ_MAX) { /* /dev/zero, ... */
+      free(data);
+      fclose(file);
+      return bt_err_set(err, BT_EINVAL, "%s: larger than %d MiB: not a "
+                        "profile", path, (int)(BT_PROFFILE_READ_MAX >> 20));
+    }
     if (len == cap) {
       unsigned char *bigger = (unsigned char *)realloc(data, cap * 2);
       if (bigger == NULL) {

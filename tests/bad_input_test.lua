@@ -38,7 +38,7 @@ local total = 0
 for _, case in ipairs(cases) do
   total = total + 1
 end
-t.plan(3 + total * 4)
+t.plan(5 + total * 4) -- + the /dev/zero export below
 t.ok(total >= 40, "at least 40 cases (" .. total .. ")")
 local names = {}
 for _, case in ipairs(cases) do names[case.name] = (names[case.name] or 0) + 1 end
@@ -100,5 +100,13 @@ end
 local count = 0
 for _ in pairs(surfaces) do count = count + 1 end
 t.is(count, 5, "cases cover csv, bundle, btprof, scenario and cli")
+-- A device given as a profile is read only up to a bound (it used to be
+-- read until memory ran out).
+local status_zero, _, err_zero = testlib.run({ "export", "/dev/zero",
+  "--format", "summary" })
+t.is(status_zero, 2, "export /dev/zero: exit 2")
+t.is(err_zero, "btlua export: /dev/zero: larger than 256 MiB: not a profile\n",
+  "export /dev/zero: says why")
+
 os.execute("rm -rf " .. q(base))
 t.done_testing()

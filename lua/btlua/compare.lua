@@ -616,11 +616,15 @@ end
 
 -- Loading a run's output directory ------------------------------------------
 
+-- Results files are small; anything past this is not one (/dev/zero).
+local READ_MAX = 1024 * 1024 * 1024
+
 local function read_file(path)
   local file = io.open(path, "rb")
   if not file then return nil end
-  local text = file:read("*a")
+  local text = file:read(READ_MAX + 1) or ""
   file:close()
+  if #text > READ_MAX then return nil end
   return text
 end
 

@@ -116,12 +116,15 @@ local function make_parser()
   parser:flag("--unsafe",
     "Run scenario and strategy files without the sandbox. By default they "
     .. "cannot run commands (os.execute, io.popen), load C code "
-    .. "(package.loadlib), load Lua files outside their own directory, or "
-    .. "write files outside the output directory.")
+    .. "(package.loadlib), read the environment, read or load files outside "
+    .. "their own directory, or write files outside the output directory. "
+    .. "The limits and the process per run stay.")
   parser:flag("-q --quiet", "Print nothing but errors.")
   parser:epilog("Values of --param and --set are numbers, true/false, or "
     .. "text. Exit status: 0 ok, 1 a scenario failed, 2 bad usage or input, "
-    .. "130 interrupted (Ctrl-C; no partial files are left).")
+    .. "130 interrupted (SIGINT, SIGTERM, SIGHUP; no partial files are left). "
+    .. "The output directory is locked for the run: a second run into it "
+    .. "waits.")
   return parser
 end
 
