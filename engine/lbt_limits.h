@@ -109,6 +109,11 @@ void lbt_limits_offer_escape(const void *context);
  * calling into its (abandoned) state; clears its thread-local. */
 void lbt_prof_abandon(void);
 
+/* lbt_prof.c: the hook calibration (call ticks, return ticks, ns per
+ * pair), measured here once; and the same handed to a run's process. */
+void lbt_prof_calibration(double out[3]);
+void lbt_prof_give_calibration(const double given[3]);
+
 /* One hook per state: a profiler hook that is about to (re)arm or clear the
  * hook of L calls this first. Once the budget has tripped it installs the
  * budget's hook instead and returns 1 (the profiler must not replace it);

@@ -75,6 +75,7 @@
 #endif
 
 #include "lbt_limits.h"
+#include "prof.h"
 #include "runner.h"
 
 static const char WORKER_KEY = 'W'; /* registry: lightuserdata -> worker */
@@ -149,6 +150,9 @@ typedef struct batch {
   char *call_arg;
   size_t call_arg_size;
   char exe[4096];    /* this executable (the children's) */
+  /* The clock rate and the hook calibration, measured once here and
+   * handed to every child (see lbt_prof_give_calibration). */
+  double clock[4];
   lua_State *caller; /* for on_done (loop thread = caller's thread) */
   int on_done_ref;
   char *callback_error;
@@ -743,6 +747,9 @@ int lbt_runner_child_main(void) {
   w.label = label ? label : "";
   w.run_index = (size_t)get_number(&r);
   w.nruns = (size_t)get_number(&r);
+  for (int i = 0; i < 4; i++) b.clock[i] = get_number(&r);
+  bt_prof_give_ticks_per_ns(b.clock[0]);
+  lbt_prof_give_calibration(&b.clock[1]);
   size_t job_size, run_size;
   const char *job_arg = get_field(&r, &job_size);
   const char *run_arg = get_field(&r, &run_size);
@@ -894,6 +901,7 @@ static void put_job_head(frame *f, const batch *b, const char *kind,
   put_text(f, label);
   put_number(f, (double)run);
   put_number(f, (double)nruns);
+  for (int i = 0; i < 4; i++) put_number(f, b->clock[i]);
 }
 
 static void fill_child(const batch *b, frame *f, bt_runner_child *child) {
@@ -1209,6 +1217,8 @@ static void read_child_options(lua_State *L, batch *b) {
   size_t size = sizeof b->exe;
   if (uv_exepath(b->exe, &size) != 0)
     luaL_error(L, "runner: cannot find this executable's path");
+  b->clock[0] = bt_prof_ticks_per_ns();
+  lbt_prof_calibration(&b->clock[1]);
 }
 
 /* runner.run(opts) -> reports, interrupted | nil, message */
