@@ -537,7 +537,8 @@ static void push_spec_string(lua_State *L, const char *data, size_t size) {
 /* The state of the child's one run, kept reachable until the process ends:
  * it is never closed (a finalizer could loop or crash after the run's
  * bytes are sent; the kernel takes the memory back). */
-static lua_State *child_state;
+static lua_State *volatile child_state; /* volatile: a store the compiler
+                                           must keep (nothing reads it) */
 
 /* One run: job_run(job_arg, run_arg) -> bag. */
 static void do_run(lua_State *L, result *res, const batch *b, worker *w,
