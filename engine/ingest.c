@@ -730,14 +730,17 @@ static int read_rows(ingest *in, csv_file *file, const char *p) {
 }
 
 /* Symbol of a per-asset file: the base name without ".csv". */
-static void symbol_from_path(const char *path, char *buf, size_t size) {
+/* The symbol of a per-asset file: its name without ".csv". Returns -1 when
+ * it does not fit (never cut: two long names would become one asset). */
+static int symbol_from_path(const char *path, char *buf, size_t size) {
   const char *base = strrchr(path, '/');
   base = base ? base + 1 : path;
   size_t len = strlen(base);
   if (len > 4 && strcasecmp(base + len - 4, ".csv") == 0) len -= 4;
-  if (len >= size) len = size - 1;
+  if (len >= size) return -1;
   memcpy(buf, base, len);
   buf[len] = '\0';
+  return 0;
 }
 
 static int read_file(ingest *in, uint32_t index) {
@@ -784,10 +787,15 @@ static int read_file(ingest *in, uint32_t index) {
     rc = read_header(in, &file, &p);
     if (rc == 0) { /* per-asset file */
       char symbol[BT_STORE_SYMBOL_MAX + 1];
-      symbol_from_path(file.path, symbol, sizeof symbol);
-      file.asset = find_asset(in, symbol, strlen(symbol));
-      rc = file.asset < 0 ? bt_err_set(in->err, BT_ENOMEM, "out of memory")
-                          : BT_OK;
+      if (symbol_from_path(file.path, symbol, sizeof symbol) != 0) {
+        rc = bt_err_set(in->err, BT_EINVAL, "%s: the symbol (the file name "
+                        "without .csv) is longer than %d bytes", file.path,
+                        BT_STORE_SYMBOL_MAX);
+      } else {
+        file.asset = find_asset(in, symbol, strlen(symbol));
+        rc = file.asset < 0 ? bt_err_set(in->err, BT_ENOMEM, "out of memory")
+                            : BT_OK;
+      }
     } else if (rc == 1) {
       file.asset = -1;
       rc = BT_OK;

@@ -25,6 +25,11 @@ void bt_lua_set_loop(lua_State *L, uv_loop_t *loop);
 void bt_lua_open_host(lua_State *L, const char *home);
 
 int luaopen_btlua_core(lua_State *L);
+
+/* The hidden child mode of the btlua command (`btlua --child`): runs one
+ * job of btlua.core.runner described on fd 3 and writes its result there;
+ * never returns (lbt_runner.c). */
+int lbt_runner_child_main(void);
 #define BT_MODULE(name) int luaopen_btlua_##name(lua_State *L);
 #include "lbt_modules.h"
 #undef BT_MODULE

@@ -57,6 +57,29 @@
 #include <unistd.h>
 
 _Thread_local lbt_limits *lbt_limits_current;
+void (*lbt_limits_stuck)(const char *message);
+
+/* Appends text to buf (size bytes, NUL-terminated): async-signal-safe. */
+static size_t append_text(char *buf, size_t used, size_t size,
+                          const char *text) {
+  while (*text != '\0' && used + 1 < size) buf[used++] = *text++;
+  buf[used] = '\0';
+  return used;
+}
+
+/* The budget's message, built in the signal handler without snprintf. */
+static void report_stuck(lbt_limits *lim) {
+  char msg[256];
+  size_t used = 0;
+  used = append_text(msg, used, sizeof msg,
+                     lim->tripped_callback ? lim->tripped_callback
+                                           : "strategy");
+  used = append_text(msg, used, sizeof msg,
+                     ": exceeded the time budget of ");
+  used = append_text(msg, used, sizeof msg, lim->budget_text);
+  append_text(msg, used, sizeof msg, " s (--budget)");
+  lbt_limits_stuck(msg);
+}
 
 /* SIGUSR2: numbered below SIGPROF and the sampler's real-time signal.
  * When the watchdog and a sampler expire on the same scheduler tick, Linux
@@ -322,6 +345,8 @@ static void limits_signal(int sig, siginfo_t *info, void *context) {
   if (lim->tripped) { /* re-arm: a profiler hook may have replaced ours */
     lua_sethook(lim->L, budget_hook, LUA_MASKCOUNT, 1);
     lim->ticks_tripped++;
+    if (lbt_limits_stuck != NULL && lim->ticks_tripped > lim->ticks_stuck)
+      report_stuck(lim);
 #if ESCAPE_SUPPORTED
     maybe_escape(lim, context);
 #endif
@@ -366,6 +391,8 @@ int lbt_limits_start(lbt_limits *lim, lua_State *L) {
   if (tick < TICK_MIN_S) tick = TICK_MIN_S;
   if (tick > TICK_MAX_S) tick = TICK_MAX_S;
   lim->ticks_budget = (long)ceil(lim->budget / tick);
+  lim->ticks_stuck = (long)ceil(LBT_LIMITS_STUCK_S / tick);
+  snprintf(lim->budget_text, sizeof lim->budget_text, "%g", lim->budget);
   struct sigevent event;
   memset(&event, 0, sizeof event);
   event.sigev_notify = SIGEV_THREAD_ID;
@@ -401,6 +428,10 @@ static int limits_enter(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
   if (lbt_limits_current == NULL) return 0;
   lbt_limits_current->callback = NULL;
+  /* A new call from Lua starts with a fresh budget (loading several
+   * scenario files in one process: one that looped fails alone). */
+  lbt_limits_current->tripped = 0;
+  lbt_limits_current->ticks = 0;
   snprintf(lua_callback_name, sizeof lua_callback_name, "%s", name);
   lbt_limits_enter(lua_callback_name);
   return 0;

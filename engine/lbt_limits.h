@@ -48,6 +48,8 @@ typedef struct lbt_limits {
   volatile sig_atomic_t tripped;
   const char *tripped_callback;
   long ticks_tripped; /* watchdog ticks since the budget tripped */
+  long ticks_stuck;   /* ... after which lbt_limits_stuck is called */
+  char budget_text[32]; /* "%g" of budget, for the signal handler */
   /* the escape from compiled LuaJIT code (lbt_limits_pcall) */
   sigjmp_buf escape;
   volatile sig_atomic_t escape_armed; /* escape is a live frame's target */
@@ -56,6 +58,14 @@ typedef struct lbt_limits {
 
 #define LBT_LIMITS_GRACE 2 /* ticks the hook gets before an escape */
 #define LBT_LIMITS_ESCAPED (-100) /* lbt_limits_pcall: the state is lost */
+
+/* In a run's own process (lbt_runner_child_main): called from the watchdog
+ * (a signal handler) when the budget tripped and the hook could not stop
+ * the call within LBT_LIMITS_STUCK_S more seconds of CPU (time in C: a
+ * pattern match, a finalizer, a coroutine the hook does not reach); must
+ * be async-signal-safe and not return (it reports and ends the process). */
+extern void (*lbt_limits_stuck)(const char *message);
+#define LBT_LIMITS_STUCK_S 0.5
 
 /* The limits of the state running on this thread (NULL outside workers). */
 extern _Thread_local lbt_limits *lbt_limits_current;
@@ -98,6 +108,11 @@ void lbt_limits_offer_escape(const void *context);
 /* lbt_prof.c: stops the profiler running on this thread, if any, without
  * calling into its (abandoned) state; clears its thread-local. */
 void lbt_prof_abandon(void);
+
+/* lbt_prof.c: the hook calibration (call ticks, return ticks, ns per
+ * pair), measured here once; and the same handed to a run's process. */
+void lbt_prof_calibration(double out[3]);
+void lbt_prof_give_calibration(const double given[3]);
 
 /* One hook per state: a profiler hook that is about to (re)arm or clear the
  * hook of L calls this first. Once the budget has tripped it installs the

@@ -195,6 +195,15 @@ static int run_script(lua_State *L, char **argv, int argc, int script_index) {
     fprintf(stderr, "btlua: cannot open %s\n", chunk_file);
     return EXIT_BAD_INPUT;
   }
+  if (chunk_file != NULL) { /* a scenario file is never run here */
+    lua_pushstring(L, file);
+    if (call_cli(L, "is_scenario_file", 1) == 10) {
+      lua_pushnil(L);
+      lua_pushstring(L, file);
+      push_args(L, argv, argc, script_index + 1);
+      return call_cli(L, "scenario_file", 3);
+    }
+  }
   if (luaL_loadfile(L, chunk_file) != LUA_OK) {
     fprintf(stderr, "btlua: %s\n", lua_tostring(L, -1));
     return EXIT_BAD_INPUT;
@@ -295,6 +304,8 @@ int main(int argc, char **argv) {
   sigaddset(&prof_set, SIGPROF);
   pthread_sigmask(SIG_BLOCK, &prof_set, NULL);
 #endif
+  if (argc == 2 && strcmp(argv[1], "--child") == 0)
+    return lbt_runner_child_main(); /* a run of btlua.core.runner */
   uv_loop_t loop;
   if (uv_loop_init(&loop) != 0) {
     fputs("btlua: cannot create the event loop\n", stderr);

@@ -109,9 +109,19 @@ static void clock_calibrate(void) {
   if (!(ticks_per_ns > 0.0)) ticks_per_ns = 1.0;
 }
 
+/* A rate measured by another process of the same run (the parent of a
+ * run's process: the same machine and clock); 0 until given. */
+static double given_ticks_per_ns;
+
 double bt_prof_ticks_per_ns(void) {
+  if (given_ticks_per_ns > 0) return given_ticks_per_ns;
   pthread_once(&calib_once, clock_calibrate);
   return ticks_per_ns;
+}
+
+void bt_prof_give_ticks_per_ns(double rate) {
+  bt_prof_clock_init_();
+  if (rate > 0) given_ticks_per_ns = rate;
 }
 
 double bt_prof_ticks_to_ns(uint64_t ticks) {

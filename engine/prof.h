@@ -239,6 +239,11 @@ uint64_t bt_prof_peak_rss_bytes(void);
 extern volatile int bt_prof_clock_kind_;
 int bt_prof_clock_init_(void);
 
+/* Takes the clock rate (bt_prof_ticks_per_ns) measured by the parent of a
+ * run's process instead of measuring it again (10 ms per process); call
+ * before any profiling, on the same machine and clock choice. */
+void bt_prof_give_ticks_per_ns(double rate);
+
 static inline uint64_t bt_prof_ticks(void) {
   int kind = bt_prof_clock_kind_;
   if (__builtin_expect(kind == 0, 0)) kind = bt_prof_clock_init_();

@@ -1,10 +1,15 @@
 /* runner.h: a generic parallel job runner on libuv (no Lua). Jobs run on the
  * thread pool (uv_queue_work), at most `parallel` at once; a job hands back a
  * status, an error text and output files, which the loop thread writes to
- * temporary names in the output directory, fsyncs and renames into place, so
- * an interrupted run never leaves a half-written file and never damages an
- * earlier run's file. SIGINT cancels: queued jobs never start, running jobs
- * see bt_runner_job_cancelled(), temporary files are removed. */
+ * a private staging directory inside the output directory, fsyncs and renames
+ * into place together (an earlier file is kept aside and put back if any
+ * rename fails), so an interrupted run never leaves a half-written file or a
+ * partial job and never damages an earlier run's file. A job may instead be
+ * a child process (opts.child): the runner starts it with uv_spawn, feeds
+ * it its input, collects its output and log, kills it at its deadline and
+ * reports how it ended. SIGINT, SIGTERM and SIGHUP cancel: queued jobs never
+ * start, running jobs see bt_runner_job_cancelled() (children are killed),
+ * staging directories are removed. */
 #ifndef BT_RUNNER_H
 #define BT_RUNNER_H
 
@@ -21,6 +26,44 @@ typedef struct bt_runner_job_s bt_runner_job_t;
  * `job` (files, failure, progress). Must not touch the loop. */
 typedef void (*bt_runner_work_fn)(bt_runner_job_t *job, void *arg);
 
+/* A job run as a child process (bt_runner_opts.child): what to start. The
+ * child gets /dev/null as stdin; its stdout and stderr go to one pipe (the
+ * job's log, kept up to BT_RUNNER_LOG_MAX bytes); its fd 3 is a socket on
+ * which it reads `input` up to EOF and writes its output back. */
+typedef struct bt_runner_child {
+  const char *file;  /* the executable */
+  char **args;       /* argv, NULL-terminated (args[0] included) */
+  char *input;       /* malloc'd; the runner frees it */
+  size_t input_size;
+  double deadline;   /* s of wall time, then SIGKILL; 0: none */
+} bt_runner_child;
+
+#define BT_RUNNER_LOG_MAX (64 * 1024)
+#define BT_RUNNER_OUTPUT_MAX ((size_t)1 << 31) /* bytes a child hands back */
+
+/* How a child ended (the collect callback; pointers valid during it). */
+typedef struct bt_runner_exit {
+  const char *output; /* bytes it wrote on fd 3 */
+  size_t output_size;
+  int64_t exit_status;
+  int term_signal;  /* the signal that ended it, or 0 */
+  int timed_out;    /* killed at the deadline */
+  int too_much;     /* killed: handed back more than BT_RUNNER_OUTPUT_MAX */
+  double deadline;  /* as given */
+} bt_runner_exit;
+
+/* On the loop thread: fills `child` for job `arg` and returns 0; or returns
+ * BT_RUNNER_ON_POOL to run this job with opts.work on the pool instead
+ * (work on trusted bytes: no child needed); other nonzero values fail the
+ * job (bt_runner_job_fail first). */
+#define BT_RUNNER_ON_POOL 1
+typedef int (*bt_runner_child_fn)(bt_runner_job_t *job, void *arg,
+                                  bt_runner_child *child);
+/* On the loop thread, once the child is over: turns its output into the
+ * job's files, value or failure (bt_runner_job_*). */
+typedef void (*bt_runner_collect_fn)(bt_runner_job_t *job, void *arg,
+                                     const bt_runner_exit *how);
+
 /* What a job reports once it is over (loop thread). Pointers are valid only
  * during the done callback. */
 typedef struct bt_runner_report {
@@ -34,7 +77,9 @@ typedef struct bt_runner_report {
   const char *const *files; /* their names (inside the output directory) */
   const char *value; /* bytes the job handed back (may hold NULs), or NULL */
   size_t value_size;
-  double seconds; /* wall time of the work callback, s */
+  double seconds; /* wall time of the work callback or the child, s */
+  const char *log; /* a child's stdout and stderr (may be NULL) */
+  size_t log_size;
 } bt_runner_report;
 
 typedef void (*bt_runner_done_fn)(void *ctx, const bt_runner_report *report);
@@ -43,10 +88,14 @@ typedef struct bt_runner_opts {
   uv_loop_t *loop;
   const char *output_dir; /* created (with parents) if missing */
   unsigned parallel;      /* jobs at once; 0 means 1 */
-  bt_runner_work_fn work;
+  bt_runner_work_fn work; /* jobs on the pool; or, when child is set: */
+  bt_runner_child_fn child;     /* each job a child process */
+  bt_runner_collect_fn collect; /* required with child */
   bt_runner_done_fn done; /* may be NULL */
   void *ctx;              /* passed to done */
-  int catch_sigint;       /* SIGINT interrupts the run */
+  int catch_sigint;       /* SIGINT, SIGTERM and SIGHUP interrupt the run */
+  int lock;               /* hold an exclusive lock (flock) on the output
+                             directory for the run: a second run waits */
   int progress;           /* a progress line on stderr (caller checks tty) */
 } bt_runner_opts;
 

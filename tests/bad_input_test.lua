@@ -100,5 +100,6 @@ end
 local count = 0
 for _ in pairs(surfaces) do count = count + 1 end
 t.is(count, 5, "cases cover csv, bundle, btprof, scenario and cli")
+
 os.execute("rm -rf " .. q(base))
 t.done_testing()

@@ -246,5 +246,20 @@ t.like(cached(per), "\ttrue\n$", "a changed input file is ingested again")
 t.is(cached(dir .. "/absent"), "nil\t" .. dir
   .. "/absent: cannot open: No such file or directory\n", "absent input")
 
+-- Symbols are never cut: two files whose names share the first 47 bytes
+-- would have become one asset.
+local long = dir .. "/long"
+os.execute("mkdir -p " .. lib.quote(long))
+local stem = string.rep("S", 47)
+for _, tail in ipairs { "A", "B" } do
+  lib.write(long .. "/" .. stem .. tail .. ".csv",
+    "date,open,high,low,close,volume\n2024-01-02,1,1,1,1,1\n")
+end
+local status_long, _, err_long = lib.run({ "ingest", long, "--out",
+  dir .. "/long.btb" })
+t.is(status_long, 2, "a symbol longer than 47 bytes: exit 2")
+t.like(err_long, stem .. "A%.csv: the symbol %(the file name without %.csv%) "
+  .. "is longer than 47 bytes", "names the file and the limit")
+
 os.execute("rm -rf " .. lib.quote(dir))
 t.done_testing()

@@ -13,7 +13,9 @@ function job.job_run(job_text, run_text)
     error("job " .. spec.name .. " failed on run " .. run.index)
   end
   if spec.interrupt then
-    io.popen("kill -INT $PPID"):close() -- a real Ctrl-C to this process
+    -- a real Ctrl-C to the run (this run is its child process; the
+    -- parent kills it)
+    io.popen("kill -INT $(ps -o ppid= -p $PPID)"):close()
     for _ = 1, 2000 do
       if runner.cancelled() then break end
       local until_clock = os.clock() + 0.01

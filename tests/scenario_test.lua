@@ -35,7 +35,7 @@ t.is(scn:data_shape(), "synthetic: 2 assets, minute, 2024-01-01..2024-01-02, "
   .. "24/7, seed 7", "data_shape describes the data")
 t.is(scn.file, good, "the scenario knows its file")
 
--- Each bad field: exit 2, "btlua: FILE:LINE: scenario 'tiny': field ...".
+-- Each bad field: exit 2, "btlua run: FILE:LINE: scenario 'tiny': field ...".
 local function bad(name, fields, line, message, replace)
   local path = dir .. "/" .. name .. ".lua"
   local text = scenario_text(fields)
@@ -43,7 +43,7 @@ local function bad(name, fields, line, message, replace)
   lib.write(path, text)
   local status, out, err = lib.run({ path })
   t.is(status, 2, name .. ": exit status 2")
-  t.is(err, "btlua: " .. path .. ":" .. line .. ": scenario 'tiny': "
+  t.is(err, "btlua run: " .. path .. ":" .. line .. ": scenario 'tiny': "
     .. message .. "\n", name .. ": the message names file, line, field")
 end
 bad("neg_capital", "", 7, "field 'capital': must be positive, got \"-5\"",
@@ -381,7 +381,7 @@ return {
   handle_data = function(ctx, data)
     bars = bars + 1
     if bars == 100 then
-      io.popen("kill -INT $PPID"):close()
+      io.popen("kill -INT $(ps -o ppid= -p $PPID)"):close()
       local waited = 0
       while not runner.cancelled() and waited < 2000 do
         local until_clock = os.clock() + 0.005

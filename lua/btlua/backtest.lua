@@ -54,10 +54,20 @@ function backtest.load_strategy(spec, policy)
     error("strategy: a name, a file path or a table expected, got "
       .. type(spec), 0)
   end
-  if BUILTIN[spec] or (spec:match("^[%w_]+$")
-      and package.searchpath("btlua.strategies." .. spec, package.path)) then
-    return check_strategy(require("btlua.strategies." .. spec), spec)
+  -- A built-in name: btlua's own file only (never the working directory
+  -- or a C module of that name on package.cpath).
+  local builtin = spec:match("^[%w_]+$")
+    and require("btlua.sandbox").builtin_strategy_path(spec)
+  if builtin then
+    local name = "btlua.strategies." .. spec
+    if package.searchpath(name, package.path) == builtin then
+      return check_strategy(require(name), spec)
+    end
+    local chunk, err = loadfile(builtin, "t")
+    if not chunk then error("strategy " .. spec .. ": " .. err, 0) end
+    return check_strategy(chunk(name, builtin), spec)
   end
+  if BUILTIN[spec] then error("strategy " .. spec .. ": not installed", 0) end
   local chunk, err
   if policy then -- sandboxed: the strategy's own directory is a root too
     local dirs = { spec:match("^(.*)/[^/]*$") or "." }
@@ -68,7 +78,12 @@ function backtest.load_strategy(spec, policy)
     chunk, err = loadfile(spec)
   end
   if not chunk then error("strategy: cannot load " .. spec .. ": " .. err, 0) end
-  return check_strategy(chunk(), spec)
+  -- The file's top-level code counts against the time budget too.
+  limits.enter("the strategy file's top-level code")
+  local ok, strategy = pcall(chunk)
+  limits.leave(true)
+  if not ok then error(strategy, 0) end
+  return check_strategy(strategy, spec)
 end
 
 -- Defaults of the strategy overridden by the given params.

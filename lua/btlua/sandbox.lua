@@ -1,12 +1,18 @@
 -- btlua.sandbox: the environment scenario and strategy files run in unless
--- `btlua run --unsafe` is given. A sandboxed file gets the pure libraries
--- (string, table, math, utf8, coroutine), btlua's scenario API, reads
--- anywhere, and nothing that reaches outside: no os.execute, io.popen,
--- package.loadlib or os.exit; loadfile, dofile and require of its own
--- modules only inside its policy's directories; files written, removed or
--- renamed only inside the output directory; no debug library beyond
--- traceback, no getfenv/setfenv (LuaJIT), text chunks only (binary chunks
--- can crash the VM).
+-- `btlua run --unsafe` is given (docs/scenarios.md says what it allows). A
+-- sandboxed file gets its own copies of the pure libraries (string, table,
+-- math, utf8, coroutine: replacing a function there changes nothing
+-- outside; the string metatable is out of its reach), a facade of btlua's
+-- scenario API (btlua.scenario{...} and btlua.dec, never a host module),
+-- and nothing that reaches outside: no os.execute, io.popen,
+-- package.loadlib, os.exit or os.getenv; loadfile, dofile, require of its
+-- own modules and reads of regular files only inside its policy's
+-- directories (and the output directory); files written, removed or
+-- renamed only inside the output directory, never through a symbolic
+-- link; built-in strategies only from btlua's own tree; no debug library
+-- beyond traceback, no getfenv/setfenv (LuaJIT), text chunks only (binary
+-- chunks can crash the VM). Every check here uses functions captured when
+-- this module loaded, before any user code ran.
 --
 --   sandbox.env(policy) -> table: a fresh global environment
 --   sandbox.loadfile(path, policy) -> chunk | nil, message
@@ -14,18 +20,29 @@
 --            output_dir = DIR }     -- writes (nil: none anywhere)
 local sandbox = {}
 
-local realpath = require("btlua.core").runner.realpath
+local core = require "btlua.core"
+local realpath = core.runner.realpath
+local file_kind = core.runner.file_kind
+-- Captured before user code runs (user code gets copies of the libraries).
+local find, sub, match, gsub = string.find, string.sub, string.match,
+  string.gsub
+local type, tostring, error, pairs, ipairs, load, select =
+  type, tostring, error, pairs, ipairs, load, select
+local setmetatable, getmetatable, rawequal = setmetatable, getmetatable,
+  rawequal
+local io_open, io_lines, os_remove, os_rename = io.open, io.lines, os.remove,
+  os.rename
 
 local HINT = " (scenario and strategy files run in a sandbox; "
   .. "btlua run --unsafe lifts it)"
 
 local function dirname(path)
-  return path:match("^(.*)/[^/]*$") or "."
+  return match(path, "^(.*)/[^/]*$") or "."
 end
 
 -- Is the resolved path `path` the directory `root` or inside it?
 local function inside(path, root)
-  return path == root or (path:sub(1, #root + 1) == root .. "/")
+  return path == root or (sub(path, 1, #root + 1) == root .. "/")
     or root == "/"
 end
 
@@ -39,10 +56,11 @@ local function resolve_all(dirs)
   return out
 end
 
--- The resolved path of a file to read, if it lies inside one of roots.
+-- The resolved path of a regular file to read, if it lies inside one of
+-- roots (not a FIFO or a device: a read there could block forever).
 local function readable(path, roots)
   local real = type(path) == "string" and realpath(path)
-  if not real then return nil end
+  if not real or file_kind(real) ~= "file" then return nil end
   for _, root in ipairs(roots) do
     if inside(real, root) then return real end
   end
@@ -56,8 +74,11 @@ local function writable(path, out_root)
   if out_root == nil or type(path) ~= "string" then return false end
   local dir = realpath(dirname(path))
   if not dir or not inside(dir, out_root) then return false end
+  local kind = file_kind(path)
+  if kind == nil then return true end -- a new file
+  if kind ~= "file" then return false end -- a link (even dangling), a FIFO
   local real = realpath(path)
-  return real == nil or inside(real, out_root)
+  return real ~= nil and inside(real, out_root)
 end
 
 local function refuse(what, detail)
@@ -72,17 +93,53 @@ local function copy(lib)
 end
 
 local function read_text(path)
-  local file, err = io.open(path, "rb")
+  local file, err = io_open(path, "rb")
   if not file then return nil, err end
   local text = file:read("*a")
   file:close()
   return text
 end
 
+-- btlua.scenario as a file sees it: callable, nothing else; the module
+-- itself (its policy, its loaders) is never reachable.
+local function scenario_facade()
+  local scenario = require "btlua.scenario"
+  return setmetatable({}, {
+    __call = function(_, def)
+      local scn = scenario.new(def, 2) -- not a tail call: keeps the level
+      return scn
+    end,
+    __newindex = function() error("btlua.scenario is read-only", 2) end,
+    __metatable = false,
+  })
+end
+
+-- A built-in strategy: btlua's own file, never one from the working
+-- directory or package.path (which could hold a C module of that name).
+function sandbox.builtin_strategy_path(name)
+  if type(name) ~= "string" or not match(name, "^[%w_]+$") or not core.home
+  then
+    return nil
+  end
+  local path = core.home .. "/lua/btlua/strategies/" .. name .. ".lua"
+  if file_kind(path) ~= "file" then return nil end
+  return path
+end
+
+-- The string metatable is never handed out: its __index is the real string
+-- table, which the host's own code calls through methods.
+local function sandbox_getmetatable(value)
+  if type(value) == "string" then return nil end
+  return getmetatable(value)
+end
+
 function sandbox.env(policy)
   policy = policy or {}
   local roots = resolve_all(policy.dirs)
   local out_root = policy.output_dir and realpath(policy.output_dir)
+  local read_roots = {}
+  for _, root in ipairs(roots) do read_roots[#read_roots + 1] = root end
+  if out_root then read_roots[#read_roots + 1] = out_root end
   local env = {}
 
   -- load: text chunks; the environment defaults to this one, not the
@@ -112,20 +169,24 @@ function sandbox.env(policy)
     if name == "btlua" then
       local btlua = require "btlua"
       value = {
-        scenario = require "btlua.scenario", dec = btlua.dec,
+        scenario = scenario_facade(), dec = copy(btlua.dec),
         version = btlua.version, lua_flavour = btlua.lua_flavour,
         build_type = btlua.build_type,
       }
     elseif name == "btlua.scenario" then
-      value = require "btlua.scenario"
-    elseif name:match("^btlua%.strategies%.[%w_]+$") then
-      value = require(name)
+      value = scenario_facade()
+    elseif match(name, "^btlua%.strategies%.[%w_]+$") then
+      local path = sandbox.builtin_strategy_path(sub(name, 18))
+      if not path then refuse("require '" .. name .. "'") end
+      local chunk, err = loadfile(path, "t") -- btlua's own code
+      if not chunk then error(err, 2) end
+      value = chunk(name, path)
     else
       -- The file's own modules: NAME.lua (dots as slashes) in its roots.
-      local rel = name:gsub("%.", "/") .. ".lua"
+      local rel = gsub(name, "%.", "/") .. ".lua"
       for _, root in ipairs(roots) do
         local path = root .. "/" .. rel
-        if name:match("^[%w_.]+$") and readable(path, roots) then
+        if match(name, "^[%w_.]+$") and readable(path, roots) then
           local chunk, err = sandbox_loadfile(path)
           if not chunk then error(err, 2) end
           value = chunk(name, path)
@@ -141,17 +202,24 @@ function sandbox.env(policy)
 
   local function open(path, mode)
     mode = mode or "r"
-    if type(mode) == "string" and not mode:find("[wa+]")
-      or writable(path, out_root) then
-      return io.open(path, mode)
+    if type(mode) ~= "string" then refuse("io.open with a mode that is not text") end
+    if not find(mode, "[wa+]") then
+      if readable(path, read_roots) then return io_open(path, mode) end
+      refuse("reading " .. tostring(path), "outside the scenario directory "
+        .. "and the output directory, or not a regular file")
     end
+    if writable(path, out_root) then return io_open(path, mode) end
     refuse("writing " .. tostring(path), "outside the output directory")
   end
 
   local sandbox_io = {
     open = open, lines = function(path, ...)
       if path == nil then refuse("io.lines() on standard input") end
-      return io.lines(path, ...)
+      if not readable(path, read_roots) then
+        refuse("reading " .. tostring(path), "outside the scenario directory "
+          .. "and the output directory, or not a regular file")
+      end
+      return io_lines(path, ...)
     end,
     close = function(file)
       if file == nil then refuse("io.close() of standard output") end
@@ -162,18 +230,18 @@ function sandbox.env(policy)
   }
   local sandbox_os = {
     clock = os.clock, date = os.date, difftime = os.difftime,
-    getenv = os.getenv, time = os.time,
+    time = os.time,
     remove = function(path)
       if not writable(path, out_root) then
         refuse("os.remove " .. tostring(path), "outside the output directory")
       end
-      return os.remove(path)
+      return os_remove(path)
     end,
     rename = function(from, to)
       if not (writable(from, out_root) and writable(to, out_root)) then
         refuse("os.rename " .. tostring(from), "outside the output directory")
       end
-      return os.rename(from, to)
+      return os_rename(from, to)
     end,
   }
 
@@ -184,7 +252,8 @@ function sandbox.env(policy)
   for _, name in ipairs { "popen", "tmpfile", "input", "output" } do
     sandbox_io[name] = refusing("io." .. name)
   end
-  for _, name in ipairs { "execute", "exit", "tmpname", "setlocale" } do
+  for _, name in ipairs { "execute", "exit", "tmpname", "setlocale",
+      "getenv" } do
     sandbox_os[name] = refusing("os." .. name)
   end
   env.package = { loadlib = refusing("package.loadlib") }
@@ -197,6 +266,7 @@ function sandbox.env(policy)
       "type", "xpcall", "_VERSION", "warn", "unpack" } do
     env[name] = _G[name]
   end
+  env.getmetatable = sandbox_getmetatable
   env.unpack = env.unpack or table.unpack
   env.load = sandbox_load
   env.loadstring = _G.loadstring and sandbox_load or nil
@@ -207,7 +277,7 @@ function sandbox.env(policy)
     return chunk()
   end
   env.require = sandbox_require
-  env.string, env.table, env.math = string, copy(table), copy(math)
+  env.string, env.table, env.math = copy(string), copy(table), copy(math)
   env.coroutine = copy(coroutine)
   env.utf8 = _G.utf8 and copy(_G.utf8) or nil
   env.bit = _G.bit and copy(_G.bit) or nil

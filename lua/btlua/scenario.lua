@@ -110,9 +110,76 @@ function scenario.encode(value)
   return table.concat(encode(value, {}))
 end
 
+-- decode reads only what encode writes (strings in %q form, numbers,
+-- booleans, tables of [key]=value,): text from a run's process is data,
+-- never run as code.
+local ESCAPES = { n = "\n", t = "\t", r = "\r", a = "\a", b = "\b",
+  f = "\f", v = "\v", ["\\"] = "\\", ['"'] = '"', ["'"] = "'", ["\n"] = "\n" }
+
+local function decode_string(text, at)
+  local parts = {}
+  local i = at + 1
+  while true do
+    local stop = text:find('["\\]', i)
+    if not stop then error("decode: unfinished string", 0) end
+    parts[#parts + 1] = text:sub(i, stop - 1)
+    if text:sub(stop, stop) == '"' then return table.concat(parts), stop + 1 end
+    local c = text:sub(stop + 1, stop + 1)
+    local digits = text:match("^%d%d?%d?", stop + 1)
+    if digits then
+      parts[#parts + 1] = string.char(tonumber(digits))
+      i = stop + 1 + #digits
+    elseif ESCAPES[c] then
+      parts[#parts + 1] = ESCAPES[c]
+      i = stop + 2
+    elseif c == "\r" and text:sub(stop + 2, stop + 2) == "\n" then
+      parts[#parts + 1] = "\n"
+      i = stop + 3
+    else
+      error("decode: bad escape", 0)
+    end
+  end
+end
+
+local decode_value
+
+local function decode_table(text, at, depth)
+  if depth > 100 then error("decode: nested too deep", 0) end
+  local out = {}
+  local i = at + 1
+  while true do
+    if text:sub(i, i) == "}" then return out, i + 1 end
+    if text:sub(i, i) ~= "[" then error("decode: bad table", 0) end
+    local key, value
+    key, i = decode_value(text, i + 1, depth + 1)
+    if text:sub(i, i + 1) ~= "]=" then error("decode: bad table", 0) end
+    value, i = decode_value(text, i + 2, depth + 1)
+    if text:sub(i, i) ~= "," or key == nil or key ~= key then
+      error("decode: bad table", 0)
+    end
+    out[key] = value
+    i = i + 1
+  end
+end
+
+decode_value = function(text, at, depth)
+  local c = text:sub(at, at)
+  if c == '"' then return decode_string(text, at) end
+  if c == "{" then return decode_table(text, at, depth) end
+  if text:sub(at, at + 3) == "true" then return true, at + 4 end
+  if text:sub(at, at + 4) == "false" then return false, at + 5 end
+  local number = text:match("^%-?[%d%.]+[eE]?[%+%-]?%d*", at)
+    or text:match("^%-?inf", at) or text:match("^%-?nan", at)
+  local value = number and tonumber(number)
+  if value == nil then error("decode: unexpected text at " .. at, 0) end
+  return value, at + #number
+end
+
 function scenario.decode(text)
-  local chunk = assert(load("return " .. text, "=encoded", "t", {}))
-  return chunk()
+  if type(text) ~= "string" then error("decode: text expected", 0) end
+  local value, after = decode_value(text, 1, 0)
+  if after ~= #text + 1 then error("decode: trailing text", 0) end
+  return value
 end
 
 -- --- checking fields ---
@@ -284,8 +351,7 @@ end
 
 -- A built-in strategy name resolves to the module btlua.strategies.NAME.
 function scenario.builtin_strategy_path(name)
-  if type(name) ~= "string" or not name:match("^[%w_]+$") then return nil end
-  return package.searchpath("btlua.strategies." .. name, package.path)
+  return require("btlua.sandbox").builtin_strategy_path(name)
 end
 
 local function check_strategy(ctx, value)
@@ -629,7 +695,10 @@ function scenario.load(path, policy)
   end
   local outer = loading_file
   loading_file = path
+  local limits = require("btlua.core").limits
+  limits.enter("the scenario file's top-level code") -- counts for --budget
   local ok, result = pcall(chunk)
+  limits.leave(true)
   loading_file = outer
   if not ok then return load_failure(result) end
   if not scenario.is_scenario(result) then
@@ -653,7 +722,7 @@ local function load_sandboxed(path)
   return nil
 end
 
-local function list_lua_files(dir)
+function scenario.list_lua_files(dir)
   local files = {}
   for _, name in ipairs(require("btlua.core").list_dir(dir) or {}) do
     if name:match("%.lua$") then files[#files + 1] = dir .. "/" .. name end
@@ -666,12 +735,119 @@ end
 function scenario.discover(dirs)
   local found = {}
   for _, dir in ipairs(dirs) do
-    for _, file in ipairs(list_lua_files(dir)) do
+    for _, file in ipairs(scenario.list_lua_files(dir)) do
       local scn = load_sandboxed(file)
       if scn then found[#found + 1] = { file = file, scenario = scn } end
     end
   end
   return found
+end
+
+-- The strategy of a scenario must know every param given to it (when it
+-- declares its defaults). Returns nil or the message.
+-- Kinds a strategy may declare for its params (strategy.param_kinds);
+-- an undeclared param must have its default's type.
+local PERIOD_MAX = 1000000 -- engine/indicators.h BT_IND_MAX_PERIOD
+local PARAM_KINDS = {
+  period = { "an integer from 1 to " .. PERIOD_MAX, function(v)
+    return v == math.floor(v) and v >= 1 and v <= PERIOD_MAX
+  end },
+  positive = { "a number > 0", function(v) return v > 0 and v < math.huge end },
+}
+
+-- nil, or what is wrong with value for the param `key` of `strategy`.
+local function param_problem(strategy, key, value)
+  local default = strategy.params[key]
+  local kind = type(strategy.param_kinds) == "table"
+    and PARAM_KINDS[strategy.param_kinds[key]]
+  if type(value) ~= type(default) then
+    return "must be " .. (kind and kind[1] or "a " .. type(default))
+  end
+  if kind and not kind[2](value) then return "must be " .. kind[1] end
+  return nil
+end
+
+local function show_value(value)
+  if type(value) == "string" then return string.format("%q", value) end
+  return tostring(value)
+end
+
+-- nil, or the bad-input message for the first param of scn that its
+-- strategy does not know or that has the wrong type or kind.
+local function check_strategy_params(scn, policy)
+  local backtest = require "btlua.backtest"
+  local ok, strategy = pcall(backtest.load_strategy, scn.strategy, policy)
+  if not ok and scenario.is_limit_error(strategy) then
+    return nil -- a runaway, not bad input: its run fails with the message
+  end
+  if not ok then return "scenario " .. scn.name .. ": " .. tostring(strategy) end
+  local defaults = type(strategy) == "table" and strategy.params
+  if type(defaults) ~= "table" then return nil end
+  for _, key in ipairs(sorted_keys(scn.params)) do
+    if defaults[key] == nil then
+      local known = sorted_keys(defaults)
+      for i, k in ipairs(known) do known[i] = tostring(k) end
+      return string.format("scenario %s: unknown parameter '%s' of strategy "
+        .. "%s (known: %s)", scn.name, tostring(key),
+        scn:strategy_text():match("^[^(]*"), table.concat(known, ", "))
+    end
+    local problem = param_problem(strategy, key, scn.params[key])
+    if problem then
+      return string.format("scenario %s: parameter '%s' of strategy %s %s, "
+        .. "got %s", scn.name, tostring(key),
+        scn:strategy_text():match("^[^(]*"), problem,
+        show_value(scn.params[key]))
+    end
+  end
+  return nil
+end
+
+-- Is an error a tripped limit's (--budget, --memory-cap, --timeout)?
+function scenario.is_limit_error(err)
+  local text = tostring(err)
+  return text:find("(--budget)", 1, true) ~= nil
+    or text:find("(--memory-cap)", 1, true) ~= nil
+    or text:find("(--timeout)", 1, true) ~= nil
+end
+
+-- describe(text) -> text: what the command line needs to know of scenario
+-- files. Files are user code: they are loaded here, in a run's own process
+-- (core.runner.call), never by the command itself. text = encode {
+-- files = { FILE, ... }, output_dir =, unsafe =, overrides = { params,
+-- set, data } or nil, check_params = bool } -> encode { { file =, ok =,
+-- error =, name =, description =, data =, data_shape =, strategy_text = },
+-- ... } in the order of files.
+function scenario.describe(text)
+  local req = scenario.decode(text)
+  local out = {}
+  for i, file in ipairs(req.files) do
+    local policy = scenario.policy(file, req.output_dir, req.unsafe)
+    local scn, err = scenario.load(file, policy)
+    if scn and req.overrides then
+      local ok, result = pcall(scenario.with_overrides, scn, req.overrides)
+      if ok then
+        scn = result
+      else
+        scn, err = nil, scenario.is_bad_input(result) and result.message
+          or tostring(result)
+      end
+    end
+    if scn and req.check_params then
+      err = check_strategy_params(scn, policy)
+      if err then scn = nil end
+    end
+    if scn then
+      out[i] = { file = file, ok = true, name = scn.name,
+        description = scn.description, data = scn.data,
+        data_shape = scn:data_shape(), strategy_text = scn:strategy_text() }
+    elseif scenario.is_limit_error(err) then -- a runaway file: exit 1
+      out[i] = { file = file, ok = false, limit = true,
+        error = "scenario file " .. file .. ": " .. tostring(err) }
+    else
+      out[i] = { file = file, ok = false, error = tostring(err) }
+    end
+  end
+  return scenario.encode(out)
 end
 
 -- --- the worker side: one scenario run per lua_State ---

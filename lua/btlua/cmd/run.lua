@@ -1,6 +1,7 @@
 -- btlua.cmd.run: `btlua run ...` and `btlua SCENARIO.lua ...`: runs scenarios
--- in parallel on the libuv pool (core.runner), one Lua state per run, each
--- with its own profiler, and writes every scenario's files atomically.
+-- in parallel (core.runner), each run in its own child process with kernel
+-- limits, each with its own profiler, and writes every scenario's files
+-- atomically, holding a lock on the output directory.
 -- Returns the exit status: 0 ok, 1 a run failed, 2 bad usage or input,
 -- 130 interrupted (Ctrl-C).
 local argparse = require "argparse"
@@ -111,17 +112,26 @@ local function make_parser()
     :convert(non_negative_number):argname("SECONDS")
   parser:option("--memory-cap",
     "Stop a scenario whose Lua heap grows past SIZE (bytes, or with a unit: "
-    .. "512M, 2G, 1GiB); 0 turns the cap off.", "1G")
+    .. "512M, 2G, 1GiB); its whole process is held to SIZE plus its data "
+    .. "file plus 256 MiB of address space; 0 turns the cap off.", "1G")
     :convert(memory_size):argname("SIZE")
+  parser:option("--timeout",
+    "Kill a run of a scenario (its own process) after SECONDS of wall-clock "
+    .. "time or of CPU time, whatever it is doing (a blocking read, a loop "
+    .. "in C, a finalizer); 0 turns it off.", "3600")
+    :convert(non_negative_number):argname("SECONDS")
   parser:flag("--unsafe",
     "Run scenario and strategy files without the sandbox. By default they "
     .. "cannot run commands (os.execute, io.popen), load C code "
-    .. "(package.loadlib), load Lua files outside their own directory, or "
-    .. "write files outside the output directory.")
+    .. "(package.loadlib), read the environment, read or load files outside "
+    .. "their own directory, or write files outside the output directory. "
+    .. "The limits and the process per run stay.")
   parser:flag("-q --quiet", "Print nothing but errors.")
   parser:epilog("Values of --param and --set are numbers, true/false, or "
     .. "text. Exit status: 0 ok, 1 a scenario failed, 2 bad usage or input, "
-    .. "130 interrupted (Ctrl-C; no partial files are left).")
+    .. "130 interrupted (SIGINT, SIGTERM, SIGHUP; no partial files are left). "
+    .. "The output directory is locked for the run: a second run into it "
+    .. "waits.")
   return parser
 end
 
@@ -147,13 +157,101 @@ local function is_path(word)
   return word:match("%.lua$") or word:find("/", 1, true)
 end
 
+-- What the command knows of scenario files comes from loading them in a
+-- run's own process (core.runner.call -> scenario.describe, with the
+-- sandbox and the limits of a run): they are user code, never run here.
+-- Returns the list of descriptions, or nil, message.
+local describe
+
+-- A describe call that a runaway file ended (a loop LuaJIT compiled, a call
+-- stuck in C: the whole process stops) is done again one file at a time:
+-- the runaway alone is reported (exit 1; a strategy that loops is left to
+-- its run, which reports it), the other files are described.
+local function describe_each(files, args, opts)
+  local found = {}
+  for i, file in ipairs(files) do
+    local one, err = describe({ file }, args, opts)
+    if not one and opts.check_params then
+      one, err = describe({ file }, args, { overrides = opts.overrides })
+    end
+    if not one then
+      if not scenario.is_limit_error(err) then return nil, err end
+      one = { { file = file, ok = false, limit = true, error = "scenario file "
+        .. file .. ": " .. tostring(err):gsub("^loading scenario files: ", "") } }
+    end
+    found[i] = one[1]
+  end
+  return found
+end
+
+-- Is every file one of btlua's own scenarios (its installed tree)? Those
+-- are not user code: they are described in this process (still in the
+-- sandbox), which saves a process for `--scenario all` and the like.
+local function all_builtin(files)
+  local home = core.home and core.runner.realpath(core.home .. "/scenarios")
+  if not home then return false end
+  for _, file in ipairs(files) do
+    local real = core.runner.realpath(file)
+    if not real or real:sub(1, #home + 1) ~= home .. "/"
+      or core.runner.file_kind(file) ~= "file" then
+      return false
+    end
+  end
+  return true
+end
+
+describe = function(files, args, opts)
+  if #files == 0 then return {} end
+  local request = {
+    files = files, output_dir = args.output_dir,
+    unsafe = args.unsafe or nil, overrides = opts.overrides,
+    check_params = opts.check_params or nil,
+  }
+  if all_builtin(files) then
+    local ok, found = pcall(scenario.describe, scenario.encode(request))
+    if ok then return scenario.decode(found) end
+  end
+  local text, err = core.runner.call {
+    module = "btlua.scenario", func = "describe",
+    arg = scenario.encode(request),
+    budget = args.budget, memory_cap = args.memory_cap,
+    timeout = args.timeout,
+  }
+  if not text and #files > 1 and scenario.is_limit_error(err) then
+    return describe_each(files, args, opts)
+  end
+  if not text then return nil, "loading scenario files: " .. tostring(err) end
+  local ok, found = pcall(scenario.decode, text)
+  if not ok or type(found) ~= "table" then
+    return nil, "loading scenario files: a malformed description"
+  end
+  return found
+end
+
+-- Every scenario file in the directories that loads (described).
+local function discover(args)
+  local files = {}
+  for _, dir in ipairs(scenario_dirs(args)) do
+    for _, file in ipairs(scenario.list_lua_files(dir)) do
+      files[#files + 1] = file
+    end
+  end
+  local found, err = describe(files, args, {})
+  if not found then return nil, err end
+  local loaded = {}
+  for _, entry in ipairs(found) do
+    if entry.ok then loaded[#loaded + 1] = entry end
+  end
+  return loaded
+end
+
 local function list_scenarios(args)
-  local found = scenario.discover(scenario_dirs(args))
+  local found, err = discover(args)
+  if not found then return fail("%s", err) end
   local rows = { { "NAME", "DESCRIPTION", "DATA", "STRATEGY" } }
   for _, entry in ipairs(found) do
-    local scn = entry.scenario
-    rows[#rows + 1] = { scn.name, scn.description, scn:data_shape(),
-      scn:strategy_text() }
+    rows[#rows + 1] = { entry.name, entry.description, entry.data_shape,
+      entry.strategy_text }
   end
   local widths = {}
   for _, row in ipairs(rows) do
@@ -166,23 +264,24 @@ local function list_scenarios(args)
   return EXIT_OK
 end
 
--- Resolves --scenario words to a list of { file =, scenario = }; returns
--- nil, message on bad input.
-local function resolve_scenarios(args, preloaded)
+-- Resolves --scenario words to a list of files; returns nil, message on
+-- bad input.
+local function resolve_files(args)
   local dirs = scenario_dirs(args)
   local chosen, seen_files = {}, {}
-  local function add(file, scn)
+  local function add(file)
     if seen_files[file] then return end
     seen_files[file] = true
-    chosen[#chosen + 1] = { file = file, scenario = scn }
+    chosen[#chosen + 1] = file
   end
   for _, word in ipairs(args.scenario) do
     if word == "all" then
-      local found = scenario.discover(dirs)
+      local found, err = discover(args)
+      if not found then return nil, err end
       if #found == 0 then
         return nil, "no scenarios found in " .. table.concat(dirs, ", ")
       end
-      for _, entry in ipairs(found) do add(entry.file, entry.scenario) end
+      for _, entry in ipairs(found) do add(entry.file) end
     else
       local file = word
       if not is_path(word) or not file_exists(word) then
@@ -197,21 +296,15 @@ local function resolve_scenarios(args, preloaded)
         if not file and is_path(word) then
           return nil, "cannot open scenario file " .. word
         elseif not file then
+          local found, err = discover(args)
+          if not found then return nil, err end
           local names = {}
-          for _, entry in ipairs(scenario.discover(dirs)) do
-            names[#names + 1] = entry.scenario.name
-          end
+          for _, entry in ipairs(found) do names[#names + 1] = entry.name end
           return nil, "unknown scenario '" .. word .. "' (known: "
             .. table.concat(names, ", ") .. "; or a .lua file)"
         end
       end
-      local scn, err = preloaded and preloaded.file == file and preloaded
-      if not scn then
-        scn, err = scenario.load(file,
-          scenario.policy(file, args.output_dir, args.unsafe))
-      end
-      if not scn then return nil, err end
-      add(file, scn)
+      add(file)
     end
   end
   return chosen
@@ -253,8 +346,10 @@ local function scenario_data(file, path)
   return bundle
 end
 
--- Applies the command line's overrides to every chosen scenario.
-local function apply_overrides(chosen, args)
+-- The chosen files, loaded (in a child) with the command line's overrides
+-- and their strategies' params checked: { file =, scenario = described,
+-- overrides = } each, or nil, message.
+local function load_chosen(files, args)
   local data
   if args.data then
     local err
@@ -262,89 +357,28 @@ local function apply_overrides(chosen, args)
     if not data then return nil, err end
   end
   local overrides = { params = args.param, set = args.set, data = data }
-  local names = {}
-  for _, entry in ipairs(chosen) do
-    local ok, scn = pcall(scenario.with_overrides, entry.scenario, overrides)
-    if not ok then
-      return nil, scenario.is_bad_input(scn) and scn.message or tostring(scn)
+  local found, err = describe(files, args, { overrides = overrides,
+    check_params = true })
+  if not found then return nil, err end
+  local chosen, names, runaways = {}, {}, {}
+  for i, entry in ipairs(found) do
+    if entry.limit then -- reported, and the others still run (exit 1)
+      runaways[#runaways + 1] = entry.error
+    elseif not entry.ok then
+      return nil, entry.error
     end
-    if names[scn.name] then
+    if names[entry.name] then
       return nil, string.format("two scenarios are named '%s' (%s and %s): "
-        .. "their files would collide", scn.name, names[scn.name], entry.file)
+        .. "their files would collide", entry.name, names[entry.name],
+        files[i])
     end
-    names[scn.name] = entry.file
-    entry.scenario = scn
-    entry.overrides = overrides
-  end
-  return chosen
-end
-
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = tostring(k) end
-  table.sort(keys)
-  return keys
-end
-
--- Kinds a strategy may declare for its params (strategy.param_kinds);
--- an undeclared param must have its default's type.
-local PERIOD_MAX = 1000000 -- engine/indicators.h BT_IND_MAX_PERIOD
-local PARAM_KINDS = {
-  period = { "an integer from 1 to " .. PERIOD_MAX, function(v)
-    return v == math.floor(v) and v >= 1 and v <= PERIOD_MAX
-  end },
-  positive = { "a number > 0", function(v) return v > 0 and v < math.huge end },
-}
-
--- nil, or what is wrong with value for the param `key` of `strategy`.
-local function param_problem(strategy, key, value)
-  local default = strategy.params[key]
-  local kind = type(strategy.param_kinds) == "table"
-    and PARAM_KINDS[strategy.param_kinds[key]]
-  if type(value) ~= type(default) then
-    return "must be " .. (kind and kind[1] or "a " .. type(default))
-  end
-  if kind and not kind[2](value) then return "must be " .. kind[1] end
-  return nil
-end
-
-local function show_value(value)
-  if type(value) == "string" then return string.format("%q", value) end
-  return tostring(value)
-end
-
--- Every param of a scenario (its own and --param's) must be one its
--- strategy knows, of the right type (when the strategy declares its
--- defaults): checked here, before any run starts.
-local function check_params(chosen, args)
-  local found, backtest = pcall(require, "btlua.backtest")
-  if not found then return chosen end
-  for _, entry in ipairs(chosen) do
-    local scn = entry.scenario
-    local ok, strategy = pcall(backtest.load_strategy, scn.strategy,
-      scenario.policy(entry.file, args.output_dir, args.unsafe))
-    if not ok then
-      return nil, "scenario " .. scn.name .. ": " .. tostring(strategy)
-    end
-    local defaults = type(strategy) == "table" and strategy.params
-    if type(defaults) == "table" then
-      for _, key in ipairs(sorted_keys(scn.params)) do
-        local name = scn:strategy_text():match("^[^(]*")
-        if defaults[key] == nil then
-          return nil, string.format("scenario %s: unknown parameter '%s' of "
-            .. "strategy %s (known: %s)", scn.name, key, name,
-            table.concat(sorted_keys(defaults), ", "))
-        end
-        local problem = param_problem(strategy, key, scn.params[key])
-        if problem then
-          return nil, string.format("scenario %s: parameter '%s' of strategy "
-            .. "%s %s, got %s", scn.name, key, name, problem,
-            show_value(scn.params[key]))
-        end
-      end
+    if entry.ok then
+      names[entry.name] = files[i]
+      chosen[#chosen + 1] = { file = files[i], scenario = entry,
+        overrides = overrides }
     end
   end
-  return chosen
+  return chosen, nil, runaways
 end
 
 -- Each scenario's bundle, resolved once here rather than in every run
@@ -404,6 +438,7 @@ local function make_jobs(chosen, args)
         bundle = entry.bundle, output_dir = args.output_dir,
         unsafe = args.unsafe or nil,
       },
+      data = entry.bundle,
       runs = runs,
     }
   end
@@ -439,6 +474,11 @@ local function report_done(report, args, written)
     io.stderr:write("scenario ", report.label, ": ", report.error, "\n")
     io.stderr:flush()
   end
+  if report.log and not args.quiet then -- what the scenario's code printed
+    local text = report.log:gsub("\n$", "")
+    io.stderr:write((("\n" .. text):gsub("\n", "\nscenario " .. report.label
+      .. " | ")):sub(2), "\n")
+  end
 end
 
 local function run_scenarios(chosen, args)
@@ -462,6 +502,7 @@ local function run_scenarios(chosen, args)
     jobs = make_jobs(costliest_first(chosen), args),
     progress = not args.quiet and core.runner.isatty(2),
     budget = args.budget, memory_cap = args.memory_cap,
+    timeout = args.timeout, lock = true,
     on_done = function(report) report_done(report, args, written) end,
   }
   if not reports then return fail("%s", interrupted) end
@@ -493,9 +534,8 @@ local function run_scenarios(chosen, args)
   return EXIT_OK
 end
 
--- run(words, preloaded) -> exit status. `preloaded` is the scenario the
--- host already loaded from the file given as --scenario (btlua FILE.lua).
-return function(words, preloaded)
+-- run(words) -> exit status.
+return function(words)
   local parser = make_parser()
   local parsed, args = parser:pparse(words)
   if not parsed then
@@ -511,14 +551,18 @@ return function(words, preloaded)
     return fail("no scenario given (--scenario NAME|all|FILE; "
       .. "--list-scenarios lists them)")
   end
-  local chosen, err = resolve_scenarios(args, preloaded)
+  local files, err = resolve_files(args)
+  if not files then return fail("%s", err) end
+  local chosen, runaways
+  chosen, err, runaways = load_chosen(files, args)
   if not chosen then return fail("%s", err) end
-  chosen, err = apply_overrides(chosen, args)
-  if not chosen then return fail("%s", err) end
-  chosen, err = check_params(chosen, args)
-  if not chosen then return fail("%s", err) end
-  if args.profiler == "instructions" then
-    return require("btlua.instructions").run(chosen, args, words)
+  for _, message in ipairs(runaways) do io.stderr:write(message, "\n") end
+  local status = EXIT_OK
+  if #chosen > 0 and args.profiler == "instructions" then
+    status = require("btlua.instructions").run(chosen, args, words)
+  elseif #chosen > 0 then
+    status = run_scenarios(chosen, args)
   end
-  return run_scenarios(chosen, args)
+  if status == EXIT_OK and #runaways > 0 then return EXIT_FAILED end
+  return status
 end
