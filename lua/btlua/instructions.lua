@@ -152,11 +152,12 @@ local function run_one(entry, args, words, valgrind)
   local out = args.output_dir
   local work = out .. "/." .. name .. ".instructions"
   os.execute("rm -rf " .. quote(work) .. " && mkdir -p " .. quote(work))
-  local callgrind_out = work .. "/callgrind.out"
+  -- The command and the processes it starts (each run is a child
+  -- process): one callgrind file each, summed.
   local exe = core.runner.realpath("/proc/self/exe")
   local command = { PINNED_ENV .. quote(valgrind), "--tool=callgrind",
-    "--callgrind-out-file=" .. quote(callgrind_out), "--dump-instr=no",
-    "--trace-children=no", quote(exe), "run", "--scenario",
+    "--callgrind-out-file=" .. quote(work .. "/callgrind.out.%p"),
+    "--dump-instr=no", "--trace-children=yes", quote(exe), "run", "--scenario",
     quote(entry.file), "--profiler", "none", "--output-dir", quote(work),
     "--jobs", "1", "--quiet" }
   for _, word in ipairs(child_flags(words)) do command[#command + 1] = quote(word) end
@@ -165,13 +166,12 @@ local function run_one(entry, args, words, valgrind)
   local log = pipe:read("*a")
   local ok = pipe:close()
   local seconds = (core.hrtime() - started) / 1e9
-  local callgrind_text = read(callgrind_out)
+  local counts, callgrind_text = instructions.parse_all(work)
   if not ok or not callgrind_text then
     os.execute("rm -rf " .. quote(work))
     return nil, "scenario " .. name .. ": the run under valgrind failed:\n"
       .. log
   end
-  local counts = instructions.parse(callgrind_out)
   local zones = instructions.zones(counts)
   local profile = { meta = { scenario = name, profiler = "instructions",
       instructions = { total = counts.total or 0, zones = zones },
@@ -195,6 +195,29 @@ local function run_one(entry, args, words, valgrind)
       .. "callgrind, %.1f s)\n", name, counts.total or 0, seconds))
   end
   return true
+end
+
+-- The counts of every callgrind.out.PID in dir, summed (total and each
+-- function), and the text of the largest file (the run's own process: the
+-- S.callgrind for KCachegrind); nil when there is none.
+function instructions.parse_all(dir)
+  local names = core.list_dir(dir) or {}
+  local sum, largest, largest_total = { total = 0, functions = {} }, nil, -1
+  for _, name in ipairs(names) do
+    if name:match("^callgrind%.out%.%d+$") then
+      local path = dir .. "/" .. name
+      local counts = instructions.parse(path)
+      sum.total = sum.total + (counts.total or 0)
+      for fn, value in pairs(counts.functions) do
+        sum.functions[fn] = (sum.functions[fn] or 0) + value
+      end
+      if (counts.total or 0) > largest_total then
+        largest, largest_total = path, counts.total or 0
+      end
+    end
+  end
+  if not largest then return sum, nil end
+  return sum, read(largest)
 end
 
 -- run(chosen, args, words) -> exit status: every chosen scenario, one
