@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "proffile.h"
+#include "profcol.h"
 
 static char *dup_text(const char *text) {
   size_t len = strlen(text);
@@ -15,18 +16,6 @@ static char *dup_text(const char *text) {
   return copy;
 }
 
-/* Grows a malloc'd array to hold at least `need` items. */
-static int grow(void **items, size_t *cap, size_t need, size_t size) {
-  if (need <= *cap) return 0;
-  size_t next = *cap ? *cap * 2 : 16;
-  while (next < need)
-    next *= 2;
-  void *bigger = realloc(*items, next * size);
-  if (bigger == NULL) return -1;
-  *items = bigger;
-  *cap = next;
-  return 0;
-}
 
 static void set_int(lua_State *L, const char *key, uint64_t value) {
   lua_pushinteger(L, (lua_Integer)value);
@@ -70,7 +59,8 @@ static void meta_add(lua_State *L, bt_profile *pf, size_t *cap,
     lua_pop(L, 1);
     return;
   }
-  if (grow((void **)&pf->meta, cap, pf->nmeta + 1, sizeof(bt_pf_meta))) {
+  if (bt_profcol_grow((void **)&pf->meta, cap, pf->nmeta + 1,
+                      sizeof(bt_pf_meta))) {
     lua_pop(L, 1);
     return;
   }
@@ -128,7 +118,7 @@ static bt_pf_pair *pairs_from(lua_State *L, int idx, size_t *n) {
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     if (lua_type(L, -1) == LUA_TNUMBER &&
-        grow((void **)&pairs, &cap, *n + 1, sizeof *pairs) == 0) {
+        bt_profcol_grow((void **)&pairs, &cap, *n + 1, sizeof *pairs) == 0) {
       lua_pushvalue(L, -2);
       const char *name = lua_tostring(L, -1);
       lua_Number v = lua_tonumber(L, -2);
@@ -170,7 +160,7 @@ static void funcs_from(lua_State *L, int idx, bt_profile *pf) {
         lua_Number caller = lua_tonumber(L, -2);
         if (lua_type(L, -1) == LUA_TTABLE && caller >= 1 &&
             caller <= (lua_Number)n &&
-            grow((void **)&pf->edges, &cap_edges, pf->nedges + 1,
+            bt_profcol_grow((void **)&pf->edges, &cap_edges, pf->nedges + 1,
                  sizeof(bt_pf_edge)) == 0) {
           bt_pf_edge *e = &pf->edges[pf->nedges++];
           int at = lua_gettop(L);

@@ -19,13 +19,7 @@ html.TOP_FUNCTIONS = 15
 -- Width of the charts, px.
 html.WIDTH = 960
 
-local function read(path)
-  local file = io.open(path, "rb")
-  if not file then return nil end
-  local text = file:read("*a")
-  file:close()
-  return text
-end
+local read = require("btlua.util").read_file
 
 -- S_equity.csv (time,cash,value): the value column drawn `columns` wide
 -- (core.chart.series: btlua.svg's decimation and the drawdown, in C) and a
@@ -274,17 +268,7 @@ local function function_rows(p)
     end
     return rows, "ns"
   end
-  local self, incl = {}, {}
-  for _, s in ipairs(p.samples or {}) do
-    local seen = {}
-    for depth, index in ipairs(s.stack) do
-      if not seen[index] then
-        seen[index] = true
-        incl[index] = (incl[index] or 0) + s.count
-      end
-      if depth == #s.stack then self[index] = (self[index] or 0) + s.count end
-    end
-  end
+  local self, incl = require("btlua.profile").sample_counts(p)
   for index, count in pairs(incl) do
     rows[#rows + 1] = { index = index, self = self[index] or 0, cum = count }
   end

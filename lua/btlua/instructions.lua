@@ -137,13 +137,7 @@ local function summary(name, counts, zones, seconds)
   return table.concat(out, "\n")
 end
 
-local function read(path)
-  local file = io.open(path, "rb")
-  if not file then return nil end
-  local text = file:read("*a")
-  file:close()
-  return text
-end
+local read = require("btlua.util").read_file
 
 -- One scenario under callgrind; writes its files into args.output_dir.
 -- Returns true, or nil and a message.

@@ -95,7 +95,7 @@ local function wall_ns(p)
   return (p.meta or {}).wall_ns or 0
 end
 
--- Per function (index): self and inclusive sample counts.
+-- Per function (index): self and inclusive sample counts, and the total.
 local function sample_counts(p)
   local self, incl, total = {}, {}, 0
   for _, s in ipairs(p.samples or {}) do
@@ -111,6 +111,7 @@ local function sample_counts(p)
   end
   return self, incl, total
 end
+profile.sample_counts = sample_counts
 
 -- Summary ---------------------------------------------------------------------
 
