@@ -1028,6 +1028,20 @@ static void free_result(result *res) {
   free(res->value);
 }
 
+/* The files and value of a result become the job's. */
+static void hand_over(bt_runner_job_t *job, const result *res) {
+  for (size_t i = 0; i < res->files.count; i++)
+    if (bt_runner_job_add_file(job, res->files.items[i].name,
+                               res->files.items[i].data,
+                               res->files.items[i].size) != BT_OK) {
+      bt_runner_job_fail(job, BT_EINVAL, "bad output file name '%s'",
+                         res->files.items[i].name);
+      break;
+    }
+  if (res->value != NULL)
+    bt_runner_job_set_value(job, res->value, res->value_size);
+}
+
 /* opts.work: a job's finish on a pool thread (see unit_child). */
 static void finish_work(bt_runner_job_t *job, void *arg) {
   unit *u = arg;
@@ -1044,20 +1058,10 @@ static void finish_work(bt_runner_job_t *job, void *arg) {
   }
   do_finish(L, &res, u->batch, &w, spec->arg, spec->arg_size, spec->bags,
             spec->nruns);
-  if (res.failed) {
+  if (res.failed)
     bt_runner_job_fail(job, BT_EINVAL, "%s", res.error ? res.error : "?");
-  } else {
-    for (size_t i = 0; i < res.files.count; i++)
-      if (bt_runner_job_add_file(job, res.files.items[i].name,
-                                 res.files.items[i].data,
-                                 res.files.items[i].size) != BT_OK) {
-        bt_runner_job_fail(job, BT_EINVAL, "bad output file name '%s'",
-                           res.files.items[i].name);
-        break;
-      }
-    if (res.value != NULL)
-      bt_runner_job_set_value(job, res.value, res.value_size);
-  }
+  else
+    hand_over(job, &res);
   free_result(&res);
   if (w.limits.escaped) return; /* left on purpose (lbt_limits.c) */
   lbt_limits_stop(&w.limits);
@@ -1078,16 +1082,7 @@ static void unit_collect(bt_runner_job_t *job, void *arg,
       res.files.items = NULL;
       res.files.count = 0;
     } else {
-      for (size_t i = 0; i < res.files.count; i++)
-        if (bt_runner_job_add_file(job, res.files.items[i].name,
-                                   res.files.items[i].data,
-                                   res.files.items[i].size) != BT_OK) {
-          bt_runner_job_fail(job, BT_EINVAL, "bad output file name '%s'",
-                             res.files.items[i].name);
-          break;
-        }
-      if (res.value != NULL)
-        bt_runner_job_set_value(job, res.value, res.value_size);
+      hand_over(job, &res);
     }
   }
   free_result(&res);
