@@ -594,7 +594,9 @@ static int store_row(ingest *in, const csv_file *file, unsigned long line,
  * else a status. */
 
 /* The time of field tf (line `line`): one format per file (epoch numbers
- * mixed with date text mean a broken export, refused), then parsed. */
+ * mixed with date text mean a broken export, refused), then parsed. A bad
+ * time leaves *time alone and returns bad_row's status (BT_OK when bad
+ * rows are skipped). */
 static int read_time(ingest *in, csv_file *file, unsigned long line,
                      const field *tf, int64_t *time) {
   int kind = 1;
@@ -649,8 +651,9 @@ static int parse_row(ingest *in, csv_file *file, unsigned long line,
       memcmp(tf->start, file->last_time, time_len) == 0) {
     time = file->last_time_ns; /* checked when it was first seen */
   } else {
+    time = INT64_MIN; /* stays so when the row is bad (skipped or not) */
     int rc = read_time(in, file, line, tf, &time);
-    if (rc != BT_OK) return rc;
+    if (rc != BT_OK || time == INT64_MIN) return rc;
     if (time_len < sizeof file->last_time) {
       memcpy(file->last_time, tf->start, time_len);
       file->last_time_len = time_len;

@@ -750,7 +750,8 @@ int lbt_runner_child_main(void) {
   w.nruns = (size_t)get_number(&r);
   for (int i = 0; i < 4; i++) b.clock[i] = get_number(&r);
   bt_prof_give_ticks_per_ns(b.clock[0]);
-  lbt_prof_give_calibration(&b.clock[1]);
+  if (b.clock[1] > 0 || b.clock[2] > 0 || b.clock[3] > 0)
+    lbt_prof_give_calibration(&b.clock[1]); /* else: measured if needed */
   size_t job_size, run_size;
   const char *job_arg = get_field(&r, &job_size);
   const char *run_arg = get_field(&r, &run_size);
@@ -1214,7 +1215,14 @@ static void read_child_options(lua_State *L, batch *b) {
   if (uv_exepath(b->exe, &size) != 0)
     luaL_error(L, "runner: cannot find this executable's path");
   b->clock[0] = bt_prof_ticks_per_ns();
-  lbt_prof_calibration(&b->clock[1]);
+  /* opts.calibrate = false: no run profiles call/return hooks (--profiler
+   * none, sample): the hook calibration (about 250 M instructions) is
+   * skipped and the children get zeros, which they do not take. */
+  lua_getfield(L, 1, "calibrate");
+  int calibrate = lua_isnil(L, -1) || lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (calibrate) lbt_prof_calibration(&b->clock[1]);
+  else b->clock[1] = b->clock[2] = b->clock[3] = 0;
 }
 
 /* runner.run(opts) -> reports, interrupted | nil, message */

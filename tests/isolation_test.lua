@@ -181,7 +181,9 @@ t.is(core.runner.file_kind(out .. "/ok_fills.csv"), "file", "a plain file now")
 
 -- The lock: a second run waits for the first, saying so.
 os.execute("rm -rf " .. q(out) .. "; mkdir -p " .. q(out))
-local sh = "(flock " .. q(out) .. " sleep 2 &) ; sleep 0.5; "
+-- (Held long enough for a btlua under valgrind to reach the lock.)
+local hold = testlib.valgrind and 30 or 2
+local sh = "(flock " .. q(out) .. " sleep " .. hold .. " &) ; sleep 0.5; "
   .. q(testlib.btlua) .. " run --scenario " .. q(ok) .. " --profiler none -q"
   .. " -o " .. q(out)
 local code, _, err = testlib.sh(sh)

@@ -215,7 +215,7 @@ describe = function(files, args, opts)
     module = "btlua.scenario", func = "describe",
     arg = scenario.encode(request),
     budget = args.budget, memory_cap = args.memory_cap,
-    timeout = args.timeout,
+    timeout = args.timeout, calibrate = false,
   }
   if not text and #files > 1 and scenario.is_limit_error(err) then
     return describe_each(files, args, opts)
@@ -503,6 +503,9 @@ local function run_scenarios(chosen, args)
     progress = not args.quiet and core.runner.isatty(2),
     budget = args.budget, memory_cap = args.memory_cap,
     timeout = args.timeout, lock = true,
+    -- The hook calibration only for modes that run call/return hooks.
+    calibrate = args.profiler == "cycles" or args.profiler == "memory"
+      or args.profiler == "all",
     on_done = function(report) report_done(report, args, written) end,
   }
   if not reports then return fail("%s", interrupted) end
