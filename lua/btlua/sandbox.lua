@@ -116,12 +116,22 @@ end
 
 -- A built-in strategy: btlua's own file, never one from the working
 -- directory or package.path (which could hold a C module of that name).
+-- btlua's own strategies directory: under the home when the btlua command
+-- runs; when a stock interpreter requires btlua (a luarocks tree), next to
+-- this file, wherever the tree put it.
+local STRATEGY_DIR = core.home and core.home .. "/lua/btlua/strategies"
+if not STRATEGY_DIR then
+  local source = debug.getinfo(1, "S").source
+  local dir = match(source, "^@(.*)/[^/]*$")
+  STRATEGY_DIR = dir and dir .. "/strategies"
+end
+
 function sandbox.builtin_strategy_path(name)
-  if type(name) ~= "string" or not match(name, "^[%w_]+$") or not core.home
+  if type(name) ~= "string" or not match(name, "^[%w_]+$") or not STRATEGY_DIR
   then
     return nil
   end
-  local path = core.home .. "/lua/btlua/strategies/" .. name .. ".lua"
+  local path = STRATEGY_DIR .. "/" .. name .. ".lua"
   if file_kind(path) ~= "file" then return nil end
   return path
 end
