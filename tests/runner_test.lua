@@ -92,8 +92,9 @@ t.is(runner.check_dir(dir .. "/plain"), nil, "check_dir refuses a file")
 
 t.is(runner.worker(), nil, "runner.worker() is nil outside a worker")
 t.is(runner.cancelled(), false, "runner.cancelled() is false outside")
-runner.progress(0.5) -- a no-op outside a worker
-t.ok(true, "runner.progress is a no-op outside a worker")
+t.is(select("#", pcall(runner.progress, 0.5)), 1,
+  "runner.progress is a no-op outside a worker: no error, no value")
+t.ok((pcall(runner.progress, 0.5)), "runner.progress(0.5) does not raise")
 
 os.execute("rm -rf " .. lib.quote(dir))
 t.done_testing()

@@ -327,6 +327,33 @@ for _, variant in ipairs(variants) do
     and type(decoded.wall_s) == "number" and decoded.wall_s > 0,
     variant[1] .. ": cpu_s and wall_s are positive numbers")
 end
+-- The three shipped scenarios at full size, pinned: their defaults and the
+-- engine's semantics may not drift without this test saying so.
+local PINNED = {
+  daily = { fills = 71, final_value = "94825.34",
+            digest = "fnv1a64:c33964a31ded7239" },
+  hourly = { fills = 8899, final_value = "91818.04",
+             digest = "fnv1a64:c9eff51a06d9b7a9" },
+  minute = { fills = 16627, final_value = "96117.77",
+             digest = "fnv1a64:cc6b0311b70512ad" },
+}
+if (os.getenv("BTLUA_VALGRIND") or "0") ~= "0" then
+  -- tests/memcheck runs the full scenarios under valgrind already.
+  t.diag("under valgrind: the full-size pinned runs are skipped")
+else
+  local out_dir = runs .. "/full"
+  local status = run_btlua({ "run", "--scenario", "all", "--profiler", "none",
+    "--output-dir", out_dir })
+  t.is(status, 0, "the three shipped scenarios at full size: exit 0")
+  for _, name in ipairs({ "daily", "hourly", "minute" }) do
+    local r = cjson.decode(lib.read(out_dir .. "/" .. name .. "_results.json")
+      or "null") or {}
+    t.is_deeply({ fills = r.fills, final_value = r.final_value,
+      digest = r.digest }, PINNED[name],
+      name .. ": fills, final value and results digest as pinned")
+  end
+end
+
 t.is(lib.exists(runs .. "/none/minute.btprof"), false,
   "--profiler none writes no profile")
 check_outputs(runs .. "/all", "minute")
