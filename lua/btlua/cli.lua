@@ -4,7 +4,7 @@
 -- Every entry returns the exit status: 0 ok, 1 a run failed, 2 bad input.
 local cli = {}
 
-local EXIT_BAD_INPUT = 2
+local EXIT_BAD_INPUT = require("btlua.util").EXIT_BAD_INPUT
 
 local function fail(fmt, ...)
   io.stderr:write("btlua: ", string.format(fmt, ...), "\n")

@@ -7,7 +7,7 @@ local scenario = {}
 local Scenario = { __name = "btlua.Scenario" }
 Scenario.__index = Scenario
 
-local EXIT_BAD_INPUT = 2
+local EXIT_BAD_INPUT = require("btlua.util").EXIT_BAD_INPUT
 
 local BUILTIN_STRATEGIES = { "mean_reversion", "momentum", "sma_cross" }
 local CALENDARS = { ["24/7"] = true, weekdays = true, XNYS = true }

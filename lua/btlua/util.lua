@@ -2,7 +2,10 @@
 -- atomic file writes and the argparse error convention (usage + message on stderr, exit 2).
 local util = {}
 
+-- Exit statuses, one home: 0 done, 1 a run failed (or a gate refused),
+-- 2 bad input (usage, files, fields), 130 interrupted (SIGINT, SIGTERM).
 util.EXIT_OK, util.EXIT_FAILED, util.EXIT_BAD_INPUT = 0, 1, 2
+util.EXIT_INTERRUPTED = 130
 
 -- Writes text to path through a temporary name and a rename, so readers
 -- never see half a file and a failed write never damages an earlier one.

@@ -10,7 +10,8 @@ local compare = require "btlua.compare"
 local stats = require "btlua.stats"
 local compare_cmd = require "btlua.cmd.compare"
 
-local EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+local EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = util.EXIT_OK, util.EXIT_FAILED,
+  util.EXIT_BAD_INPUT
 
 local DEFAULT_ROUNDS = 10
 

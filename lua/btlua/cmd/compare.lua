@@ -9,7 +9,8 @@ local util = require "btlua.util"
 local compare = require "btlua.compare"
 local fmt = require("btlua.report").fmt
 
-local EXIT_OK, EXIT_GATE, EXIT_BAD_INPUT = 0, 1, 2
+local EXIT_OK, EXIT_GATE, EXIT_BAD_INPUT = util.EXIT_OK, util.EXIT_FAILED,
+  util.EXIT_BAD_INPUT
 
 local function parser()
   local p = argparse("btlua compare", "Compare two runs (per scenario S, "

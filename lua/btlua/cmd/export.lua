@@ -6,7 +6,7 @@ local argparse = require "argparse"
 local util = require "btlua.util"
 local profile = require "btlua.profile"
 
-local EXIT_OK, EXIT_BAD_INPUT = 0, 2
+local EXIT_OK, EXIT_BAD_INPUT = util.EXIT_OK, util.EXIT_BAD_INPUT
 
 local FORMATS = {
   callgrind = profile.callgrind,

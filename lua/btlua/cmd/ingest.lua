@@ -4,7 +4,8 @@
 local argparse = require "argparse"
 local store = require("btlua.core").store
 
-local EXIT_OK, EXIT_BAD_INPUT = 0, 2
+local util = require "btlua.util"
+local EXIT_OK, EXIT_BAD_INPUT = util.EXIT_OK, util.EXIT_BAD_INPUT
 local MAX_SHOWN_SKIPS = 10
 
 local function make_parser()

@@ -5,7 +5,7 @@ local argparse = require "argparse"
 local util = require "btlua.util"
 local report = require "btlua.report"
 
-local EXIT_OK, EXIT_BAD_INPUT = 0, 2
+local EXIT_OK, EXIT_BAD_INPUT = util.EXIT_OK, util.EXIT_BAD_INPUT
 
 local function parser()
   local p = argparse("btlua report", "Bottleneck report: every zone or "

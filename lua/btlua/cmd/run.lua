@@ -8,8 +8,10 @@ local argparse = require "argparse"
 local core = require "btlua.core"
 local scenario = require "btlua.scenario"
 
-local EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-local EXIT_INTERRUPTED = 130
+local util = require "btlua.util"
+local EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = util.EXIT_OK, util.EXIT_FAILED,
+  util.EXIT_BAD_INPUT
+local EXIT_INTERRUPTED = util.EXIT_INTERRUPTED
 
 -- The runs of one scenario under each --profiler choice (in order).
 local PROFILER_MODES = {
