@@ -7,9 +7,7 @@ local core = require "btlua.core"
 local backtest = require "btlua.backtest"
 local cjson = require "cjson"
 
-local dir = testlib.tmpdir()
-testlib.write(dir .. "/bars.csv", table.concat({
-  "symbol,timestamp,open,high,low,close,volume",
+local bundle, dir = testlib.bundle({
   "AAA,2024-01-01,10,11,9,10,1000",
   "BBB,2024-01-01,100,100,100,100,10",
   "AAA,2024-01-02,10.5,12,10,11,1000",
@@ -18,10 +16,7 @@ testlib.write(dir .. "/bars.csv", table.concat({
   "AAA,2024-01-04,12,12,9,9.5,1000",
   "AAA,2024-01-05,9,10,8,9,2000",
   "BBB,2024-01-05,103,103,103,103,10",
-}, "\n") .. "\n")
-assert(core.store.ingest(dir .. "/bars.csv", dir .. "/bars.btb",
-  { frequency = "daily" }))
-local bundle = assert(core.store.open(dir .. "/bars.btb"))
+})
 
 -- Buys 100 AAA on bar 1 (fills at 10.5), sells them on bar 3 (at 12).
 local strategy = { handle_data = function(ctx, data)

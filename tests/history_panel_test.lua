@@ -6,19 +6,14 @@ local testlib = require "testlib"
 local core = require "btlua.core"
 local backtest = require "btlua.backtest"
 
-local dir = testlib.tmpdir()
-testlib.write(dir .. "/bars.csv", table.concat({
-  "symbol,timestamp,open,high,low,close,volume",
+local bundle = testlib.bundle({
   "AAA,2024-01-01,10,11,9,10,1000",
   "BBB,2024-01-01,100,100,100,100,10",
   "AAA,2024-01-02,10.5,12,10,11,1000",
   "AAA,2024-01-03,11,13,11,12,1000",
   "BBB,2024-01-03,101,102,99,101.25,10",
   "AAA,2024-01-04,12,12,9,9.5,1000",
-}, "\n") .. "\n")
-assert(core.store.ingest(dir .. "/bars.csv", dir .. "/bars.btb",
-  { frequency = "daily" }))
-local bundle = assert(core.store.open(dir .. "/bars.btb"))
+})
 
 local seen = {}
 backtest.run { bundle = bundle, capital = "10000", strategy = {

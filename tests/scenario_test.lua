@@ -337,7 +337,7 @@ local PINNED = {
   minute = { fills = 16627, final_value = "96117.77",
              digest = "fnv1a64:cc6b0311b70512ad" },
 }
-if (os.getenv("BTLUA_VALGRIND") or "0") ~= "0" then
+if lib.valgrind then
   -- tests/memcheck runs the full scenarios under valgrind already.
   t.diag("under valgrind: the full-size pinned runs are skipped")
 else

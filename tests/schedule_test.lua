@@ -14,8 +14,7 @@ local cjson = require "cjson"
 -- 99.5 + n.
 local DAYS = { "2024-01-29", "2024-01-30", "2024-01-31", "2024-02-01",
   "2024-02-02", "2024-02-05", "2024-02-06" }
-local dir = testlib.tmpdir()
-local rows = { "symbol,timestamp,open,high,low,close,volume" }
+local rows = {}
 local n = 0
 for _, day in ipairs(DAYS) do
   for hour = 9, 12 do
@@ -24,10 +23,7 @@ for _, day in ipairs(DAYS) do
       day, hour, tostring(99.5 + n), 101 + n, tostring(98.5 + n), 100 + n)
   end
 end
-testlib.write(dir .. "/bars.csv", table.concat(rows, "\n") .. "\n")
-assert(core.store.ingest(dir .. "/bars.csv", dir .. "/bars.btb",
-  { frequency = "hourly" }))
-local bundle = assert(core.store.open(dir .. "/bars.btb"))
+local bundle = testlib.bundle(rows, "hourly")
 t.is(bundle:session_count(), 28, "28 hourly bars")
 
 local function run(strategy, opts)

@@ -8,10 +8,7 @@ local core = require "btlua.core"
 local backtest = require "btlua.backtest"
 local cjson = require "cjson"
 
-local dir = testlib.tmpdir()
-local csv = dir .. "/bars.csv"
-testlib.write(csv, table.concat({
-  "symbol,timestamp,open,high,low,close,volume",
+local bundle, dir = testlib.bundle({
   "AAA,2024-01-01,10,11,9,10,1000",
   "BBB,2024-01-01,100,100,100,100,10",
   "AAA,2024-01-02,10.5,12,10,11,1000",
@@ -20,9 +17,7 @@ testlib.write(csv, table.concat({
   "AAA,2024-01-04,12,12,9,9.5,1000",
   "AAA,2024-01-05,9,10,8,9,2000",
   "BBB,2024-01-05,103,103,103,103,10",
-}, "\n") .. "\n")
-assert(core.store.ingest(csv, dir .. "/bars.btb", { frequency = "daily" }))
-local bundle = assert(core.store.open(dir .. "/bars.btb"))
+})
 
 -- Runs a table strategy; returns the results.
 local function run(strategy, opts)

@@ -46,6 +46,20 @@ function testlib.exists(path)
   return file ~= nil
 end
 
+-- A bundle of hand-made bars: rows are CSV lines after the header
+-- (symbol,timestamp,open,high,low,close,volume), ingested at `frequency`
+-- (default daily) in a fresh directory. Returns the open bundle and the
+-- directory (bars.csv and bars.btb are in it).
+function testlib.bundle(rows, frequency)
+  local core = require "btlua.core"
+  local dir = testlib.tmpdir()
+  testlib.write(dir .. "/bars.csv", "symbol,timestamp,open,high,low,close,"
+    .. "volume\n" .. table.concat(rows, "\n") .. "\n")
+  assert(core.store.ingest(dir .. "/bars.csv", dir .. "/bars.btb",
+    { frequency = frequency or "daily" }))
+  return assert(core.store.open(dir .. "/bars.btb")), dir
+end
+
 -- Runs a shell command; returns exit status, stdout, stderr.
 function testlib.sh(command, stdin_text)
   local dir = testlib.tmpdir()
