@@ -27,12 +27,7 @@
 #include "lbt_store.h"
 #include "sim.h"
 
-#if defined(__has_include)
-#if __has_include("lbt_prof.h")
 #include "lbt_prof.h"
-#define BT_HAVE_LBT_PROF 1
-#endif
-#endif
 
 #define SIM_TYPE "btlua.Sim"
 #define HISTORY_TYPE "btlua.History"
@@ -290,9 +285,7 @@ static void check_config(lua_State *L, int cfg, bt_sim_config *config) {
   }
   lua_pop(L, 1);
   lua_getfield(L, cfg, "prof");
-#ifdef BT_HAVE_LBT_PROF
   if (!lua_isnil(L, -1)) config->prof = bt_lua_checkprof(L, lua_gettop(L));
-#endif
   lua_pop(L, 1);
 }
 

@@ -1043,15 +1043,10 @@ end
 
 local read_file = require("btlua.util").read_file
 
--- btlua.profile.load, or the core reader while that module is missing.
+-- A .btprof through btlua.profile (required here: profile requires this
+-- module's neighbours at load time).
 function compare.load_profile(path)
-  local found, profile = pcall(require, "btlua.profile")
-  if found and type(profile) == "table" and profile.load then
-    return profile.load(path)
-  end
-  local core = require "btlua.core"
-  if core.prof and core.prof.load then return core.prof.load(path) end
-  return nil, "cannot read " .. path .. ": this build has no profile reader"
+  return require("btlua.profile").load(path)
 end
 local default_loader = compare.load_profile
 

@@ -26,8 +26,8 @@ local STAGES_UNDER = {
 -- current directory), never an absolute path; "@" dropped.
 function flame.short_source(source)
   source = tostring(source or "?"):gsub("^@", "")
-  local ok, core = pcall(require, "btlua.core")
-  for _, root in ipairs({ ok and core.home or nil, os.getenv("PWD") }) do
+  for _, root in ipairs({ require("btlua.core").home or false,
+    os.getenv("PWD") or false }) do
     if root and root ~= "" and source:sub(1, #root + 1) == root .. "/" then
       return source:sub(#root + 2)
     end

@@ -177,9 +177,9 @@ local function source_href(dir_abs, source)
   if not dir_abs or not source or source:sub(1, 1) == "[" then return nil end
   source = source:gsub("^@", "")
   if source:sub(1, 1) ~= "/" then
-    local ok, core = pcall(require, "btlua.core")
-    if not (ok and core.home) then return nil end
-    source = core.home .. "/" .. source
+    local home = require("btlua.core").home
+    if not home then return nil end
+    source = home .. "/" .. source
   end
   if not read(source) then return nil end
   return html.relative(dir_abs, source)
