@@ -18,14 +18,7 @@ static bt_dec add_saturating(bt_dec a, bt_dec b) {
 
 /* a * b / divisor on raw units, rounded half-even; divisor > 0. */
 static int mul_div_raw(bt_dec a, bt_dec b, int64_t divisor, bt_dec *out) {
-  bt_i128 num = (bt_i128)a * b;
-  bt_i128 quo = num / divisor, rem = num % divisor;
-  bt_i128 twice = (rem < 0 ? -rem : rem) * 2;
-  if (twice > divisor || (twice == divisor && (quo % 2) != 0))
-    quo += num < 0 ? -1 : 1;
-  if (quo > INT64_MAX || quo < INT64_MIN) return BT_EOVERFLOW;
-  *out = (bt_dec)quo;
-  return BT_OK;
+  return bt_dec_ratio((bt_i128)a * b, (uint64_t)divisor, out);
 }
 
 static int grow(void **items, int64_t *cap, int64_t need, size_t size) {

@@ -521,6 +521,12 @@ int bt_dec_acc_mean(const bt_dec_acc *acc, int64_t n, bt_dec *out) {
   return div_round(mag, mag_of(n), BT_ROUND_HALF_EVEN, negative, out);
 }
 
+int bt_dec_ratio(bt_i128 num, uint64_t den, bt_dec *out) {
+  if (den == 0) return BT_EDIVZERO;
+  u128 mag = num < 0 ? -(u128)num : (u128)num;
+  return div_round(mag, den, BT_ROUND_HALF_EVEN, num < 0, out);
+}
+
 /* ---- asset classes ----------------------------------------------------- */
 
 static const struct {

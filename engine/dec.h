@@ -92,6 +92,11 @@ int bt_dec_acc_get(const bt_dec_acc *acc, bt_dec *out);
 /* sum / n rounded half-even (the exact mean of n values). */
 int bt_dec_acc_mean(const bt_dec_acc *acc, int64_t n, bt_dec *out);
 
+/* num / den in raw units, rounded half-even; den > 0. The one home of
+ * the exact ratio (a * b / c, sums over counts): BT_EOVERFLOW when the
+ * quotient is outside bt_dec. */
+int bt_dec_ratio(bt_i128 num, uint64_t den, bt_dec *out);
+
 /* Per-asset-class rounding: equity 2 half_up, crypto 8 down, forex 5
  * half_even, future 2 half_up, index 2 half_even. */
 typedef enum bt_asset_class {

@@ -114,15 +114,6 @@ static int push_ema(bt_ind *ind, bt_dec value) {
   return mean_of(numerator, n + 1, &ind->ema); /* always fits: a mean */
 }
 
-/* num / den rounded half-even (den > 0), BT_EOVERFLOW outside bt_dec. */
-static int div_half_even(bt_i128 num, bt_i128 den, bt_dec *out) {
-  bt_i128 q = num / den, r = num % den;
-  bt_i128 twice = (r < 0 ? -r : r) * 2;
-  if (twice > den || (twice == den && (q % 2) != 0)) q += num < 0 ? -1 : 1;
-  if (q > INT64_MAX || q < INT64_MIN) return BT_EOVERFLOW;
-  *out = (bt_dec)q;
-  return BT_OK;
-}
 
 /* Wilder's smoothing of avg with x (>= 0): the first n values are summed
  * into *seed and averaged at the n-th; then (avg*(n-1) + x) / n. `k` is
@@ -131,9 +122,9 @@ static int wilder(bt_i128 *seed, bt_dec *avg, bt_i128 x, int64_t k,
                   int64_t n) {
   if (k <= n) {
     *seed += x;
-    return k == n ? div_half_even(*seed, n, avg) : BT_OK;
+    return k == n ? bt_dec_ratio(*seed, (uint64_t)n, avg) : BT_OK;
   }
-  return div_half_even((bt_i128)*avg * (n - 1) + x, n, avg);
+  return bt_dec_ratio((bt_i128)*avg * (n - 1) + x, (uint64_t)n, avg);
 }
 
 static int push_rsi(bt_ind *ind, bt_dec value) {
@@ -174,8 +165,8 @@ static int rsi_value(const bt_ind *ind, bt_dec *out) {
   bt_dec gain = ind->ema, loss = ind->avg_loss;
   if (loss == 0) *out = 100 * BT_DEC_SCALE;
   else if (gain == 0) *out = 0;
-  else return div_half_even((bt_i128)100 * BT_DEC_SCALE * gain,
-                            (bt_i128)gain + loss, out);
+  else return bt_dec_ratio((bt_i128)100 * BT_DEC_SCALE * gain,
+                            (uint64_t)gain + (uint64_t)loss, out);
   return BT_OK;
 }
 

@@ -32,14 +32,7 @@ static bt_dec dec_abs(bt_dec v) { return v < 0 ? -v : v; }
 
 /* value * part / whole, rounded half-even; part and whole > 0. */
 static int mul_div(bt_dec value, bt_dec part, bt_dec whole, bt_dec *out) {
-  bt_i128 num = (bt_i128)value * part;
-  bt_i128 quo = num / whole, rem = num % whole;
-  bt_i128 twice = (rem < 0 ? -rem : rem) * 2;
-  if (twice > whole || (twice == whole && (quo % 2) != 0))
-    quo += num < 0 ? -1 : 1;
-  if (quo > INT64_MAX || quo < INT64_MIN) return BT_EOVERFLOW;
-  *out = (bt_dec)quo;
-  return BT_OK;
+  return bt_dec_ratio((bt_i128)value * part, (uint64_t)whole, out);
 }
 
 int bt_ledger_check(const bt_ledger *ledger, int32_t asset, bt_dec quantity,

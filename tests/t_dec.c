@@ -353,6 +353,28 @@ static void test_acc(void) {
   is_str(F(r), "0.00000002", "mean with a negative count");
 }
 
+static void test_ratio(void) {
+  bt_dec r = 0;
+  is_int(bt_dec_ratio(5, 2, &r), BT_OK, "5/2");
+  ok(r == 2, "5/2 ties to even: 2");
+  bt_dec_ratio(7, 2, &r);
+  ok(r == 4, "7/2 ties to even: 4");
+  bt_dec_ratio(-7, 2, &r);
+  ok(r == -4, "-7/2 ties to even: -4");
+  bt_dec_ratio(-5, 3, &r);
+  ok(r == -2, "-5/3 rounds to nearest: -2");
+  bt_dec_ratio((bt_i128)D("1.5") * D("2.25"), BT_DEC_SCALE, &r);
+  is_str(F(r), "3.375", "a * b / SCALE: 1.5 * 2.25");
+  is_int(bt_dec_ratio((bt_i128)BT_DEC_MAX * 4, 2, &r), BT_EOVERFLOW,
+         "a quotient beyond bt_dec overflows");
+  is_int(bt_dec_ratio((bt_i128)BT_DEC_MAX * 4, 4, &r), BT_OK,
+         "the same numerator over 4 fits");
+  ok(r == BT_DEC_MAX, "and is MAX");
+  is_int(bt_dec_ratio(((bt_i128)1 << 100), 3, &r), BT_EOVERFLOW,
+         "a quotient of 2^64 or more overflows");
+  is_int(bt_dec_ratio(1, 0, &r), BT_EDIVZERO, "a zero divisor is refused");
+}
+
 static void test_classes(void) {
   static const struct {
     const char *name;
@@ -390,5 +412,6 @@ int main(void) {
   test_sqrt();
   test_acc();
   test_classes();
+  test_ratio();
   return done_testing();
 }
