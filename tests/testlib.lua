@@ -60,7 +60,9 @@ function testlib.bundle(rows, frequency)
   return assert(core.store.open(dir .. "/bars.btb")), dir
 end
 
--- Runs a shell command; returns exit status, stdout, stderr.
+-- Runs a shell command; returns exit status, stdout, stderr and the CPU
+-- seconds (user + system) of the processes it started: a cost that, unlike
+-- wall time, does not grow with the load of the machine.
 function testlib.sh(command, stdin_text)
   local dir = testlib.tmpdir()
   local out, err = dir .. "/out", dir .. "/err"
@@ -69,12 +71,17 @@ function testlib.sh(command, stdin_text)
     testlib.write(dir .. "/in", stdin_text)
     full = full .. " <" .. dir .. "/in"
   end
-  full = full .. "; echo $? >" .. dir .. "/status"
+  full = full .. "; echo $? >" .. dir .. "/status; times >" .. dir .. "/times"
   os.execute(full)
   local status = tonumber(testlib.read(dir .. "/status"))
   local stdout, stderr = testlib.read(out), testlib.read(err)
+  -- `times`: the shell's own user and system time, then its children's.
+  local cpu
+  local m1, s1, m2, s2 = (testlib.read(dir .. "/times") or ""):match(
+    "\n(%d+)m([%d.]+)s (%d+)m([%d.]+)s")
+  if m1 then cpu = m1 * 60 + s1 + m2 * 60 + s2 end
   os.execute("rm -rf " .. shell_quote(dir))
-  return status, stdout, stderr
+  return status, stdout, stderr, cpu
 end
 
 -- Runs btlua with the given argument words (quoted for the shell).
